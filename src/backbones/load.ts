@@ -1,0 +1,110 @@
+/**
+ * `loadBackbone`: a zoo name or a local TF.js layers model folder (including Teachable Machine exports)
+ * → a feature extractor model (one vector per image) plus how to feed it.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { ResizeMode } from '../data/decode.js';
+import { findInputShape } from '../export/onnx/convert.js';
+import { sha256 } from '../util/hash.js';
+import type { Logger } from '../util/log.js';
+import { silentLogger } from '../util/log.js';
+import { readLayersModel, type LayersModelArtifacts } from './layers-model.js';
+import { ensureZooModel } from './model-cache.js';
+import type { PreprocessMode } from './preprocess.js';
+import { allLayerNames, countParams, cutAndPool, endsInGlobalPooling, teachableMachineBackbone } from './surgery.js';
+import { DEFAULT_BACKBONE, findZooEntry, ZOO } from './zoo.js';
+
+export interface Backbone {
+  /** Zoo name, or the folder's name for a local model. */
+  name: string;
+  /** Where it came from: the zoo name, or the absolute folder path. */
+  source: string;
+  /** The feature extractor: input image (NHWC), output one feature vector. */
+  artifacts: LayersModelArtifacts;
+  inputSize: [number, number];
+  preprocessing: PreprocessMode;
+  resize: ResizeMode;
+  /** Content hash of the feature extractor (topology + weights). */
+  id: string;
+  params: number;
+  /** How the feature extractor was made from the source model, in words. */
+  note: string;
+}
+
+export interface LoadBackboneOptions {
+  /** Overrides the preprocessing (default: the zoo's, the model's metadata, else 'tf'). */
+  preprocessing?: PreprocessMode;
+  /** Cut a local model at this layer (default: keep its output, pooled if it is a feature map). */
+  cutAt?: string;
+  logger?: Logger;
+}
+
+export class BackboneError extends Error {}
+
+export function backboneId(a: LayersModelArtifacts): string {
+  return sha256(Buffer.concat([Buffer.from(JSON.stringify(a.modelTopology)), Buffer.from(a.weightData)])).slice(0, 16);
+}
+
+async function readJson(file: string): Promise<any | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function inputSizeOf(a: LayersModelArtifacts, label: string): [number, number] {
+  const shape = findInputShape(a.modelTopology);
+  if (!shape || shape.length !== 4 || !shape[1] || !shape[2]) {
+    throw new BackboneError(`${label}: the model must take fixed-size images [batch, height, width, 3]; it declares ${JSON.stringify(shape)}`);
+  }
+  if (shape[3] !== 3) throw new BackboneError(`${label}: the model takes ${shape[3]} channels; tlearn feeds RGB (3)`);
+  return [shape[1], shape[2]];
+}
+
+function finish(name: string, source: string, artifacts: LayersModelArtifacts, preprocessing: PreprocessMode, resize: ResizeMode, note: string): Backbone {
+  return { name, source, artifacts, inputSize: inputSizeOf(artifacts, source), preprocessing, resize, id: backboneId(artifacts), params: countParams(artifacts), note };
+}
+
+async function loadLocal(dir: string, opts: LoadBackboneOptions): Promise<Backbone> {
+  const log = opts.logger ?? silentLogger;
+  const folder = dir.endsWith('.json') ? path.dirname(dir) : dir;
+  const full = await readLayersModel(dir);
+  const meta = await readJson(path.join(folder, 'metadata.json'));
+  const name = path.basename(path.resolve(folder));
+  let preprocessing: PreprocessMode = opts.preprocessing ?? meta?.preprocessing ?? 'tf';
+  let resize: ResizeMode = meta?.resize === 'center-crop' ? 'center-crop' : 'squash';
+  const tm = teachableMachineBackbone(full);
+  if (opts.cutAt) {
+    return finish(name, folder, cutAndPool(full, opts.cutAt, 'avg'), preprocessing, resize, `cut at ${opts.cutAt}, global average pooling`);
+  }
+  if (tm && meta?.tmVersion) {
+    resize = 'center-crop';
+    preprocessing = opts.preprocessing ?? 'tf';
+    return finish(name, folder, tm, preprocessing, resize, `Teachable Machine export (tm ${meta.tmVersion}): its backbone, without the trained head`);
+  }
+  if (meta?.tlearnVersion && meta?.backbone) {
+    throw new BackboneError(`${folder} is a tlearn classifier; pass the backbone it was trained on (${meta.backbone.source ?? meta.backbone.name}) instead`);
+  }
+  if (endsInGlobalPooling(full.modelTopology)) return finish(name, folder, full, preprocessing, resize, 'used as is (ends in global pooling)');
+  if (allLayerNames(full.modelTopology).has('out_relu')) {
+    return finish(name, folder, cutAndPool(full, 'out_relu', 'avg'), preprocessing, resize, 'MobileNetV2: cut at out_relu, global average pooling');
+  }
+  log.warn(`${folder}: using the model's output as features; pass --cut-at <layer> to cut it elsewhere`);
+  return finish(name, folder, full, preprocessing, resize, 'used as is');
+}
+
+/** Loads a backbone by zoo name (downloading on first use) or from a local TF.js layers model folder. */
+export async function loadBackbone(spec: string = DEFAULT_BACKBONE, opts: LoadBackboneOptions = {}): Promise<Backbone> {
+  const st = await fs.stat(spec).catch(() => undefined);
+  if (st) return loadLocal(spec, opts);
+  const entry = findZooEntry(spec);
+  if (!entry) {
+    throw new BackboneError(`unknown backbone '${spec}': not a folder, and not in the zoo (${ZOO.map((e) => e.name).join(', ')})`);
+  }
+  const dir = await ensureZooModel(entry, opts.logger);
+  const full = await readLayersModel(dir);
+  const features = cutAndPool(full, entry.cutAt, entry.pooling, `${entry.name}_features`);
+  return finish(entry.name, entry.name, features, opts.preprocessing ?? entry.preprocessing, entry.resize, `cut at ${entry.cutAt}, global ${entry.pooling} pooling`);
+}

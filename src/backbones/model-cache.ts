@@ -1,0 +1,161 @@
+/**
+ * Pretrained weights in the cache ($TLEARN_HOME/models/<zoo-name>/): downloaded once, or imported from a
+ * local copy, with a record of each file's sha256 that is checked on every later load.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { hashFile } from '../util/hash.js';
+import { tlearnHome } from '../util/home.js';
+import { writeFileAtomic } from '../util/fs.js';
+import type { Logger } from '../util/log.js';
+import { silentLogger } from '../util/log.js';
+import { DownloadError, downloadFile } from './download.js';
+import { readLayersModel } from './layers-model.js';
+import { allLayerNames } from './surgery.js';
+import { resolveUrl, ZOO, type ZooEntry } from './zoo.js';
+
+export const RECORD_FILE = 'tlearn-source.json';
+
+export interface CacheRecord {
+  name: string;
+  url: string;
+  /** 'download' or 'import' */
+  origin: 'download' | 'import';
+  importedFrom?: string;
+  /** Where the hashes below come from. */
+  hashOrigin: 'publisher' | 'first-download' | 'import';
+  files: Record<string, string>;
+  createdAt: string;
+}
+
+export class BackboneUnavailableError extends Error {}
+export class CacheIntegrityError extends Error {}
+
+export function modelsDir(): string {
+  return path.join(tlearnHome(), 'models');
+}
+
+export function entryDir(entry: ZooEntry): string {
+  return path.join(modelsDir(), entry.name);
+}
+
+export async function readRecord(dir: string): Promise<CacheRecord | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(path.join(dir, RECORD_FILE), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Checks every recorded file against its recorded sha256. */
+export async function verifyCached(dir: string, record: CacheRecord): Promise<void> {
+  for (const [file, want] of Object.entries(record.files)) {
+    let got: string;
+    try {
+      got = await hashFile(path.join(dir, file));
+    } catch {
+      throw new CacheIntegrityError(`cached file ${path.join(dir, file)} is missing`);
+    }
+    if (got !== want) throw new CacheIntegrityError(`cached file ${path.join(dir, file)} has sha256 ${got}, recorded ${want} (${record.hashOrigin})`);
+  }
+}
+
+function offlineHelp(entry: ZooEntry, url: string, reason: string): string {
+  return [
+    `backbone ${entry.name} is not in the cache (${modelsDir()}) and could not be downloaded: ${reason}.`,
+    'Either:',
+    `  - connect this machine to the internet and run the command again (weights come from ${url}), or`,
+    `  - copy the model folder (model.json and its weight files) from a machine that has it and run`,
+    `      tlearn models import <folder> --name ${entry.name}`,
+    `    (or pass --backbone <folder> to use a local TF.js layers model directly).`,
+  ].join('\n');
+}
+
+async function download(entry: ZooEntry, dir: string, log: Logger): Promise<void> {
+  const url = resolveUrl(entry.url);
+  const staging = `${dir}.staging-${process.pid}`;
+  await fs.rm(staging, { recursive: true, force: true });
+  try {
+    log.info(`downloading ${entry.name} from ${url}`);
+    const files: Record<string, string> = {};
+    files['model.json'] = (await downloadFile(url, path.join(staging, 'model.json'), entry.hash)).sha256;
+    const json = JSON.parse(await fs.readFile(path.join(staging, 'model.json'), 'utf8'));
+    for (const group of json.weightsManifest ?? []) {
+      for (const p of group.paths as string[]) {
+        const rel = path.normalize(p);
+        if (rel.startsWith('..') || path.isAbsolute(rel)) throw new DownloadError(`model.json names an unsafe weight path '${p}'`, url);
+        files[rel] = (await downloadFile(new URL(p, url).toString(), path.join(staging, rel))).sha256;
+      }
+    }
+    const record: CacheRecord = { name: entry.name, url, origin: 'download', hashOrigin: entry.hash ? 'publisher' : 'first-download', files, createdAt: new Date().toISOString() };
+    await writeFileAtomic(path.join(staging, RECORD_FILE), JSON.stringify(record, null, 2));
+    await readLayersModel(staging);
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.rename(staging, dir);
+  } catch (e: any) {
+    await fs.rm(staging, { recursive: true, force: true });
+    if (e instanceof DownloadError && e.offline) throw new BackboneUnavailableError(offlineHelp(entry, url, e.message));
+    throw e;
+  }
+}
+
+/** The folder of a zoo backbone in the cache, downloading it on first use and verifying it on every use. */
+export async function ensureZooModel(entry: ZooEntry, log: Logger = silentLogger): Promise<string> {
+  const dir = entryDir(entry);
+  const record = await readRecord(dir);
+  if (record) {
+    try {
+      await verifyCached(dir, record);
+      return dir;
+    } catch (e) {
+      if (record.origin === 'import') throw e;
+      log.warn(`${(e as Error).message}; downloading ${entry.name} again`);
+    }
+  }
+  await download(entry, dir, log);
+  return dir;
+}
+
+/** Copies a local TF.js layers model folder into the cache under a zoo name (for offline machines). */
+export async function importModel(folder: string, name: string): Promise<{ dir: string; record: CacheRecord }> {
+  const entry = ZOO.find((e) => e.name === name);
+  if (!entry) throw new BackboneUnavailableError(`no zoo backbone named '${name}' (see tlearn models list)`);
+  const src = path.resolve(folder);
+  const artifacts = await readLayersModel(src);
+  if (!allLayerNames(artifacts.modelTopology).has(entry.cutAt)) throw new BackboneUnavailableError(`${folder} does not look like ${entry.name}: it has no layer '${entry.cutAt}'`);
+  const json = JSON.parse(await fs.readFile(path.join(src, 'model.json'), 'utf8'));
+  const rels = ['model.json', ...json.weightsManifest.flatMap((g: any) => g.paths as string[])];
+  const dir = entryDir(entry);
+  const staging = `${dir}.staging-${process.pid}`;
+  await fs.rm(staging, { recursive: true, force: true });
+  const files: Record<string, string> = {};
+  for (const rel of rels) {
+    await fs.mkdir(path.dirname(path.join(staging, rel)), { recursive: true });
+    await fs.copyFile(path.join(src, rel), path.join(staging, rel));
+    files[rel] = await hashFile(path.join(staging, rel));
+  }
+  const record: CacheRecord = { name: entry.name, url: resolveUrl(entry.url), origin: 'import', importedFrom: src, hashOrigin: 'import', files, createdAt: new Date().toISOString() };
+  await writeFileAtomic(path.join(staging, RECORD_FILE), JSON.stringify(record, null, 2));
+  await fs.rm(dir, { recursive: true, force: true });
+  await fs.rename(staging, dir);
+  return { dir, record };
+}
+
+export interface ZooStatus {
+  entry: ZooEntry;
+  cached: boolean;
+  bytes: number;
+  record?: CacheRecord;
+}
+
+export async function zooStatus(): Promise<ZooStatus[]> {
+  const out: ZooStatus[] = [];
+  for (const entry of ZOO) {
+    const dir = entryDir(entry);
+    const record = await readRecord(dir);
+    let bytes = 0;
+    if (record) for (const f of Object.keys(record.files)) bytes += (await fs.stat(path.join(dir, f)).catch(() => ({ size: 0 }))).size;
+    out.push({ entry, cached: Boolean(record), bytes, record });
+  }
+  return out;
+}

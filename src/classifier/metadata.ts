@@ -1,0 +1,56 @@
+/** metadata.json next to a shipped model: everything needed to feed it and read its output. */
+import type { ResizeKernel, ResizeMode } from '../data/decode.js';
+import { PREPROCESS_DESCRIPTIONS, type PreprocessMode } from '../backbones/preprocess.js';
+import type { HeadSpec } from '../train/head.js';
+import { VERSION } from '../version.js';
+
+export interface ClassifierMetadata {
+  format: 'tlearn-classifier';
+  tlearnVersion: string;
+  createdAt: string;
+  labels: string[];
+  /** [height, width] */
+  inputSize: [number, number];
+  /** TF.js input shape, batch first. */
+  inputShape: [null, number, number, 3];
+  layout: 'NHWC';
+  dtype: 'float32';
+  preprocessing: PreprocessMode;
+  preprocessingDescription: string;
+  resize: ResizeMode;
+  kernel: ResizeKernel;
+  output: 'probabilities';
+  backbone: { name: string; source: string; id: string; params: number; note: string };
+  head?: HeadSpec;
+  /** Teachable Machine's key for the input size, for tools that read TM metadata. */
+  imageSize: number;
+}
+
+export function makeMetadata(p: {
+  labels: string[];
+  inputSize: [number, number];
+  preprocessing: PreprocessMode;
+  resize: ResizeMode;
+  kernel: ResizeKernel;
+  backbone: ClassifierMetadata['backbone'];
+  head?: HeadSpec;
+}): ClassifierMetadata {
+  return {
+    format: 'tlearn-classifier',
+    tlearnVersion: VERSION,
+    createdAt: new Date().toISOString(),
+    labels: p.labels,
+    inputSize: p.inputSize,
+    inputShape: [null, p.inputSize[0], p.inputSize[1], 3],
+    layout: 'NHWC',
+    dtype: 'float32',
+    preprocessing: p.preprocessing,
+    preprocessingDescription: PREPROCESS_DESCRIPTIONS[p.preprocessing],
+    resize: p.resize,
+    kernel: p.kernel,
+    output: 'probabilities',
+    backbone: p.backbone,
+    head: p.head,
+    imageSize: p.inputSize[0],
+  };
+}

@@ -1,0 +1,98 @@
+/** Class probabilities for image files with a loaded classifier, preprocessed exactly as in training. */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { findImages, type SkippedFile } from '../data/discover.js';
+import { hasImageExtension } from '../data/formats.js';
+import { createRunner, onnxRunner, type InferenceRunner } from '../runtime/inference.js';
+import { streamImages } from '../runtime/image-stream.js';
+import type { Logger } from '../util/log.js';
+import { silentLogger } from '../util/log.js';
+import type { LoadedClassifier } from './load.js';
+
+export interface LabelProbability {
+  label: string;
+  probability: number;
+}
+
+export interface Prediction {
+  path: string;
+  /** The top classes, most probable first. */
+  top: LabelProbability[];
+  /** All class probabilities in label order. */
+  probabilities: number[];
+}
+
+export interface PredictResult {
+  predictions: Prediction[];
+  failed: SkippedFile[];
+  runtime: string;
+}
+
+export interface PredictOptions {
+  top?: number;
+  batchSize?: number;
+  threads?: number;
+  logger?: Logger;
+}
+
+/** Expands files and folders (walked recursively) into image paths; what cannot be used is reported. */
+export async function expandInputs(inputs: string[]): Promise<{ files: string[]; skipped: SkippedFile[] }> {
+  const files: string[] = [];
+  const skipped: SkippedFile[] = [];
+  for (const input of inputs) {
+    const st = await fs.stat(input).catch(() => undefined);
+    if (!st) skipped.push({ path: input, reason: 'no such file or folder' });
+    else if (st.isDirectory()) {
+      const found = await findImages(input);
+      files.push(...found.images);
+      skipped.push(...found.skipped);
+    } else {
+      if (!hasImageExtension(input) && path.extname(input) !== '') skipped.push({ path: input, reason: `not an image file (extension ${path.extname(input)})` });
+      else files.push(path.resolve(input));
+    }
+  }
+  return { files, skipped };
+}
+
+export async function createClassifierRunner(c: LoadedClassifier, opts: { threads?: number; logger?: Logger } = {}): Promise<InferenceRunner> {
+  if (c.onnx) {
+    return onnxRunner(c.onnx, { inputSize: c.metadata.inputSize, threads: opts.threads });
+  }
+  return createRunner(c.artifacts!, { inputSize: c.metadata.inputSize, cacheKey: c.id, threads: opts.threads, logger: opts.logger });
+}
+
+export function topK(probs: ArrayLike<number>, labels: string[], k: number): LabelProbability[] {
+  return Array.from(probs, (p, i) => ({ label: labels[i]!, probability: p }))
+    .sort((a, b) => b.probability - a.probability)
+    .slice(0, Math.min(k, labels.length));
+}
+
+export async function predictImages(c: LoadedClassifier, inputs: string[], opts: PredictOptions = {}): Promise<PredictResult> {
+  const log = opts.logger ?? silentLogger;
+  const { files, skipped } = await expandInputs(inputs);
+  const runner = await createClassifierRunner(c, opts);
+  try {
+    const labels = c.metadata.labels;
+    if (runner.outputDim !== labels.length) throw new Error(`the model has ${runner.outputDim} outputs but its metadata lists ${labels.length} labels`);
+    const progress = files.length > 50 ? log.progress('predict', files.length) : undefined;
+    const r = await streamImages(files, runner, {
+      inputSize: c.metadata.inputSize,
+      preprocessing: c.metadata.preprocessing,
+      resize: c.metadata.resize,
+      kernel: c.metadata.kernel,
+      batchSize: opts.batchSize,
+      progress,
+    });
+    progress?.done();
+    const K = labels.length;
+    const predictions: Prediction[] = [];
+    files.forEach((f, i) => {
+      if (!r.ok[i]) return;
+      const probabilities = Array.from(r.outputs.subarray(i * K, (i + 1) * K));
+      predictions.push({ path: f, top: topK(probabilities, labels, opts.top ?? 5), probabilities });
+    });
+    return { predictions, failed: [...skipped, ...r.failed], runtime: runner.backend };
+  } finally {
+    await runner.close();
+  }
+}

@@ -1,0 +1,49 @@
+import { Command } from 'commander';
+import { importModel, modelsDir, zooStatus } from '../../backbones/model-cache.js';
+import { PREPROCESS_DESCRIPTIONS } from '../../backbones/preprocess.js';
+import { resolveUrl, ZOO } from '../../backbones/zoo.js';
+import { table } from '../format.js';
+
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+export function modelsCommand(): Command {
+  const cmd = new Command('models').summary('list the backbone zoo, import weights for offline use').description('The backbone zoo and the weights cache ($TLEARN_HOME/models, default ~/.cache/tlearn/models).');
+  cmd
+    .command('list')
+    .description('Show every zoo backbone: input size, preprocessing, feature size, and whether its weights are cached.')
+    .option('--json', 'print JSON')
+    .action(async (o: any) => {
+      const status = await zooStatus();
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(status.map((s) => ({ ...s.entry, url: resolveUrl(s.entry.url), cached: s.cached, bytes: s.bytes, origin: s.record?.origin ?? null })), null, 2)}\n`);
+        return;
+      }
+      const rows = [['name', 'input', 'features', 'preprocessing', 'cached', 'source']];
+      for (const s of status) {
+        rows.push([
+          s.entry.name,
+          s.entry.inputSize.join('x'),
+          String(s.entry.featureDim),
+          PREPROCESS_DESCRIPTIONS[s.entry.preprocessing],
+          s.cached ? `yes (${mb(s.bytes)}, ${s.record!.origin})` : 'no',
+          resolveUrl(s.entry.url),
+        ]);
+      }
+      process.stdout.write(`${table(rows)}\n\ncache: ${modelsDir()}\n`);
+    });
+  cmd
+    .command('import')
+    .description(
+      'Copy a local copy of a zoo backbone (a TF.js layers model folder: model.json + weight files) into the cache,\n' +
+        'for machines without internet. The files are hashed and checked on every later load.',
+    )
+    .argument('<folder>', 'TF.js layers model folder')
+    .requiredOption('--name <zoo-name>', `zoo name (${ZOO.map((e) => e.name).join(', ')})`)
+    .action(async (folder: string, o: any) => {
+      const { dir, record } = await importModel(folder, o.name);
+      process.stdout.write(`imported ${folder} as ${record.name} into ${dir} (${Object.keys(record.files).length} files)\n`);
+    });
+  return cmd;
+}

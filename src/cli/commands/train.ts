@@ -1,0 +1,103 @@
+import { Command, Option } from 'commander';
+import { PREPROCESS_MODES } from '../../backbones/preprocess.js';
+import { DEFAULT_BACKBONE } from '../../backbones/zoo.js';
+import { RESIZE_MODES } from '../../data/decode.js';
+import { parseFractions } from '../../data/split.js';
+import { HEADS } from '../../train/head.js';
+import { OPTIMIZERS } from '../../train/optimizers.js';
+import { trainFromFolder } from '../../train/run.js';
+import { createLogger } from '../../util/log.js';
+import { confusedLines, metricsTable } from '../format.js';
+import { int, list, num, oneOf, positive } from '../options.js';
+
+export function trainCommand(): Command {
+  return new Command('train')
+    .summary('train a classifier on a folder of class folders')
+    .description(
+      'Train an image classifier by transfer learning: a frozen pretrained backbone turns every image into a feature\n' +
+        'vector (computed once, then read from the cache), a new softmax head is trained on the training split,\n' +
+        'the best epoch by validation loss is kept, and the held-out test split is evaluated once at the end.\n\n' +
+        'DATA is a folder with one sub-folder of images per class, or with train/ and val/ (or valid/) and optional\n' +
+        'test/ folders of class folders. Without test/, the given val/ folder is held out as the test split.\n\n' +
+        'Writes to --out: metrics.json, history.json, split.json and model/ (a TF.js layers model of backbone + head\n' +
+        'with metadata.json), usable with `tlearn predict`.',
+    )
+    .argument('<data>', 'dataset folder')
+    .option('--exclude <classes>', 'comma-separated class folders to leave out', list)
+    .option('--split <fractions>', 'train,val,test fractions', parseFractions, [0.7, 0.15, 0.15])
+    .addOption(new Option('--split-mode <mode>', 'stratified keeps class proportions in every split; random is a plain shuffle (the notebook\'s)').choices(['stratified', 'random']).default('stratified'))
+    .option('--seed <n>', 'seed for the split, initial weights, shuffling and dropout', int('--seed', 0), 42)
+    .option('--backbone <name|folder>', 'zoo name (see `tlearn models list`) or a TF.js layers model folder (also a Teachable Machine export)', DEFAULT_BACKBONE)
+    .addOption(new Option('--preprocess <mode>', 'override the backbone\'s pixel preprocessing: tf = x/127.5-1, caffe = BGR minus ImageNet means, torch, unit = x/255, raw').argParser(oneOf('--preprocess', PREPROCESS_MODES)))
+    .addOption(new Option('--resize <mode>', 'squash stretches to the input size (Keras load_img); center-crop keeps the aspect ratio and crops the middle').argParser(oneOf('--resize', RESIZE_MODES)))
+    .option('--cut-at <layer>', 'for a local backbone: take features from this layer (global average pooled)')
+    .addOption(new Option('--head <kind>', 'linear: one softmax Dense layer (the notebook\'s); mlp: Dense(--hidden, relu) + Dropout + softmax').argParser(oneOf('--head', HEADS)).default('linear'))
+    .option('--hidden <units>', 'hidden units of the mlp head', int('--hidden'), 256)
+    .option('--dropout <rate>', 'dropout rate (mlp head default 0.5; linear head default 0, applied to the features)', num('--dropout', 0, 1))
+    .addOption(new Option('--optimizer <name>', 'optimizer').argParser(oneOf('--optimizer', OPTIMIZERS)).default('adam'))
+    .option('--lr <rate>', 'learning rate (default: adam 0.001, sgd 0.01, rmsprop 0.001, adadelta 1.0)', positive('--lr'))
+    .option('--momentum <m>', 'momentum for sgd (default 0.9) and rmsprop (default 0)', num('--momentum', 0, 1))
+    .option('--epochs <n>', 'training epochs', int('--epochs'), 10)
+    .option('--batch-size <n>', 'training batch size', int('--batch-size'), 128)
+    .option('--weight-decay <w>', 'decoupled weight decay on kernels (0 = off)', num('--weight-decay', 0), 0)
+    .option('--label-smoothing <s>', 'label smoothing in [0, 1)', num('--label-smoothing', 0, 1), 0)
+    .addOption(new Option('--class-weights <mode>', 'auto weights each class by n / (classes * count), for imbalanced data').choices(['auto', 'none']).default('none'))
+    .option('--patience <epochs>', 'stop when val_loss has not improved for this many epochs (default: train all epochs)', int('--patience'))
+    .option('--out <dir>', 'run folder (default runs/<timestamp>)')
+    .option('--no-cache', 'do not read or write the features cache')
+    .option('--threads <n>', 'threads for the backbone forward pass (default: all cores)', int('--threads'))
+    .option('--json', 'print the final metrics as one JSON object on stdout (logs stay on stderr)')
+    .option('-q, --quiet', 'no progress or logs on stderr')
+    .action(async (data: string, o: any) => {
+      const log = createLogger({ quiet: o.quiet });
+      const r = await trainFromFolder({
+        data,
+        exclude: o.exclude,
+        split: o.split,
+        splitMode: o.splitMode,
+        seed: o.seed,
+        backbone: o.backbone,
+        preprocessing: o.preprocess,
+        resize: o.resize,
+        cutAt: o.cutAt,
+        head: o.head,
+        hidden: o.hidden,
+        dropout: o.dropout,
+        optimizer: o.optimizer,
+        lr: o.lr,
+        momentum: o.momentum,
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        weightDecay: o.weightDecay,
+        labelSmoothing: o.labelSmoothing,
+        classWeights: o.classWeights,
+        patience: o.patience,
+        out: o.out,
+        cache: o.cache,
+        threads: o.threads,
+        logger: log,
+      });
+      const m = r.metrics;
+      const text = [
+        '',
+        metricsTable([
+          ['val', m.val],
+          ['test', m.test],
+        ]),
+        '',
+        'most confused (test, true → predicted):',
+        ...(confusedLines(m.test).length ? confusedLines(m.test) : ['  none']),
+        '',
+        `timings: ${Object.entries(m.timings)
+          .map(([k, v]) => `${k} ${v.toFixed(1)}s`)
+          .join(', ')}`,
+        `run folder: ${r.outDir}`,
+      ].join('\n');
+      if (o.json) {
+        log.info(text);
+        process.stdout.write(`${JSON.stringify(m)}\n`);
+      } else {
+        process.stdout.write(`${text}\n`);
+      }
+    });
+}

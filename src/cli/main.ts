@@ -1,0 +1,40 @@
+/** The tlearn command line: a thin shell over the library API. */
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../version.js';
+import { cacheCommand } from './commands/cache.js';
+import { modelsCommand } from './commands/models.js';
+import { predictCommand } from './commands/predict.js';
+import { trainCommand } from './commands/train.js';
+
+export function buildProgram(): Command {
+  const program = new Command('tlearn')
+    .description('Turn a folder of labelled images into an accurate, deployable image classifier by transfer learning, fast on a CPU.')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: false });
+  program.addCommand(trainCommand());
+  program.addCommand(predictCommand());
+  program.addCommand(modelsCommand());
+  program.addCommand(cacheCommand());
+  program.addHelpText(
+    'after',
+    '\nEnvironment:\n  TLEARN_HOME     cache folder for weights, features and converted models (default ~/.cache/tlearn)\n  TLEARN_MIRROR   base URL that replaces https://storage.googleapis.com for weight downloads\n\nExample:\n  tlearn train ./photos --out runs/first\n  tlearn predict runs/first some-image.jpg',
+  );
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (e: any) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode;
+      return;
+    }
+    process.stderr.write(`tlearn: error: ${e?.message ?? e}\n`);
+    if (process.env.TLEARN_DEBUG) process.stderr.write(`${e?.stack}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,43 @@
+/** Parsers for command-line values: each rejects bad input with a message that names the flag. */
+import { InvalidArgumentError } from 'commander';
+
+export function int(name: string, min = 1) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got '${v}'`);
+    return n;
+  };
+}
+
+export function num(name: string, min = -Infinity, maxExclusive = Infinity) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || n >= maxExclusive) {
+      const range = maxExclusive === Infinity ? `>= ${min}` : `in [${min}, ${maxExclusive})`;
+      throw new InvalidArgumentError(`${name} must be a number ${range}, got '${v}'`);
+    }
+    return n;
+  };
+}
+
+export function positive(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got '${v}'`);
+    return n;
+  };
+}
+
+export function oneOf<T extends string>(name: string, choices: readonly T[]) {
+  return (v: string): T => {
+    if (!choices.includes(v as T)) throw new InvalidArgumentError(`${name} must be one of ${choices.join(', ')}, got '${v}'`);
+    return v as T;
+  };
+}
+
+export function list(v: string): string[] {
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}

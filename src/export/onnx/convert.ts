@@ -1,0 +1,117 @@
+/**
+ * TF.js / Keras layers model → ONNX. The graph takes NHWC float32 input (as TF.js does) and transposes to
+ * NCHW once inside; convolutions run in NCHW, and tensors go back to NHWC only where a layer needs Keras' order.
+ */
+import { decodeWeights, type LayersModelArtifacts } from '../../backbones/layers-model.js';
+import { ConvertContext, WeightStore, type LayerConverter, type Scope, type Value } from './context.js';
+import { OnnxGraph } from './graph.js';
+import { consumerCounts, MODEL_CLASSES, toKerasGraph, UnsupportedModelError, type KerasGraph, type LayerNode, type TensorRef } from './keras-graph.js';
+import { convLayers } from './layers-conv.js';
+import { coreLayers } from './layers-core.js';
+
+export { UnsupportedModelError };
+
+const CONVERTERS: Record<string, LayerConverter> = { ...convLayers, ...coreLayers };
+
+export const SUPPORTED_LAYERS: string[] = [...Object.keys(CONVERTERS), 'InputLayer', ...MODEL_CLASSES].sort();
+
+export interface OnnxExportOptions {
+  inputName?: string;
+  outputName?: string;
+  /** Overrides the model's declared input shape (Keras order, batch first). */
+  inputShape?: Array<number | null>;
+  /** Stored as ONNX metadata_props. */
+  metadata?: Record<string, string>;
+  docString?: string;
+}
+
+export interface OnnxExport {
+  bytes: Uint8Array;
+  inputName: string;
+  outputName: string;
+  /** ONNX input dims, NHWC, 'batch' symbolic. */
+  inputShape: Array<number | string>;
+  outputShape: Array<number | string>;
+  layout: 'NHWC';
+  nodeCount: number;
+  opTypes: string[];
+}
+
+const key = (r: TensorRef) => `${r.layer}:${r.node}:${r.tensor}`;
+
+function convertLayer(ctx: ConvertContext, layer: LayerNode, inputs: Value[], scope: Scope): Value[] {
+  if (ctx.absorbed.has(layer.name)) return inputs;
+  if (MODEL_CLASSES.has(layer.className)) return runGraph(ctx, toKerasGraph({ class_name: layer.className, config: layer.config }), inputs);
+  const conv = CONVERTERS[layer.className];
+  if (!conv) {
+    throw new UnsupportedModelError(`layer '${layer.name}' of class ${layer.className} is not supported by the ONNX exporter (supported: ${SUPPORTED_LAYERS.join(', ')})`);
+  }
+  return conv(ctx, layer, inputs, scope);
+}
+
+function runGraph(ctx: ConvertContext, graph: KerasGraph, inputs: Value[]): Value[] {
+  if (inputs.length !== graph.inputs.length) throw new UnsupportedModelError(`model ${graph.name} takes ${graph.inputs.length} inputs, got ${inputs.length}`);
+  const consumers = consumerCounts(graph);
+  const scope: Scope = { consumers: (n) => consumers.get(n) ?? { count: 0, consumers: [] } };
+  const values = new Map<string, Value>();
+  graph.inputs.forEach((r, i) => values.set(key(r), inputs[i]!));
+  let pending = graph.layers
+    .filter((l) => l.className !== 'InputLayer')
+    .map((layer) => ({ layer, done: layer.calls.map(() => false) }));
+  while (pending.length) {
+    let progressed = false;
+    for (const p of pending) {
+      p.layer.calls.forEach((refs, k) => {
+        if (p.done[k] || !refs.every((r) => values.has(key(r)))) return;
+        const outs = convertLayer(ctx, p.layer, refs.map((r) => values.get(key(r))!), scope);
+        outs.forEach((v, t) => values.set(`${p.layer.name}:${k}:${t}`, v));
+        p.done[k] = true;
+        progressed = true;
+      });
+    }
+    pending = pending.filter((p) => p.done.some((d) => !d));
+    if (!progressed && pending.length) {
+      throw new UnsupportedModelError(`model ${graph.name}: cannot resolve the inputs of ${pending.map((p) => p.layer.name).join(', ')}`);
+    }
+  }
+  return graph.outputs.map((r) => {
+    const v = values.get(key(r));
+    if (!v) throw new UnsupportedModelError(`model ${graph.name}: output ${r.layer} is not produced by any layer`);
+    return v;
+  });
+}
+
+/** The declared input shape, looking into a nested first model (Teachable Machine's layout) when needed. */
+export function findInputShape(topology: { class_name: string; config: any }): Array<number | null> | undefined {
+  const graph = toKerasGraph(topology);
+  if (graph.inputShapes[0]) return graph.inputShapes[0];
+  const first = graph.layers.find((l) => l.className !== 'InputLayer');
+  if (first && MODEL_CLASSES.has(first.className)) return findInputShape({ class_name: first.className, config: first.config });
+  return undefined;
+}
+
+/** Converts a TF.js layers model (topology + weights) to an ONNX model. */
+export function layersModelToOnnx(artifacts: LayersModelArtifacts, options: OnnxExportOptions = {}): OnnxExport {
+  const inputName = options.inputName ?? 'input';
+  const outputName = options.outputName ?? 'output';
+  const graph = toKerasGraph(artifacts.modelTopology);
+  if (graph.inputs.length !== 1 || graph.outputs.length !== 1) {
+    throw new UnsupportedModelError(`only single-input single-output models are supported (this one has ${graph.inputs.length} inputs, ${graph.outputs.length} outputs)`);
+  }
+  const inputShape = options.inputShape ?? findInputShape(artifacts.modelTopology);
+  if (!inputShape) throw new UnsupportedModelError('the model does not declare its input shape; pass inputShape');
+  const g = new OnnxGraph();
+  const ctx = new ConvertContext(g, new WeightStore(decodeWeights(artifacts)));
+  const onnxIn = inputShape.map((d, i) => (d === null ? (i === 0 ? 'batch' : `d${i}`) : d));
+  g.addInput(inputName, onnxIn);
+  const input: Value = { name: inputName, shape: [null, ...inputShape.slice(1)], layout: 'nhwc' };
+  const [out] = runGraph(ctx, graph, [input]);
+  const final = ctx.nhwc(out!);
+  g.node('Identity', [final.name], {}, '__output');
+  g.renameValue('__output', outputName);
+  const outShape = final.shape.map((d, i) => (d === null ? (i === 0 ? 'batch' : `o${i}`) : d));
+  g.addOutput(outputName, outShape);
+  g.metadata = { ...(options.metadata ?? {}), layout: 'NHWC' };
+  const bytes = g.toBytes(graph.name, options.docString ?? 'Converted from a TF.js layers model by tlearn');
+  return { bytes, inputName, outputName, inputShape: onnxIn, outputShape: outShape, layout: 'NHWC', nodeCount: g.nodeCount, opTypes: g.opTypes() };
+}

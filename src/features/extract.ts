@@ -1,0 +1,83 @@
+/**
+ * Feature extraction: every image through the frozen backbone once, the vectors kept in the on-disk cache.
+ * A second run over the same images with the same backbone reads the cache and does not run the backbone.
+ */
+import type { Backbone } from '../backbones/load.js';
+import type { ResizeKernel } from '../data/decode.js';
+import type { SkippedFile } from '../data/discover.js';
+import { createRunner, type InferenceRunner } from '../runtime/inference.js';
+import { streamImages } from '../runtime/image-stream.js';
+import type { Logger } from '../util/log.js';
+import { silentLogger } from '../util/log.js';
+import { extractorKey, FeatureCache } from './cache.js';
+
+export interface FeatureExtractorOptions {
+  /** Use the on-disk cache (default true). */
+  cache?: boolean;
+  batchSize?: number;
+  kernel?: ResizeKernel;
+  threads?: number;
+  logger?: Logger;
+}
+
+export interface FeatureSet {
+  /** n * dim values; rows of files that could not be read are zero and `ok` is false for them. */
+  features: Float32Array;
+  dim: number;
+  ok: boolean[];
+  failed: SkippedFile[];
+  fromCache: number;
+  computed: number;
+  seconds: number;
+}
+
+export interface FeatureExtractor {
+  readonly backbone: Backbone;
+  readonly dim: number;
+  readonly runtime: string;
+  extract(paths: string[], label?: string): Promise<FeatureSet>;
+  close(): Promise<void>;
+}
+
+export async function createFeatureExtractor(backbone: Backbone, opts: FeatureExtractorOptions = {}): Promise<FeatureExtractor> {
+  const log = opts.logger ?? silentLogger;
+  const kernel = opts.kernel ?? 'linear';
+  const runner: InferenceRunner = await createRunner(backbone.artifacts, { inputSize: backbone.inputSize, cacheKey: backbone.id, threads: opts.threads, logger: log });
+  const dim = runner.outputDim;
+  const cache =
+    opts.cache === false
+      ? undefined
+      : new FeatureCache(extractorKey({ backboneId: backbone.id, preprocessing: backbone.preprocessing, inputSize: backbone.inputSize, resize: backbone.resize, kernel }), dim);
+  return {
+    backbone,
+    dim,
+    runtime: runner.backend,
+    async extract(paths, label = 'features') {
+      const t0 = performance.now();
+      const progress = log.progress(label, paths.length);
+      const r = await streamImages(paths, runner, {
+        inputSize: backbone.inputSize,
+        preprocessing: backbone.preprocessing,
+        resize: backbone.resize,
+        kernel,
+        batchSize: opts.batchSize,
+        progress,
+        lookup: cache ? (h) => cache.get(h) : undefined,
+        store: cache ? (h, row) => cache.put(h, row) : undefined,
+      });
+      progress.done();
+      return { features: r.outputs, dim, ok: r.ok, failed: r.failed, fromCache: r.fromCache, computed: r.computed, seconds: (performance.now() - t0) / 1000 };
+    },
+    close: () => runner.close(),
+  };
+}
+
+/** One-shot: features for `paths` with `backbone`. */
+export async function extractFeatures(paths: string[], backbone: Backbone, opts: FeatureExtractorOptions = {}): Promise<FeatureSet> {
+  const fx = await createFeatureExtractor(backbone, opts);
+  try {
+    return await fx.extract(paths);
+  } finally {
+    await fx.close();
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Streams image files through a model: files are read and decoded by sharp on libuv's thread pool while the
+ * previous batch runs, batches are assembled as decodes finish, and no more than a bounded number of decoded
+ * images is held at a time. Unreadable files are reported and skipped; the rest go on.
+ */
+import { promises as fs } from 'node:fs';
+import { decodeImage, ImageDecodeError, type ResizeKernel, type ResizeMode } from '../data/decode.js';
+import type { SkippedFile } from '../data/discover.js';
+import { preprocessInto, type PreprocessMode } from '../backbones/preprocess.js';
+import { sha256 } from '../util/hash.js';
+import type { Progress } from '../util/log.js';
+import type { InferenceRunner } from './inference.js';
+
+export interface ImageStreamOptions {
+  inputSize: [number, number];
+  preprocessing: PreprocessMode;
+  resize: ResizeMode;
+  kernel?: ResizeKernel;
+  batchSize?: number;
+  /** Files being read/decoded at once, plus decoded images waiting for a batch. */
+  maxPending?: number;
+  progress?: Progress;
+  /** Called with the content hash before decoding; a returned vector is used instead of running the model. */
+  lookup?: (hash: string) => Promise<Float32Array | undefined>;
+  /** Called with each newly computed output row. */
+  store?: (hash: string, row: Float32Array) => Promise<void>;
+}
+
+export interface ImageStreamResult {
+  /** n * dim values, row i for paths[i]; rows of failed files are zero. */
+  outputs: Float32Array;
+  dim: number;
+  ok: boolean[];
+  failed: SkippedFile[];
+  fromCache: number;
+  computed: number;
+  /** Seconds spent inside the model's forward passes. */
+  modelSeconds: number;
+}
+
+interface Decoded {
+  index: number;
+  hash: string;
+  rgb: Uint8Array;
+}
+
+export async function streamImages(paths: string[], runner: InferenceRunner, opts: ImageStreamOptions): Promise<ImageStreamResult> {
+  const n = paths.length;
+  const dim = runner.outputDim;
+  const [h, w] = opts.inputSize;
+  const px = h * w * 3;
+  const B = Math.max(1, opts.batchSize ?? 32);
+  const maxPending = Math.max(B * 2, opts.maxPending ?? B * 3);
+  const outputs = new Float32Array(n * dim);
+  const ok = new Array<boolean>(n).fill(false);
+  const failed: SkippedFile[] = [];
+  const ready: Decoded[] = [];
+  const writes: Promise<void>[] = [];
+  let fromCache = 0;
+  let computed = 0;
+  let modelSeconds = 0;
+
+  const processOne = async (i: number): Promise<void> => {
+    const file = paths[i]!;
+    let buf: Buffer;
+    try {
+      buf = await fs.readFile(file);
+    } catch (e: any) {
+      failed.push({ path: file, reason: `cannot read file (${e.code ?? e.message})` });
+      opts.progress?.tick();
+      return;
+    }
+    const hash = sha256(buf);
+    const hit = opts.lookup ? await opts.lookup(hash) : undefined;
+    if (hit) {
+      outputs.set(hit, i * dim);
+      ok[i] = true;
+      fromCache++;
+      opts.progress?.tick();
+      return;
+    }
+    try {
+      const rgb = await decodeImage(buf, { width: w, height: h, resize: opts.resize, kernel: opts.kernel }, file);
+      ready.push({ index: i, hash, rgb });
+    } catch (e) {
+      failed.push({ path: file, reason: e instanceof ImageDecodeError ? e.reason : String(e) });
+      opts.progress?.tick();
+    }
+  };
+
+  const runBatch = async (items: Decoded[]): Promise<void> => {
+    const input = new Float32Array(items.length * px);
+    items.forEach((d, k) => preprocessInto(d.rgb, opts.preprocessing, input, k * px));
+    const t0 = performance.now();
+    const out = await runner.run(input, items.length);
+    modelSeconds += (performance.now() - t0) / 1000;
+    items.forEach((d, k) => {
+      const row = out.slice(k * dim, (k + 1) * dim);
+      outputs.set(row, d.index * dim);
+      ok[d.index] = true;
+      if (opts.store) writes.push(opts.store(d.hash, row));
+    });
+    computed += items.length;
+    opts.progress?.tick(items.length);
+    if (writes.length > 256) await Promise.all(writes.splice(0));
+  };
+
+  const inflight = new Set<Promise<void>>();
+  let cursor = 0;
+  const fill = () => {
+    while (cursor < n && inflight.size + ready.length < maxPending) {
+      const p: Promise<void> = processOne(cursor++).finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+  };
+
+  fill();
+  while (cursor < n || inflight.size > 0 || ready.length > 0) {
+    const drained = cursor >= n && inflight.size === 0;
+    if (ready.length >= B || (drained && ready.length > 0)) {
+      const batch = ready.splice(0, B);
+      fill();
+      await runBatch(batch);
+      fill();
+    } else if (inflight.size > 0) {
+      await Promise.race(inflight);
+      fill();
+    } else {
+      fill();
+    }
+  }
+  await Promise.all(writes);
+  failed.sort((a, b) => (a.path < b.path ? -1 : 1));
+  return { outputs, dim, ok, failed, fromCache, computed, modelSeconds };
+}
