@@ -39,12 +39,25 @@ export function parseFractions(text: string): [number, number, number] {
   return f;
 }
 
-function cut(n: number, f: [number, number, number]): [number, number] {
-  let nTrain = Math.round(n * f[0]);
-  let nTrainVal = Math.round(n * (f[0] + f[1]));
-  if (nTrain === 0 && n > 0) nTrain = 1;
-  if (nTrainVal < nTrain) nTrainVal = nTrain;
-  return [nTrain, nTrainVal];
+/**
+ * Sizes of the three parts for n items: floors of the exact shares, the remainder going to the largest
+ * fractional parts (ties broken by the seeded generator, so neither val nor test is favoured).
+ */
+function cut(n: number, f: [number, number, number], rng: Rng): [number, number] {
+  const exact = f.map((x) => x * n);
+  const sizes = exact.map(Math.floor);
+  let left = n - sizes.reduce((a, b) => a + b, 0);
+  const order = rng.shuffle([0, 1, 2]).sort((a, b) => exact[b]! - sizes[b]! - (exact[a]! - sizes[a]!));
+  for (const i of order) if (left > 0 && f[i]! > 0) {
+    sizes[i]!++;
+    left--;
+  }
+  if (sizes[0] === 0 && n > 0) {
+    const from = sizes[2]! > 0 ? 2 : 1;
+    sizes[from]!--;
+    sizes[0] = 1;
+  }
+  return [sizes[0]!, sizes[0]! + sizes[1]!];
 }
 
 function stratified(images: LabelledImage[], f: [number, number, number], rng: Rng) {
@@ -57,7 +70,7 @@ function stratified(images: LabelledImage[], f: [number, number, number], rng: R
   const out = { train: [] as LabelledImage[], val: [] as LabelledImage[], test: [] as LabelledImage[] };
   for (const label of [...byClass.keys()].sort((a, b) => a - b)) {
     const items = rng.shuffle([...byClass.get(label)!]);
-    const [a, b] = cut(items.length, f);
+    const [a, b] = cut(items.length, f, rng);
     out.train.push(...items.slice(0, a));
     out.val.push(...items.slice(a, b));
     out.test.push(...items.slice(b));

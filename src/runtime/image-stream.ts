@@ -53,7 +53,7 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
   const maxPending = Math.max(B * 2, opts.maxPending ?? B * 3);
   const outputs = new Float32Array(n * dim);
   const ok = new Array<boolean>(n).fill(false);
-  const failed: SkippedFile[] = [];
+  const failedAt: Array<SkippedFile & { index: number }> = [];
   const ready: Decoded[] = [];
   const writes: Promise<void>[] = [];
   let fromCache = 0;
@@ -66,7 +66,7 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
     try {
       buf = await fs.readFile(file);
     } catch (e: any) {
-      failed.push({ path: file, reason: `cannot read file (${e.code ?? e.message})` });
+      failedAt.push({ index: i, path: file, reason: `cannot read file (${e.code ?? e.message})` });
       opts.progress?.tick();
       return;
     }
@@ -83,7 +83,7 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
       const rgb = await decodeImage(buf, { width: w, height: h, resize: opts.resize, kernel: opts.kernel }, file);
       ready.push({ index: i, hash, rgb });
     } catch (e) {
-      failed.push({ path: file, reason: e instanceof ImageDecodeError ? e.reason : String(e) });
+      failedAt.push({ index: i, path: file, reason: e instanceof ImageDecodeError ? e.reason : String(e) });
       opts.progress?.tick();
     }
   };
@@ -130,6 +130,6 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
     }
   }
   await Promise.all(writes);
-  failed.sort((a, b) => (a.path < b.path ? -1 : 1));
+  const failed = failedAt.sort((a, b) => a.index - b.index).map(({ path, reason }) => ({ path, reason }));
   return { outputs, dim, ok, failed, fromCache, computed, modelSeconds };
 }

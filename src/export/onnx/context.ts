@@ -145,6 +145,18 @@ export class ConvertContext {
         const half = g.node('Mul', [v.name, g.scalar(`${hint}_half`, 0.5)], {}, `${hint}_half`);
         return { ...v, name: g.node('Mul', [half, onePlus], {}, hint) };
       }
+      case 'gelu_new': {
+        // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        const cube = g.node('Mul', [v.name, g.node('Mul', [v.name, v.name], {}, `${hint}_sq`)], {}, `${hint}_cube`);
+        const inner = g.node('Add', [v.name, g.node('Mul', [cube, g.scalar(`${hint}_c`, 0.044715)], {}, `${hint}_cubec`)], {}, `${hint}_inner`);
+        const th = g.node('Tanh', [g.node('Mul', [inner, g.scalar(`${hint}_k`, Math.sqrt(2 / Math.PI))], {}, `${hint}_scaled`)], {}, `${hint}_tanh`);
+        const onePlus = g.node('Add', [th, g.scalar(`${hint}_one`, 1)], {}, `${hint}_add`);
+        const half = g.node('Mul', [v.name, g.scalar(`${hint}_half`, 0.5)], {}, `${hint}_half`);
+        return { ...v, name: g.node('Mul', [half, onePlus], {}, hint) };
+      }
+      case 'logSoftmax':
+      case 'log_softmax':
+        return this.unary('LogSoftmax', v, hint, { axis: this.axis(v, -1) });
       case 'mish': {
         const sp = g.node('Softplus', [v.name], {}, `${hint}_softplus`);
         const th = g.node('Tanh', [sp], {}, `${hint}_tanh`);

@@ -43,7 +43,7 @@ const flatten: LayerConverter = (ctx, layer, inputs) => {
 
 const reshape: LayerConverter = (ctx, layer, inputs) => {
   const x = ctx.nhwc(one(layer, inputs));
-  const target: number[] = layer.config.target_shape;
+  const target: number[] = (layer.config.target_shape as Array<number | null>).map((d) => (d === null ? -1 : d));
   const shape = ctx.g.int64Tensor(`${layer.name}/shape`, [0, ...target]);
   const total = product(x.shape.slice(1));
   const known = target.filter((d) => d !== -1).reduce((a, b) => a * b, 1);

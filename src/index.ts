@@ -1,0 +1,69 @@
+/**
+ * tlearn's library API. The CLI is a thin layer over these functions.
+ *
+ * One call for the common case:
+ *   const { metrics } = await trainFromFolder({ data: 'photos/', out: 'runs/first' });
+ * and every step on its own when you need it:
+ *   loadImageFolder → splitDataset → loadBackbone → createFeatureExtractor → trainHead → computeMetrics
+ *   loadClassifier → predictImages;  layersModelToOnnx for export.
+ */
+export { VERSION } from './version.js';
+
+export { loadImageFolder, findImages, DatasetError } from './data/discover.js';
+export type { ImageFolder, LabelledImage, SkippedFile, LoadImageFolderOptions, SplitName } from './data/discover.js';
+export { splitDataset, parseFractions, splitToJson, DEFAULT_FRACTIONS } from './data/split.js';
+export type { DatasetSplit, SplitOptions, SplitMode, SplitFile } from './data/split.js';
+export { decodeImage, ImageDecodeError, RESIZE_MODES } from './data/decode.js';
+export type { DecodeOptions, ResizeMode, ResizeKernel } from './data/decode.js';
+export { IMAGE_EXTENSIONS, sniffImageFormat } from './data/formats.js';
+export { summarizeDataset, formatSummary } from './data/summary.js';
+export type { DatasetSummary } from './data/summary.js';
+
+export { loadBackbone, backboneId, BackboneError } from './backbones/load.js';
+export type { Backbone, LoadBackboneOptions } from './backbones/load.js';
+export { ZOO, DEFAULT_BACKBONE, findZooEntry } from './backbones/zoo.js';
+export type { ZooEntry, PublishedHash } from './backbones/zoo.js';
+export { ensureZooModel, importModel, zooStatus, BackboneUnavailableError, CacheIntegrityError } from './backbones/model-cache.js';
+export { downloadFile, DownloadError, HashMismatchError } from './backbones/download.js';
+export { readLayersModel, writeLayersModel, decodeWeights, encodeWeights, ModelFormatError } from './backbones/layers-model.js';
+export type { LayersModelArtifacts, WeightSpec, NamedWeight, KerasTopology } from './backbones/layers-model.js';
+export { cutAndPool, teachableMachineBackbone, countParams } from './backbones/surgery.js';
+export { preprocess, preprocessInto, PREPROCESS_MODES, PREPROCESS_DESCRIPTIONS } from './backbones/preprocess.js';
+export type { PreprocessMode } from './backbones/preprocess.js';
+
+export { createRunner, onnxRunner, cachedOnnx } from './runtime/inference.js';
+export type { InferenceRunner, RunnerOptions } from './runtime/inference.js';
+export { streamImages } from './runtime/image-stream.js';
+export { getTf, tfBackendName } from './runtime/tfjs.js';
+
+export { createFeatureExtractor, extractFeatures } from './features/extract.js';
+export type { FeatureExtractor, FeatureSet, FeatureExtractorOptions } from './features/extract.js';
+export { FeatureCache, clearFeaturesCache, featuresCacheUsage, extractorKey } from './features/cache.js';
+
+export { trainHead, predictHead, autoClassWeights, TrainingError } from './train/fit.js';
+export type { TrainOptions, TrainedHead, EpochLog, LabelledFeatures } from './train/fit.js';
+export { buildHead, headSpec, HEADS } from './train/head.js';
+export type { HeadKind, HeadOptions, HeadSpec } from './train/head.js';
+export { OPTIMIZERS, DEFAULT_LR } from './train/optimizers.js';
+export type { OptimizerName } from './train/optimizers.js';
+export { trainFromFolder } from './train/run.js';
+export type { TrainRunOptions, TrainRunResult, RunMetrics } from './train/run.js';
+
+export { computeMetrics, argmaxRows } from './evaluate/metrics.js';
+export type { Metrics, ClassMetrics, ConfusedPair, ReliabilityBin } from './evaluate/metrics.js';
+
+export { composeClassifier } from './classifier/compose.js';
+export { makeMetadata } from './classifier/metadata.js';
+export type { ClassifierMetadata } from './classifier/metadata.js';
+export { loadClassifier, ClassifierLoadError } from './classifier/load.js';
+export type { LoadedClassifier } from './classifier/load.js';
+export { predictImages, expandInputs, topK } from './classifier/predict.js';
+export type { Prediction, PredictResult, PredictOptions, LabelProbability } from './classifier/predict.js';
+
+export { layersModelToOnnx, SUPPORTED_LAYERS, UnsupportedModelError } from './export/onnx/convert.js';
+export type { OnnxExport, OnnxExportOptions } from './export/onnx/convert.js';
+
+export { Rng } from './util/rng.js';
+export { createLogger, silentLogger } from './util/log.js';
+export type { Logger, Progress } from './util/log.js';
+export { tlearnHome } from './util/home.js';

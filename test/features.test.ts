@@ -1,0 +1,95 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadBackbone, type Backbone } from '../src/backbones/load.js';
+import { loadImageFolder } from '../src/data/discover.js';
+import { clearFeaturesCache, FeatureCache, featuresCacheUsage, featuresRoot } from '../src/features/cache.js';
+import { createFeatureExtractor, extractFeatures } from '../src/features/extract.js';
+import { makeDataset, makeTinyBackbone, tmpDir } from './helpers.js';
+
+let backbone: Backbone;
+let paths: string[];
+
+beforeAll(async () => {
+  backbone = await loadBackbone(await makeTinyBackbone(tmpDir()));
+  const ds = await loadImageFolder(await makeDataset(tmpDir(), { classes: { red: 6, green: 6 } }));
+  paths = ds.images.map((i) => i.path);
+});
+
+describe('feature extraction and its cache', () => {
+  it('runs the backbone once per image; a second pass reads every vector from the cache', async () => {
+    await clearFeaturesCache();
+    const fx = await createFeatureExtractor(backbone);
+    expect(fx.runtime).toMatch(/^onnxruntime/);
+    expect(fx.dim).toBe(16);
+    const a = await fx.extract(paths);
+    expect([a.computed, a.fromCache]).toEqual([12, 0]);
+    const b = await fx.extract(paths);
+    expect([b.computed, b.fromCache]).toEqual([0, 12]);
+    expect(Array.from(b.features)).toEqual(Array.from(a.features));
+    await fx.close();
+    const usage = await featuresCacheUsage();
+    expect(usage.entries).toBe(12);
+    // the same content at another path is a cache hit too (keyed by content hash)
+    const copy = path.join(tmpDir(), 'copy.jpg');
+    await fs.copyFile(paths[0]!, copy);
+    const c = await extractFeatures([copy], backbone);
+    expect(c.fromCache).toBe(1);
+    expect(Array.from(c.features)).toEqual(Array.from(a.features.subarray(0, 16)));
+  });
+
+  it('never reads back a half-written or foreign entry', async () => {
+    await clearFeaturesCache();
+    const a = await extractFeatures(paths.slice(0, 3), backbone);
+    const dir = (await fs.readdir(featuresRoot()))[0]!;
+    const files: string[] = [];
+    const walk = async (d: string) => {
+      for (const e of await fs.readdir(d, { withFileTypes: true })) (e.isDirectory() ? await walk(path.join(d, e.name)) : files.push(path.join(d, e.name)));
+    };
+    await walk(path.join(featuresRoot(), dir));
+    expect(files.filter((f) => f.endsWith('.f32'))).toHaveLength(3);
+    // a killed writer leaves only a .tmp file (the rename never happened) or, at worst, a short file
+    await fs.truncate(files[0]!, 10);
+    await fs.writeFile(`${files[1]}.1234.abcd.tmp`, 'partial');
+    const b = await extractFeatures(paths.slice(0, 3), backbone);
+    expect(b.computed).toBe(1);
+    expect(b.fromCache).toBe(2);
+    expect(Array.from(b.features)).toEqual(Array.from(a.features));
+    const cache = new FeatureCache('k', 4, tmpDir());
+    await expect(cache.put('ab', new Float32Array(3))).rejects.toThrow(/3 values, expected 4/);
+  });
+
+  it('keys the cache on preprocessing too', async () => {
+    await clearFeaturesCache();
+    await extractFeatures(paths.slice(0, 2), backbone);
+    const other = await extractFeatures(paths.slice(0, 2), { ...backbone, preprocessing: 'unit' });
+    expect(other.computed).toBe(2);
+    expect((await featuresCacheUsage()).extractors).toBe(2);
+  });
+
+  it('reports unreadable files and still extracts the rest', async () => {
+    const bad = path.join(tmpDir(), 'broken.jpg');
+    await fs.writeFile(bad, 'not a jpeg');
+    const r = await extractFeatures([paths[0]!, bad, path.join(tmpDir(), 'gone.jpg'), paths[1]!], backbone, { cache: false });
+    expect(r.ok).toEqual([true, false, false, true]);
+    expect(r.failed.map((f) => path.basename(f.path))).toEqual(['broken.jpg', 'gone.jpg']);
+    expect(r.failed[0]!.reason).toMatch(/not a readable image/);
+    expect(r.failed[1]!.reason).toMatch(/ENOENT/);
+  });
+
+  it('the tfjs fallback gives the same features as onnxruntime', async () => {
+    const ort = await extractFeatures(paths.slice(0, 4), backbone, { cache: false });
+    process.env.TLEARN_RUNTIME = 'tfjs';
+    try {
+      const fx = await createFeatureExtractor(backbone, { cache: false });
+      expect(fx.runtime).toMatch(/^tfjs/);
+      const t = await fx.extract(paths.slice(0, 4));
+      await fx.close();
+      const maxAbs = Math.max(...Array.from(ort.features).map(Math.abs));
+      const diff = Math.max(...Array.from(t.features).map((v, i) => Math.abs(v - ort.features[i]!)));
+      expect(diff).toBeLessThanOrEqual(1e-4 * maxAbs + 1e-5);
+    } finally {
+      delete process.env.TLEARN_RUNTIME;
+    }
+  });
+});

@@ -1,0 +1,121 @@
+/** Test fixtures: generated images and datasets, tiny models built in code, and access to ../shared. */
+import { existsSync, mkdtempSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import type * as TF from '@tensorflow/tfjs';
+import { writeLayersModel, type LayersModelArtifacts } from '../src/backbones/layers-model.js';
+import { getTf } from '../src/runtime/tfjs.js';
+import { Rng } from '../src/util/rng.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const SHARED = path.resolve(ROOT, '..', 'shared');
+export const CALTECH = path.join(SHARED, 'datasets/caltech101/101_ObjectCategories');
+export const HYMENOPTERA = path.join(SHARED, 'datasets/hymenoptera_data');
+export const MOBILENET = path.join(SHARED, 'models/mobilenet_v2_0.35_224_imagenet_notop');
+export const TM_EXPORT = path.join(SHARED, 'models/teachable_machine_export_example');
+export const CALTECH_EXCLUDE = ['BACKGROUND_Google', 'Motorbikes', 'airplanes', 'Faces_easy', 'Faces'];
+
+const warned = new Set<string>();
+/** True when ../shared/<p> exists; otherwise says once, clearly, which tests skip and why. */
+export function hasShared(p: string, what: string): boolean {
+  if (existsSync(p)) return true;
+  if (!warned.has(p)) {
+    warned.add(p);
+    console.warn(`SKIPPED: ${what} needs ${path.relative(ROOT, p)}, which is absent (see ../shared/README.md)`);
+  }
+  return false;
+}
+
+export function tmpDir(prefix = 'tlearn-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+const COLORS: Record<string, string> = { red: '#d22', green: '#2b2', blue: '#22d', yellow: '#dd2', purple: '#a2a', cyan: '#2cc' };
+export const CLASS_COLORS = Object.keys(COLORS);
+
+/** A small image: a coloured shape at a random place on a noisy background. */
+export async function drawImage(color: string, rng: Rng, size = 48, shape: 'circle' | 'square' = 'circle'): Promise<sharp.Sharp> {
+  const fill = COLORS[color] ?? color;
+  const r = Math.round(size * (0.3 + 0.1 * rng.next()));
+  const cx = Math.round(r + rng.next() * (size - 2 * r));
+  const cy = Math.round(r + rng.next() * (size - 2 * r));
+  const grey = 90 + rng.int(80);
+  const bg = `rgb(${grey},${grey},${grey})`;
+  const body = shape === 'circle' ? `<circle cx="${cx}" cy="${cy}" r="${r}" fill="${fill}"/>` : `<rect x="${cx - r}" y="${cy - r}" width="${2 * r}" height="${2 * r}" fill="${fill}"/>`;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}"><rect width="100%" height="100%" fill="${bg}"/>${body}</svg>`;
+  return sharp(Buffer.from(svg));
+}
+
+export interface DatasetSpec {
+  /** class name → number of images */
+  classes: Record<string, number>;
+  ext?: string;
+  seed?: number;
+  size?: number;
+}
+
+/** Writes a folder of class folders of generated images; class i gets colour CLASS_COLORS[i]. */
+export async function makeDataset(dir: string, spec: DatasetSpec): Promise<string> {
+  const rng = new Rng(spec.seed ?? 1);
+  const ext = spec.ext ?? '.jpg';
+  const names = Object.keys(spec.classes);
+  for (const [ci, name] of names.entries()) {
+    await fs.mkdir(path.join(dir, name), { recursive: true });
+    for (let i = 0; i < spec.classes[name]!; i++) {
+      const img = await drawImage(CLASS_COLORS[ci % CLASS_COLORS.length]!, rng, spec.size ?? 48, ci % 2 ? 'square' : 'circle');
+      const file = path.join(dir, name, `img_${String(i).padStart(3, '0')}${ext}`);
+      if (/jpe?g$/i.test(ext)) await img.jpeg({ quality: 90 }).toFile(file);
+      else await img.png().toFile(file);
+    }
+  }
+  return dir;
+}
+
+export async function saveArtifacts(tf: typeof TF, model: TF.LayersModel): Promise<LayersModelArtifacts> {
+  let saved: any;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      saved = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  const wd = saved.weightData;
+  return { modelTopology: saved.modelTopology, weightSpecs: saved.weightSpecs, weightData: Array.isArray(wd) ? tf.io.concatenateArrayBuffers(wd) : wd };
+}
+
+/**
+ * A tiny CNN backbone (32x32 input, 4-D output ending in a layer named out_relu, like MobileNetV2) saved as a
+ * TF.js layers model folder. Its first layer responds to +/- each colour channel, so images of different
+ * colours give clearly different features; the rest is random.
+ */
+export async function makeTinyBackbone(dir: string, size = 32, seed = 3): Promise<string> {
+  const tf = await getTf();
+  const input = tf.input({ shape: [size, size, 3], name: 'image' });
+  const colour = new Float32Array(3 * 8);
+  for (let c = 0; c < 3; c++) {
+    colour[c * 8 + c] = 1;
+    colour[c * 8 + c + 3] = -1;
+  }
+  let x = tf.layers.conv2d({ filters: 8, kernelSize: 1, strides: 2, activation: 'relu', name: 'c1' }).apply(input) as TF.SymbolicTensor;
+  x = tf.layers.conv2d({ filters: 16, kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: tf.initializers.glorotUniform({ seed }), name: 'c2' }).apply(x) as TF.SymbolicTensor;
+  x = tf.layers.batchNormalization({ name: 'c2_bn' }).apply(x) as TF.SymbolicTensor;
+  x = tf.layers.reLU({ maxValue: 6, name: 'out_relu' }).apply(x) as TF.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: x, name: 'tiny_backbone' });
+  const c1 = model.getLayer('c1');
+  c1.setWeights([tf.tensor4d(colour, [1, 1, 3, 8]), tf.zeros([8])]);
+  await writeLayersModel(dir, await saveArtifacts(tf, model));
+  model.dispose();
+  return dir;
+}
+
+export async function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(ROOT, 'bin/tlearn.js'), ...args], { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as any).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}

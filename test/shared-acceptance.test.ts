@@ -1,0 +1,47 @@
+/** End-to-end runs on the real data in ../shared (skipped with a message when it is absent). */
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadClassifier } from '../src/classifier/load.js';
+import { predictImages } from '../src/classifier/predict.js';
+import { trainFromFolder } from '../src/train/run.js';
+import { CALTECH, CALTECH_EXCLUDE, HYMENOPTERA, MOBILENET, TM_EXPORT, hasShared, tmpDir } from './helpers.js';
+
+describe.runIf(hasShared(CALTECH, 'Caltech-97 end-to-end test') && hasShared(MOBILENET, 'Caltech-97 end-to-end test'))('Caltech-97 with MobileNetV2-0.35 (the notebook\'s task)', () => {
+  it('reaches >= 0.86 test accuracy; a second run reads the features cache and matches', async () => {
+    const opts = { data: CALTECH, exclude: CALTECH_EXCLUDE, backbone: MOBILENET, epochs: 10, seed: 42 };
+    const a = await trainFromFolder({ ...opts, out: path.join(tmpDir(), 'a') });
+    expect(a.metrics.dataset.classes).toBe(97);
+    expect(a.metrics.dataset.images).toBe(6209);
+    expect(a.metrics.features.computed).toBe(6209);
+    expect(a.metrics.test.accuracy).toBeGreaterThanOrEqual(0.86);
+    expect(a.metrics.test.confusion).toHaveLength(97);
+    const b = await trainFromFolder({ ...opts, out: path.join(tmpDir(), 'b') });
+    expect(b.metrics.features.computed).toBe(0);
+    expect(Math.abs(b.metrics.test.accuracy - a.metrics.test.accuracy)).toBeLessThanOrEqual(0.005);
+    const clf = await loadClassifier(a.outDir);
+    const p = await predictImages(clf, [path.join(CALTECH, 'airplanes', 'image_0003.jpg')]);
+    expect(p.predictions[0]!.top).toHaveLength(5);
+    expect(p.predictions[0]!.top.reduce((s, t) => s + t.probability, 0)).toBeLessThanOrEqual(1 + 1e-6);
+  });
+});
+
+describe.runIf(hasShared(HYMENOPTERA, 'ants/bees end-to-end test') && hasShared(MOBILENET, 'ants/bees end-to-end test'))('ants vs bees (pre-split, big photos)', () => {
+  it('holds out val/ as the test split and classifies well', async () => {
+    const r = await trainFromFolder({ data: HYMENOPTERA, backbone: MOBILENET, epochs: 10, seed: 1, out: path.join(tmpDir(), 'h') });
+    expect(r.metrics.dataset.split!.test).toBe(153);
+    expect(r.metrics.dataset.split!.train + r.metrics.dataset.split!.val).toBe(245);
+    expect(r.metrics.test.accuracy).toBeGreaterThan(0.85);
+  });
+});
+
+describe.runIf(hasShared(TM_EXPORT, 'Teachable Machine predict test') && hasShared(CALTECH, 'Teachable Machine predict test'))('Teachable Machine export', () => {
+  it('predict works on the export itself, with its labels', async () => {
+    const clf = await loadClassifier(TM_EXPORT);
+    expect(clf.metadata.labels).toEqual(['normal', 'idol']);
+    expect(clf.metadata.resize).toBe('center-crop');
+    const p = await predictImages(clf, [path.join(CALTECH, 'Faces', 'image_0001.jpg')]);
+    const probs = p.predictions[0]!.probabilities;
+    expect(probs).toHaveLength(2);
+    expect(probs[0]! + probs[1]!).toBeCloseTo(1, 5);
+  });
+});

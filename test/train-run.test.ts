@@ -1,0 +1,106 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type * as TF from '@tensorflow/tfjs';
+import { loadClassifier, ClassifierLoadError } from '../src/classifier/load.js';
+import { predictImages } from '../src/classifier/predict.js';
+import { getTf } from '../src/runtime/tfjs.js';
+import { trainFromFolder, type TrainRunResult } from '../src/train/run.js';
+import { makeDataset, makeTinyBackbone, tmpDir } from './helpers.js';
+
+let data: string;
+let backbone: string;
+let run: TrainRunResult;
+
+beforeAll(async () => {
+  data = await makeDataset(tmpDir(), { classes: { red: 20, green: 20, blue: 20 }, seed: 7 });
+  await fs.writeFile(path.join(data, 'red', 'broken.jpg'), 'not an image');
+  await fs.writeFile(path.join(data, 'green', 'notes.txt'), 'skip me');
+  backbone = await makeTinyBackbone(tmpDir());
+  run = await trainFromFolder({ data, backbone, epochs: 15, lr: 0.01, batchSize: 8, seed: 1, out: path.join(tmpDir(), 'run') });
+});
+
+describe('trainFromFolder', () => {
+  it('writes metrics.json, history.json, split.json and a self-contained model/', async () => {
+    const files = (await fs.readdir(run.outDir)).sort();
+    expect(files).toEqual(['history.json', 'metrics.json', 'model', 'split.json']);
+    expect((await fs.readdir(path.join(run.outDir, 'model'))).sort()).toEqual(['metadata.json', 'model.json', 'weights.bin']);
+    const m = JSON.parse(await fs.readFile(path.join(run.outDir, 'metrics.json'), 'utf8'));
+    for (const k of ['accuracy', 'loss', 'top5', 'balancedAccuracy', 'perClass', 'confusion', 'macro', 'ece']) {
+      expect(m.test).toHaveProperty(k);
+      expect(m.val).toHaveProperty(k);
+    }
+    expect(m.test.confusion).toHaveLength(3);
+    expect(m.test.perClass.map((c: any) => c.name)).toEqual(['blue', 'green', 'red']);
+    expect(Object.keys(m.timings)).toEqual(['discover', 'split', 'backbone', 'features', 'train', 'evaluate', 'save', 'total']);
+    expect(m.dataset.classes).toBe(3);
+    expect(m.test.accuracy).toBeGreaterThan(0.9);
+    const history = JSON.parse(await fs.readFile(path.join(run.outDir, 'history.json'), 'utf8'));
+    expect(history).toHaveLength(15);
+    expect(Object.keys(history[0])).toEqual(['epoch', 'loss', 'acc', 'val_loss', 'val_acc', 'seconds', 'lr']);
+  });
+
+  it('reports the unreadable image and the non-image file, and trains on the rest', async () => {
+    const skipped = run.metrics.dataset.skippedFiles.map((s) => `${path.basename(s.path)}: ${s.reason}`).sort();
+    expect(skipped).toEqual(['broken.jpg: not a readable image (unsupported image format)', 'notes.txt: not an image file (extension .txt)']);
+    expect(run.metrics.dataset.skipped).toBe(2);
+    const s = run.metrics.dataset.split!;
+    expect(s.train + s.val + s.test).toBe(60);
+  });
+
+  it('keeps the test split untouched by training: split.json lists disjoint parts', async () => {
+    const split = JSON.parse(await fs.readFile(path.join(run.outDir, 'split.json'), 'utf8'));
+    const all = [...split.train, ...split.val, ...split.test].map((e: [string, number]) => e[0]);
+    expect(new Set(all).size).toBe(61);
+    expect(split.counts).toEqual({ train: split.train.length, val: split.val.length, test: split.test.length });
+  });
+
+  it('the model loads with tf.loadLayersModel and agrees with tlearn predict (onnxruntime) to 1e-4', async () => {
+    const tf: typeof TF = await getTf();
+    const clf = await loadClassifier(run.outDir);
+    expect(clf.metadata.labels).toEqual(['blue', 'green', 'red']);
+    const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: clf.artifacts!.modelTopology as any, weightSpecs: clf.artifacts!.weightSpecs as any, weightData: clf.artifacts!.weightData }));
+    expect(model.inputs[0]!.shape).toEqual([null, 32, 32, 3]);
+    const files = [path.join(data, 'red', 'img_000.jpg'), path.join(data, 'blue', 'img_001.jpg')];
+    const pred = await predictImages(clf, files, { top: 3 });
+    expect(pred.predictions.map((p) => p.top[0]!.label)).toEqual(['red', 'blue']);
+    const { decodeImage } = await import('../src/data/decode.js');
+    const { preprocess } = await import('../src/backbones/preprocess.js');
+    for (const [i, f] of files.entries()) {
+      const x = preprocess(await decodeImage(f, { width: 32, height: 32 }), 'tf');
+      const p = (model.predict(tf.tensor4d(x, [1, 32, 32, 3])) as TF.Tensor).dataSync();
+      pred.predictions[i]!.probabilities.forEach((v, k) => expect(Math.abs(v - p[k]!)).toBeLessThan(1e-4));
+    }
+  });
+
+  it('a second run reads every feature from the cache and gives the same result', async () => {
+    const again = await trainFromFolder({ data, backbone, epochs: 15, lr: 0.01, batchSize: 8, seed: 1, out: path.join(tmpDir(), 'run2') });
+    expect(again.metrics.features.computed).toBe(0);
+    expect(again.metrics.features.fromCache).toBe(60);
+    expect(again.metrics.test.accuracy).toBe(run.metrics.test.accuracy);
+    expect(again.history.map((h) => h.loss)).toEqual(run.history.map((h) => h.loss));
+  });
+
+  it('rejects a dataset too small to split', async () => {
+    const tiny = await makeDataset(tmpDir(), { classes: { a: 1, b: 1 } });
+    await expect(trainFromFolder({ data: tiny, backbone, out: tmpDir() })).rejects.toThrow(/split is empty/);
+  });
+});
+
+describe('predictImages / loadClassifier', () => {
+  it('walks folders, reports unreadable files and predicts the rest', async () => {
+    const clf = await loadClassifier(path.join(run.outDir, 'model'));
+    const r = await predictImages(clf, [path.join(data, 'red'), '/nonexistent.jpg'], { top: 2 });
+    expect(r.predictions).toHaveLength(20);
+    expect(r.predictions.every((p) => p.top.length === 2 && p.top[0]!.probability >= p.top[1]!.probability)).toBe(true);
+    const reasons = r.failed.map((f) => `${path.basename(f.path)}: ${f.reason}`);
+    expect(reasons).toEqual(['nonexistent.jpg: no such file or folder', 'broken.jpg: not a readable image (unsupported image format)']);
+  });
+
+  it('explains what it cannot load', async () => {
+    await expect(loadClassifier('/nonexistent')).rejects.toThrow(ClassifierLoadError);
+    const empty = tmpDir();
+    await expect(loadClassifier(empty)).rejects.toThrow(/cannot read .*model.json/);
+    await expect(loadClassifier(path.join(empty, 'x.onnx'))).rejects.toThrow(/does not exist/);
+  });
+});
