@@ -93,3 +93,41 @@ describe('feature extraction and its cache', () => {
     }
   });
 });
+
+describe('content hash index', () => {
+  it('skips reading unchanged files and re-hashes changed ones', async () => {
+    const { ContentHashIndex } = await import('../src/features/hash-index.js');
+    const dir = tmpDir();
+    const f = path.join(dir, 'a.bin');
+    await fs.writeFile(f, 'one');
+    const idx = await ContentHashIndex.open(path.join(dir, 'index.json'));
+    const first = await idx.hash(f);
+    expect(first.bytes?.toString()).toBe('one');
+    await idx.save();
+    const again = await (await ContentHashIndex.open(path.join(dir, 'index.json'))).hash(f);
+    expect(again).toEqual({ hash: first.hash });
+    await fs.writeFile(f, 'two!');
+    const changed = await idx.hash(f);
+    expect(changed.bytes?.toString()).toBe('two!');
+    expect(changed.hash).not.toBe(first.hash);
+  });
+
+  it('a second extraction finds cached features without reading the images', async () => {
+    await clearFeaturesCache();
+    await extractFeatures(paths.slice(0, 4), backbone);
+    const fsMod = await import('node:fs');
+    const original = fsMod.promises.readFile;
+    const read: string[] = [];
+    (fsMod.promises as any).readFile = (p: any, ...rest: any[]) => {
+      read.push(String(p));
+      return (original as any)(p, ...rest);
+    };
+    try {
+      const r = await extractFeatures(paths.slice(0, 4), backbone);
+      expect(r.fromCache).toBe(4);
+    } finally {
+      (fsMod.promises as any).readFile = original;
+    }
+    expect(read.filter((p) => p.endsWith('.jpg'))).toEqual([]);
+  });
+});

@@ -84,7 +84,7 @@ async function walk(dir: string, fn: (file: string, size: number) => void): Prom
 export async function featuresCacheUsage(root = featuresRoot()): Promise<CacheUsage> {
   let extractors = 0;
   try {
-    extractors = (await fs.readdir(root)).length;
+    extractors = (await fs.readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).length;
   } catch {
     /* empty */
   }

@@ -9,7 +9,9 @@ import { createRunner, type InferenceRunner } from '../runtime/inference.js';
 import { streamImages } from '../runtime/image-stream.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
-import { extractorKey, FeatureCache } from './cache.js';
+import path from 'node:path';
+import { extractorKey, FeatureCache, featuresRoot } from './cache.js';
+import { ContentHashIndex } from './hash-index.js';
 
 export interface FeatureExtractorOptions {
   /** Use the on-disk cache (default true). */
@@ -55,7 +57,9 @@ export async function createFeatureExtractor(backbone: Backbone, opts: FeatureEx
     async extract(paths, label = 'features') {
       const t0 = performance.now();
       const progress = log.progress(label, paths.length);
+      const index = cache ? await ContentHashIndex.open(path.join(featuresRoot(), 'content-hashes.json')) : undefined;
       const r = await streamImages(paths, runner, {
+        hashFile: index ? (f) => index.hash(f) : undefined,
         inputSize: backbone.inputSize,
         preprocessing: backbone.preprocessing,
         resize: backbone.resize,
@@ -66,6 +70,7 @@ export async function createFeatureExtractor(backbone: Backbone, opts: FeatureEx
         store: cache ? (h, row) => cache.put(h, row) : undefined,
       });
       progress.done();
+      await index?.save();
       return { features: r.outputs, dim, ok: r.ok, failed: r.failed, fromCache: r.fromCache, computed: r.computed, seconds: (performance.now() - t0) / 1000 };
     },
     close: () => runner.close(),

@@ -20,6 +20,8 @@ export interface ImageStreamOptions {
   /** Files being read/decoded at once, plus decoded images waiting for a batch. */
   maxPending?: number;
   progress?: Progress;
+  /** How to get a file's content hash (default: read and hash it); may skip reading when the hash is known. */
+  hashFile?: (file: string) => Promise<{ hash: string; bytes?: Buffer }>;
   /** Called with the content hash before decoding; a returned vector is used instead of running the model. */
   lookup?: (hash: string) => Promise<Float32Array | undefined>;
   /** Called with each newly computed output row. */
@@ -62,15 +64,19 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
 
   const processOne = async (i: number): Promise<void> => {
     const file = paths[i]!;
-    let buf: Buffer;
+    let buf: Buffer | undefined;
+    let hash: string;
     try {
-      buf = await fs.readFile(file);
+      if (opts.hashFile) ({ hash, bytes: buf } = await opts.hashFile(file));
+      else {
+        buf = await fs.readFile(file);
+        hash = sha256(buf);
+      }
     } catch (e: any) {
       failedAt.push({ index: i, path: file, reason: `cannot read file (${e.code ?? e.message})` });
       opts.progress?.tick();
       return;
     }
-    const hash = sha256(buf);
     const hit = opts.lookup ? await opts.lookup(hash) : undefined;
     if (hit) {
       outputs.set(hit, i * dim);
@@ -80,7 +86,7 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
       return;
     }
     try {
-      const rgb = await decodeImage(buf, { width: w, height: h, resize: opts.resize, kernel: opts.kernel }, file);
+      const rgb = await decodeImage(buf ?? file, { width: w, height: h, resize: opts.resize, kernel: opts.kernel }, file);
       ready.push({ index: i, hash, rgb });
     } catch (e) {
       failedAt.push({ index: i, path: file, reason: e instanceof ImageDecodeError ? e.reason : String(e) });

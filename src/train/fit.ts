@@ -140,44 +140,59 @@ export async function trainHead(train: LabelledFeatures, val: LabelledFeatures |
   let stoppedEarly = false;
   const order = Array.from({ length: n }, (_, i) => i);
 
+  // The step runs on the head's variables directly (no layer bookkeeping) and syncs once per epoch.
+  const steps = model.layers.map((layer) => {
+    if (layer.getClassName() === 'Dropout') return { dropout: (layer as any).rate as number };
+    const l = layer as any;
+    return { kernel: l.kernel.read() as TF.Variable, bias: (l.bias?.read() ?? null) as TF.Variable | null, relu: l.activation.getClassName() === 'relu' };
+  });
+  const forward = (x: TF.Tensor, dropoutSeed: number): TF.Tensor => {
+    let h = x;
+    steps.forEach((st, k) => {
+      if ('dropout' in st) h = tf.dropout(h, st.dropout!, undefined, dropoutSeed + k);
+      else {
+        h = tf.matMul(h, st.kernel);
+        if (st.bias) h = tf.add(h, st.bias);
+        if (st.relu) h = tf.relu(h);
+      }
+    });
+    return h;
+  };
+
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const t0 = performance.now();
     rng.shuffle(order);
-    let lossSum = 0;
-    let correct = 0;
+    let lossAcc = tf.scalar(0);
+    let hitsAcc = tf.scalar(0, 'int32');
     for (let s = 0; s < n; s += batchSize) {
       const e = Math.min(n, s + batchSize);
       const b = gatherRows(train, order, s, e);
       const dropoutSeed = rng.seed();
-      const [lossT, hitsT] = tf.tidy(() => {
+      const next = tf.tidy(() => {
         const x = tf.tensor2d(b.x, [e - s, train.dim]);
         const labels = tf.tensor1d(b.y, 'int32');
         const onehot = tf.oneHot(labels, classes);
         const weights = cw ? tf.gather(cw, labels) : undefined;
         let hits: TF.Tensor | undefined;
         const { value, grads } = tf.variableGrads(() => {
-          let h: TF.Tensor = x;
-          let k = 0;
-          for (const layer of model.layers) {
-            if (layer.getClassName() === 'Dropout') {
-              const rate = (layer as any).rate as number;
-              h = tf.dropout(h, rate, undefined, dropoutSeed + k++);
-            } else {
-              h = layer.apply(h) as TF.Tensor;
-            }
-          }
-          hits = tf.keep(tf.equal(tf.argMax(h, 1), labels).sum());
-          return tf.losses.softmaxCrossEntropy(onehot, h, weights, labelSmoothing, tf.Reduction.MEAN) as TF.Scalar;
+          const logits = forward(x, dropoutSeed);
+          hits = tf.keep(tf.equal(tf.argMax(logits, 1), labels).sum());
+          return tf.losses.softmaxCrossEntropy(onehot, logits, weights, labelSmoothing, tf.Reduction.MEAN) as TF.Scalar;
         }, vars);
         optimizer.applyGradients(grads as TF.NamedTensorMap);
         if (weightDecay > 0) for (const v of kernels) v.assign(tf.mul(v, 1 - lr * weightDecay));
-        return [tf.mul(value, e - s), hits!];
+        const out = [tf.add(lossAcc, tf.mul(value, e - s)), tf.add(hitsAcc, hits!)];
+        hits!.dispose();
+        return out;
       });
-      lossSum += (await lossT.data())[0]!;
-      correct += (await hitsT.data())[0]!;
-      lossT.dispose();
-      hitsT.dispose();
+      lossAcc.dispose();
+      hitsAcc.dispose();
+      [lossAcc, hitsAcc] = next as [TF.Scalar, TF.Scalar];
     }
+    const lossSum = (await lossAcc.data())[0]!;
+    const correct = (await hitsAcc.data())[0]!;
+    lossAcc.dispose();
+    hitsAcc.dispose();
     const v = val && val.y.length ? await measure(tf, model, val, classes, 1024) : { loss: NaN, acc: NaN };
     const entry: EpochLog = { epoch, loss: lossSum / n, acc: correct / n, val_loss: v.loss, val_acc: v.acc, seconds: (performance.now() - t0) / 1000, lr };
     history.push(entry);

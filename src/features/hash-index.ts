@@ -1,0 +1,62 @@
+/**
+ * Remembers each image file's content hash by (path, size, mtime, inode), so a later run can find cached
+ * features without reading the image again. A file whose size, mtime or inode changed is hashed anew.
+ */
+import { promises as fs, type Stats } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../util/fs.js';
+import { sha256 } from '../util/hash.js';
+
+interface Entry {
+  s: number;
+  m: number;
+  i: number;
+  h: string;
+}
+
+export interface HashedFile {
+  hash: string;
+  /** The file's bytes, when they had to be read to hash it. */
+  bytes?: Buffer;
+}
+
+export class ContentHashIndex {
+  private entries = new Map<string, Entry>();
+  private dirty = false;
+
+  constructor(readonly file: string) {}
+
+  static async open(file: string): Promise<ContentHashIndex> {
+    const idx = new ContentHashIndex(file);
+    try {
+      const obj = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, Entry>;
+      idx.entries = new Map(Object.entries(obj));
+    } catch {
+      /* missing or unreadable index: start empty */
+    }
+    return idx;
+  }
+
+  private static matches(e: Entry | undefined, st: Stats): e is Entry {
+    return Boolean(e && e.s === st.size && e.m === st.mtimeMs && e.i === st.ino);
+  }
+
+  /** The content hash of `file`, reading it only when the index has no up-to-date entry. */
+  async hash(file: string): Promise<HashedFile> {
+    const abs = path.resolve(file);
+    const st = await fs.stat(abs);
+    const known = this.entries.get(abs);
+    if (ContentHashIndex.matches(known, st)) return { hash: known.h };
+    const bytes = await fs.readFile(abs);
+    const hash = sha256(bytes);
+    this.entries.set(abs, { s: st.size, m: st.mtimeMs, i: st.ino, h: hash });
+    this.dirty = true;
+    return { hash, bytes };
+  }
+
+  async save(): Promise<void> {
+    if (!this.dirty) return;
+    await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)));
+    this.dirty = false;
+  }
+}
