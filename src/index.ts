@@ -61,6 +61,8 @@ export { predictImages, expandInputs, topK } from './classifier/predict.js';
 export type { Prediction, PredictResult, PredictOptions, LabelProbability } from './classifier/predict.js';
 
 export { layersModelToOnnx, SUPPORTED_LAYERS, UnsupportedModelError } from './export/onnx/convert.js';
+export { exportClassifier, onnxMetadataPath, EXPORT_FORMATS, ExportError } from './export/export.js';
+export type { ExportFormat, ExportOptions, ExportResult } from './export/export.js';
 export type { OnnxExport, OnnxExportOptions } from './export/onnx/convert.js';
 
 export { Rng } from './util/rng.js';

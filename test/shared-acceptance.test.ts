@@ -1,5 +1,7 @@
 /** End-to-end runs on the real data in ../shared (skipped with a message when it is absent). */
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { exportClassifier } from '../src/export/export.js';
 import { describe, expect, it } from 'vitest';
 import { loadClassifier } from '../src/classifier/load.js';
 import { predictImages } from '../src/classifier/predict.js';
@@ -22,6 +24,23 @@ describe.runIf(hasShared(CALTECH, 'Caltech-97 end-to-end test') && hasShared(MOB
     const p = await predictImages(clf, [path.join(CALTECH, 'airplanes', 'image_0003.jpg')]);
     expect(p.predictions[0]!.top).toHaveLength(5);
     expect(p.predictions[0]!.top.reduce((s, t) => s + t.probability, 0)).toBeLessThanOrEqual(1 + 1e-6);
+
+    // the ONNX export agrees with predict on the run folder for every test image
+    const exp = await exportClassifier(a.outDir, { format: 'onnx' });
+    const split = JSON.parse(await fs.readFile(path.join(a.outDir, 'split.json'), 'utf8'));
+    const testFiles = split.test.map((e: [string, number]) => path.join(CALTECH, e[0]));
+    expect(testFiles.length).toBeGreaterThan(900);
+    const fromRun = await predictImages(clf, testFiles);
+    const fromOnnx = await predictImages(await loadClassifier(exp.files[0]!), testFiles);
+    expect(fromOnnx.predictions).toHaveLength(testFiles.length);
+    let maxDiff = 0;
+    fromOnnx.predictions.forEach((q, i) => {
+      const r = fromRun.predictions[i]!;
+      expect(q.path).toBe(r.path);
+      expect(q.top[0]!.label).toBe(r.top[0]!.label);
+      q.probabilities.forEach((v, k) => (maxDiff = Math.max(maxDiff, Math.abs(v - r.probabilities[k]!))));
+    });
+    expect(maxDiff).toBeLessThan(1e-4);
   });
 });
 

@@ -8,6 +8,7 @@ import { readLayersModel, type LayersModelArtifacts } from '../backbones/layers-
 import { backboneId } from '../backbones/load.js';
 import { PREPROCESS_DESCRIPTIONS } from '../backbones/preprocess.js';
 import { findInputShape } from '../export/onnx/convert.js';
+import { decodeModel } from '../export/onnx/proto.js';
 import { isDirectory } from '../util/fs.js';
 import { sha256 } from '../util/hash.js';
 import type { ClassifierMetadata } from './metadata.js';
@@ -56,6 +57,17 @@ function fromTeachableMachine(meta: any, artifacts: LayersModelArtifacts, dir: s
   };
 }
 
+/** The metadata tlearn export stores inside the ONNX file (metadata_props 'tlearn'). */
+function embeddedMetadata(bytes: Uint8Array): ClassifierMetadata | undefined {
+  try {
+    const m = decodeModel(bytes);
+    const prop = (m.metadata_props ?? []).find((p: any) => p.key === 'tlearn');
+    return prop ? JSON.parse(prop.value) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Loads a classifier from a run folder, model folder, Teachable Machine export or .onnx file. */
 export async function loadClassifier(p: string): Promise<LoadedClassifier> {
   const abs = path.resolve(p);
@@ -66,12 +78,14 @@ export async function loadClassifier(p: string): Promise<LoadedClassifier> {
     } catch {
       throw new ClassifierLoadError(`${p} does not exist`);
     }
-    const candidates = [abs.replace(/\.onnx$/, '.metadata.json'), path.join(path.dirname(abs), 'metadata.json')];
+    const candidates = [abs.replace(/\.onnx$/i, '') + '.metadata.json', path.join(path.dirname(abs), 'metadata.json')];
     for (const c of candidates) {
       const meta = await readJson(c);
       if (meta?.labels) return { source: abs, metadata: meta, onnx: new Uint8Array(bytes), id: sha256(bytes).slice(0, 16) };
     }
-    throw new ClassifierLoadError(`${p}: no metadata found (looked for ${candidates.join(' and ')}); tlearn export writes it next to the .onnx file`);
+    const embedded = embeddedMetadata(bytes);
+    if (embedded) return { source: abs, metadata: embedded, onnx: new Uint8Array(bytes), id: sha256(bytes).slice(0, 16) };
+    throw new ClassifierLoadError(`${p}: no metadata found (looked for ${candidates.join(' and ')}, and inside the model); tlearn export writes it next to the .onnx file`);
   }
   if (!(await isDirectory(abs))) throw new ClassifierLoadError(`${p} is not a run folder, model folder or .onnx file`);
   const dir = (await isDirectory(path.join(abs, 'model'))) ? path.join(abs, 'model') : abs;

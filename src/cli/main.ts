@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { cacheCommand } from './commands/cache.js';
+import { exportCommand } from './commands/export.js';
 import { modelsCommand } from './commands/models.js';
 import { predictCommand } from './commands/predict.js';
 import { trainCommand } from './commands/train.js';
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .configureHelp({ sortSubcommands: false, showGlobalOptions: false });
   program.addCommand(trainCommand());
   program.addCommand(predictCommand());
+  program.addCommand(exportCommand());
   program.addCommand(modelsCommand());
   program.addCommand(cacheCommand());
   program.addHelpText(
