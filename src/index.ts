@@ -50,6 +50,11 @@ export { trainFromFolder } from './train/run.js';
 export type { TrainRunOptions, TrainRunResult, RunMetrics } from './train/run.js';
 
 export { computeMetrics, argmaxRows } from './evaluate/metrics.js';
+export { evaluateFolder, EvaluationError } from './evaluate/run.js';
+export type { EvaluateOptions, EvaluationResult } from './evaluate/run.js';
+export { writeReport, topLossGallery, predictionsCsv } from './report/html.js';
+export type { ReportInput, ReportFiles, ReportModel, GalleryItem } from './report/html.js';
+export { lineChart, barChart, confusionHeatmap, reliabilityDiagram, sideBySide } from './report/svg.js';
 export type { Metrics, ClassMetrics, ConfusedPair, ReliabilityBin } from './evaluate/metrics.js';
 
 export { composeClassifier } from './classifier/compose.js';

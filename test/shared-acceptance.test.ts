@@ -2,6 +2,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { exportClassifier } from '../src/export/export.js';
+import { checkPage, hasChromium } from './browser.js';
 import { describe, expect, it } from 'vitest';
 import { loadClassifier } from '../src/classifier/load.js';
 import { predictImages } from '../src/classifier/predict.js';
@@ -41,6 +42,22 @@ describe.runIf(hasShared(CALTECH, 'Caltech-97 end-to-end test') && hasShared(MOB
       q.probabilities.forEach((v, k) => (maxDiff = Math.max(maxDiff, Math.abs(v - r.probabilities[k]!))));
     });
     expect(maxDiff).toBeLessThan(1e-4);
+
+    // the report: one file under 15 MB, 97x97 confusion cells, a gallery of real test images
+    const html = await fs.readFile(a.report.html, 'utf8');
+    expect((await fs.stat(a.report.html)).size).toBeLessThan(15e6);
+    expect(html.match(/class="cm-cell"/g)).toHaveLength(97 * 97);
+    const galleryNames = [...html.matchAll(/<figure class="wrong"><img src="data:image\/jpeg;base64,[^"]+" alt="([^"]+)">/g)].map((m) => m[1]);
+    expect(galleryNames.length).toBeGreaterThan(10);
+    const testNames = new Set(split.test.map((e: [string, number]) => path.basename(e[0])));
+    for (const m of html.matchAll(/<span style="color:#888">([^<]+)<\/span>/g)) expect(testNames.has(m[1]!)).toBe(true);
+    if (hasChromium()) {
+      const page = await checkPage(a.report.html, 'caltech97-report.png', `document.querySelectorAll('.cm-cell').length`);
+      expect(page.consoleErrors).toEqual([]);
+      expect(page.requests).toEqual([]);
+      expect(page.result).toBe(97 * 97);
+      console.log(`Caltech-97 report screenshot: ${page.screenshot}`);
+    }
   });
 });
 

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { cacheCommand } from './commands/cache.js';
+import { evaluateCommand } from './commands/evaluate.js';
 import { exportCommand } from './commands/export.js';
 import { modelsCommand } from './commands/models.js';
 import { predictCommand } from './commands/predict.js';
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .configureHelp({ sortSubcommands: false, showGlobalOptions: false });
   program.addCommand(trainCommand());
   program.addCommand(predictCommand());
+  program.addCommand(evaluateCommand());
   program.addCommand(exportCommand());
   program.addCommand(modelsCommand());
   program.addCommand(cacheCommand());

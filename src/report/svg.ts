@@ -46,6 +46,8 @@ export interface LineChartOptions {
   yMax?: number;
   /** Integer x ticks (epochs). */
   integerX?: boolean;
+  /** Where the legend goes inside the plot (default top-right). */
+  legend?: 'top-right' | 'bottom-right';
 }
 
 /** A line chart with axes, ticks, grid and a legend. */
@@ -87,11 +89,13 @@ export function lineChart(series: Series[], o: LineChartOptions): string {
     s += `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${se.dashed ? ' stroke-dasharray="6 4"' : ''}/>`;
     for (const [x, y] of valid) s += `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${color}"><title>${esc(se.name)}: ${fmt(x)}, ${y.toFixed(4)}</title></circle>`;
   });
-  // legend, top-right inside the plot
+  // legend inside the plot, with a white backdrop
   const lx = m.l + pw - 8;
+  const top = o.legend === 'bottom-right' ? m.t + ph - 8 - series.length * 16 : m.t + 4;
+  s += `<rect x="${lx - 156}" y="${top}" width="152" height="${series.length * 16 + 6}" fill="#fff" opacity="0.85"/>`;
   series.forEach((se, i) => {
     const color = se.color ?? PALETTE[i % PALETTE.length]!;
-    const ly = m.t + 14 + i * 16;
+    const ly = top + 16 + i * 16;
     s += `<line x1="${lx - 150}" x2="${lx - 126}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${se.dashed ? ' stroke-dasharray="6 4"' : ''}/>`;
     s += `<text x="${lx - 120}" y="${ly}" font-size="11">${esc(se.name)}</text>`;
   });
@@ -150,14 +154,14 @@ function blues(v: number): string {
  */
 export function confusionHeatmap(names: string[], matrix: number[][], o: { title?: string; cell?: number } = {}): string {
   const n = names.length;
-  const cell = o.cell ?? (n <= 10 ? 36 : n <= 30 ? 16 : 7);
+  const cell = o.cell ?? (n <= 10 ? 36 : n <= 30 ? 16 : 8);
   const fs = Math.max(5, Math.min(12, cell * 0.9));
   const labelW = Math.min(160, 10 + fs * 0.6 * Math.max(...names.map((s) => s.length)));
   const m = { l: labelW + 18, t: labelW + 36, r: 12, b: 12 };
-  const W = m.l + n * cell + m.r;
+  const W = Math.max(m.l + n * cell + m.r, 470);
   const H = m.t + n * cell + m.b;
   let s = svgOpen(W, H, 'class="confusion"');
-  s += `<text x="${m.l}" y="16" font-size="14" font-weight="bold">${esc(o.title ?? 'Confusion matrix (rows: true class, columns: predicted)')}</text>`;
+  s += `<text x="6" y="16" font-size="14" font-weight="bold">${esc(o.title ?? 'Confusion matrix (rows: true class, columns: predicted)')}</text>`;
   const rowSums = matrix.map((r) => r.reduce((a, b) => a + b, 0));
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
@@ -171,7 +175,7 @@ export function confusionHeatmap(names: string[], matrix: number[][], o: { title
     s += `<text transform="translate(${m.l + i * cell + cell / 2 + fs / 3} ${m.t - 4}) rotate(-90)" font-size="${fs}">${esc(names[i]!)}</text>`;
   }
   s += `<rect x="${m.l}" y="${m.t}" width="${n * cell}" height="${n * cell}" fill="none" stroke="#444"/>`;
-  s += `<text x="${m.l - 6}" y="${m.t - 6}" text-anchor="end" font-size="10" fill="#555">true ↓ / predicted →</text>`;
+  s += `<text x="6" y="${m.t - 6}" font-size="10" fill="#555">true \u2193  predicted \u2192</text>`;
   return `${s}</svg>`;
 }
 

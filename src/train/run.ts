@@ -22,6 +22,8 @@ import { writeFileAtomic } from '../util/fs.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 import { VERSION } from '../version.js';
+import { predictionsCsv, topLossGallery, writeReport, type ReportFiles } from '../report/html.js';
+import { Rng } from '../util/rng.js';
 import { predictHead, trainHead, type EpochLog, type LabelledFeatures, type TrainedHead } from './fit.js';
 import type { HeadKind } from './head.js';
 import type { OptimizerName } from './optimizers.js';
@@ -79,6 +81,8 @@ export interface TrainRunResult {
   outDir: string;
   metrics: RunMetrics;
   history: EpochLog[];
+  /** report.html and the PNG plots next to it. */
+  report: ReportFiles;
 }
 
 function timestamp(): string {
@@ -109,6 +113,38 @@ function labelled(images: LabelledImage[], fs_: FeatureSet): { data: LabelledFea
     y[k] = images[i]!.label;
   });
   return { data: { x, y, dim: fs_.dim }, kept: kept.map((i) => images[i]!) };
+}
+
+export function classCounts(ds: ImageFolder): number[] {
+  const counts = ds.classes.map(() => 0);
+  for (const im of ds.images) counts[im.label]!++;
+  return counts;
+}
+
+/** 16 seeded random images with their labels (the notebook's sample grid). */
+export function sampleImages(images: LabelledImage[], classes: string[], seed: number, n = 16): Array<{ path: string; label: string }> {
+  return new Rng(seed + 1)
+    .shuffle([...images])
+    .slice(0, n)
+    .map((i) => ({ path: i.path, label: classes[i.label]! }));
+}
+
+function runSummaryRows(m: RunMetrics): Array<[string, string]> {
+  const t = m.training;
+  return [
+    ['data', m.dataset.root],
+    ['classes / images', `${m.dataset.classes} / ${m.dataset.images}${m.dataset.excluded.length ? ` (excluded: ${m.dataset.excluded.join(', ')})` : ''}`],
+    ['split (train / val / test)', `${m.dataset.split!.train} / ${m.dataset.split!.val} / ${m.dataset.split!.test} — ${m.dataset.split!.note}`],
+    ['skipped files', String(m.dataset.skippedFiles.length)],
+    ['backbone', `${m.backbone.name} (${m.backbone.note}); ${m.backbone.params.toLocaleString('en-US')} params; ${m.backbone.featureDim}-d features; input ${m.backbone.inputSize.join('x')}; preprocessing ${m.backbone.preprocessing}; ${m.backbone.resize}`],
+    ['mode', `transfer learning: frozen backbone, new ${m.head.kind} head${m.head.kind === 'mlp' ? ` (${m.head.hidden} hidden, dropout ${m.head.dropout})` : m.head.dropout ? ` (dropout ${m.head.dropout})` : ''}`],
+    ['optimizer', `${t.optimizer}, lr ${t.lr}${t.momentum !== null ? `, momentum ${t.momentum}` : ''}${t.weightDecay ? `, weight decay ${t.weightDecay}` : ''}${t.labelSmoothing ? `, label smoothing ${t.labelSmoothing}` : ''}${t.classWeights ? ', class weights auto' : ''}`],
+    ['epochs', `${t.epochsRun} of ${t.epochs}, batch ${t.batchSize}, best epoch ${t.bestEpoch} (by val_loss)${t.stoppedEarly ? ', stopped early' : ''}`],
+    ['seed', String(t.seed)],
+    ['runtime', `features: ${m.backbone.runtime}; head: ${t.backend}`],
+    ['features', `${m.features.computed} computed, ${m.features.fromCache} from the cache`],
+    ['tlearn', m.tlearnVersion],
+  ];
 }
 
 export async function trainFromFolder(o: TrainRunOptions): Promise<TrainRunResult> {
@@ -246,5 +282,21 @@ export async function trainFromFolder(o: TrainRunOptions): Promise<TrainRunResul
   };
   await writeFileAtomic(path.join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 2));
   await writeFileAtomic(path.join(outDir, 'history.json'), JSON.stringify(trained.history, null, 2));
-  return { outDir, metrics, history: trained.history };
+  const testPaths = testRows.kept.map((i) => i.path);
+  await writeFileAtomic(path.join(outDir, 'test-predictions.csv'), predictionsCsv(testProbs, testRows.data.y, testPaths, ds.classes));
+  const report = await writeReport(outDir, {
+    title: `${path.basename(ds.root)}: ${backbone.name} + ${trained.spec.kind} head`,
+    kind: 'train',
+    createdAt: metrics.createdAt,
+    version: VERSION,
+    summary: runSummaryRows(metrics),
+    classes: ds.classes,
+    classCounts: classCounts(ds),
+    samples: sampleImages(trainRows.kept, ds.classes, split.seed),
+    models: [{ name: 'transfer', history: trained.history, test }],
+    primary: { name: 'transfer', metrics: test, split: 'test' },
+    gallery: topLossGallery(testProbs, testRows.data.y, testPaths, ds.classes),
+    timings: metrics.timings,
+  });
+  return { outDir, metrics, history: trained.history, report };
 }

@@ -92,6 +92,7 @@ export function trainCommand(): Command {
           .map(([k, v]) => `${k} ${v.toFixed(1)}s`)
           .join(', ')}`,
         `run folder: ${r.outDir}`,
+        `report: ${r.report.html}`,
       ].join('\n');
       if (o.json) {
         log.info(text);

@@ -1,0 +1,41 @@
+import { Command } from 'commander';
+import { evaluateFolder } from '../../evaluate/run.js';
+import { createLogger } from '../../util/log.js';
+import { confusedLines, metricsTable } from '../format.js';
+import { int } from '../options.js';
+
+export function evaluateCommand(): Command {
+  return new Command('evaluate')
+    .summary('metrics and a report for a trained classifier on a labelled folder')
+    .description(
+      'Evaluate a classifier (run folder, model folder or exported .onnx) on any folder of class folders.\n' +
+        'Classes the model does not know are reported and left out; for a dataset with train/ val/ test/ folders, the\n' +
+        'test/ folder is evaluated (val/ if there is no test/). Writes metrics.json, predictions.csv and report.html\n' +
+        '(with the plots as PNG) to --out.',
+    )
+    .argument('<model>', 'run folder, model folder or .onnx file')
+    .argument('<data>', 'labelled folder (one sub-folder per class)')
+    .option('--out <dir>', 'output folder (default runs/evaluate-<timestamp>)')
+    .option('--threads <n>', 'threads for the forward pass (default: all cores)', int('--threads'))
+    .option('--json', 'print the metrics as one JSON object on stdout')
+    .option('-q, --quiet', 'no progress on stderr')
+    .action(async (model: string, data: string, o: any) => {
+      const log = createLogger({ quiet: o.quiet });
+      const r = await evaluateFolder(model, data, { out: o.out, threads: o.threads, logger: log });
+      for (const f of r.skippedFiles) log.info(`  skipped ${f.path}: ${f.reason}`);
+      const text = [
+        `evaluated ${r.metrics.n} images (${r.scope}) in ${r.seconds.toFixed(1)}s`,
+        metricsTable([['evaluation', r.metrics]]),
+        '',
+        'most confused (true → predicted):',
+        ...(confusedLines(r.metrics).length ? confusedLines(r.metrics) : ['  none']),
+        '',
+        `report: ${r.report.html}`,
+      ].join('\n');
+      if (o.json) {
+        log.info(text);
+        const { report, ...rest } = r;
+        process.stdout.write(`${JSON.stringify({ ...rest, report: report.html })}\n`);
+      } else process.stdout.write(`${text}\n`);
+    });
+}
