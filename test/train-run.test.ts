@@ -23,7 +23,7 @@ beforeAll(async () => {
 describe('trainFromFolder', () => {
   it('writes metrics.json, history.json, split.json and a self-contained model/', async () => {
     const files = (await fs.readdir(run.outDir)).sort();
-    expect(files).toEqual(['history.json', 'metrics.json', 'model', 'split.json']);
+    expect(files).toEqual(['class-counts.png', 'confusion.png', 'curves.png', 'history.json', 'metrics.json', 'model', 'reliability.png', 'report.html', 'split.json', 'test-predictions.csv']);
     expect((await fs.readdir(path.join(run.outDir, 'model'))).sort()).toEqual(['metadata.json', 'model.json', 'weights.bin']);
     const m = JSON.parse(await fs.readFile(path.join(run.outDir, 'metrics.json'), 'utf8'));
     for (const k of ['accuracy', 'loss', 'top5', 'balancedAccuracy', 'perClass', 'confusion', 'macro', 'ece']) {
