@@ -2,6 +2,8 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { cacheCommand } from './commands/cache.js';
+import { compareCommand } from './commands/compare.js';
+import { summaryCommand } from './commands/summary.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { exportCommand } from './commands/export.js';
 import { modelsCommand } from './commands/models.js';
@@ -15,9 +17,11 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ sortSubcommands: false, showGlobalOptions: false });
   program.addCommand(trainCommand());
+  program.addCommand(compareCommand());
   program.addCommand(predictCommand());
   program.addCommand(evaluateCommand());
   program.addCommand(exportCommand());
+  program.addCommand(summaryCommand());
   program.addCommand(modelsCommand());
   program.addCommand(cacheCommand());
   program.addHelpText(

@@ -41,3 +41,14 @@ export function list(v: string): string[] {
     .map((s) => s.trim())
     .filter(Boolean);
 }
+
+/** '224' or '224x160' (height x width). */
+export function size(name: string) {
+  return (v: string): [number, number] => {
+    const m = /^(\d+)(?:x(\d+))?$/i.exec(v.trim());
+    const h = m ? Number(m[1]) : NaN;
+    const w = m ? Number(m[2] ?? m[1]) : NaN;
+    if (!(h >= 8 && w >= 8 && h <= 4096 && w <= 4096)) throw new InvalidArgumentError(`${name} must be a size like 224 or 160x200 (8..4096), got '${v}'`);
+    return [h, w];
+  };
+}

@@ -6,6 +6,8 @@ import { parseFractions } from '../../data/split.js';
 import { HEADS } from '../../train/head.js';
 import { OPTIMIZERS } from '../../train/optimizers.js';
 import { trainFromFolder } from '../../train/run.js';
+import { ARCHITECTURES, DEFAULT_ARCH } from '../../train/architectures.js';
+import { size } from '../options.js';
 import { createLogger } from '../../util/log.js';
 import { confusedLines, metricsTable } from '../format.js';
 import { int, list, num, oneOf, positive } from '../options.js';
@@ -16,7 +18,8 @@ export function trainCommand(): Command {
     .description(
       'Train an image classifier by transfer learning: a frozen pretrained backbone turns every image into a feature\n' +
         'vector (computed once, then read from the cache), a new softmax head is trained on the training split,\n' +
-        'the best epoch by validation loss is kept, and the held-out test split is evaluated once at the end.\n\n' +
+        'the best epoch by validation loss is kept, and the held-out test split is evaluated once at the end.\n' +
+        'With --mode scratch, a small CNN is trained from scratch instead (onnxruntime computes the gradients).\n\n' +
         'DATA is a folder with one sub-folder of images per class, or with train/ and val/ (or valid/) and optional\n' +
         'test/ folders of class folders. Without test/, the given val/ folder is held out as the test split.\n\n' +
         'Writes to --out: metrics.json, history.json, split.json and model/ (a TF.js layers model of backbone + head\n' +
@@ -27,6 +30,11 @@ export function trainCommand(): Command {
     .option('--split <fractions>', 'train,val,test fractions', parseFractions, [0.7, 0.15, 0.15])
     .addOption(new Option('--split-mode <mode>', 'stratified keeps class proportions in every split; random is a plain shuffle (the notebook\'s)').choices(['stratified', 'random']).default('stratified'))
     .option('--seed <n>', 'seed for the split, initial weights, shuffling and dropout', int('--seed', 0), 42)
+    .addOption(new Option('--mode <mode>', 'transfer: frozen pretrained backbone + new head on cached features; scratch: train a small CNN (--arch) from scratch').choices(['transfer', 'scratch']).default('transfer'))
+    .addOption(new Option('--arch <name>', `scratch: the CNN (${Object.keys(ARCHITECTURES).join(', ')})`).default(DEFAULT_ARCH))
+    .option('--input-size <HxW>', 'scratch: image size fed to the CNN, e.g. 224 or 160x160', size('--input-size'))
+    .option('--micro-batch <n>', 'scratch: images per onnxruntime run (memory vs speed; default 8 at 224x224, gradients are summed over --batch-size)', int('--micro-batch'))
+    .addOption(new Option('--schedule <kind>', 'scratch: learning-rate schedule over all steps').choices(['constant', 'cosine', 'one-cycle']).default('constant'))
     .option('--backbone <name|folder>', 'zoo name (see `tlearn models list`) or a TF.js layers model folder (also a Teachable Machine export)', DEFAULT_BACKBONE)
     .addOption(new Option('--preprocess <mode>', 'override the backbone\'s pixel preprocessing: tf = x/127.5-1, caffe = BGR minus ImageNet means, torch, unit = x/255, raw').argParser(oneOf('--preprocess', PREPROCESS_MODES)))
     .addOption(new Option('--resize <mode>', 'squash stretches to the input size (Keras load_img); center-crop keeps the aspect ratio and crops the middle').argParser(oneOf('--resize', RESIZE_MODES)))
@@ -54,6 +62,11 @@ export function trainCommand(): Command {
         data,
         exclude: o.exclude,
         split: o.split,
+        mode: o.mode,
+        arch: o.arch,
+        inputSize: o.inputSize,
+        microBatch: o.microBatch,
+        schedule: o.schedule,
         splitMode: o.splitMode,
         seed: o.seed,
         backbone: o.backbone,

@@ -42,15 +42,68 @@ export class WeightStore {
   }
 }
 
+/** A trainable weight: the ONNX tensor that holds it, and how to turn its ONNX layout back into Keras'. */
+export interface ParamBinding {
+  /** Graph input name (ONNX layout). */
+  onnxName: string;
+  /** The weight's name in the TF.js weights manifest (e.g. conv2d/kernel). */
+  kerasName: string;
+  dims: number[];
+  /** Initial value in ONNX layout. */
+  initial: Float32Array;
+  toKeras: (onnx: Float32Array) => Float32Array;
+}
+
+/** Training-mode conversion: which weights are trained; Dropout becomes a multiply by a mask input. */
+export interface TrainingConversion {
+  trainable: (kerasWeightName: string) => boolean;
+  /** Dropout as a multiply by a mask input (default true; false for evaluation graphs). */
+  dropout?: boolean;
+}
+
+export interface DropoutMask {
+  /** Graph input name; feed 0 or 1/(1-rate) per element. */
+  name: string;
+  rate: number;
+  layer: string;
+  /** The value whose shape the mask has. */
+  like: string;
+}
+
+const identityKeras = (d: Float32Array) => d;
+
 export class ConvertContext {
   /** BatchNormalization layers folded into the convolution before them. */
   readonly absorbed = new Set<string>();
   private readonly layoutMemo = new Map<string, Value>();
+  readonly params: ParamBinding[] = [];
+  readonly dropoutMasks: DropoutMask[] = [];
 
   constructor(
     readonly g: OnnxGraph,
     readonly weights: WeightStore,
+    readonly training?: TrainingConversion,
   ) {}
+
+  /**
+   * An initializer for a Keras weight (already in ONNX layout); when training and the weight is trainable,
+   * it is recorded as a parameter (the caller turns those into graph inputs).
+   */
+  weightTensor(layer: string, weight: string, hint: string, data: Float32Array, dims: number[], toKeras: (d: Float32Array) => Float32Array = identityKeras): string {
+    const name = this.g.floatTensor(hint, data, dims);
+    const kerasName = this.weights.get(layer, weight).name;
+    if (this.training?.trainable(kerasName)) this.params.push({ onnxName: name, kerasName, dims, initial: new Float32Array(data), toKeras });
+    return name;
+  }
+
+  /** Whether any weight of this layer is trained (then nothing may be folded into it). */
+  layerTrained(layer: string, weights: string[]): boolean {
+    if (!this.training) return false;
+    return weights.some((w) => {
+      const found = this.weights.find(layer, w);
+      return found ? this.training!.trainable(found.name) : false;
+    });
+  }
 
   /** Returns `v` in the requested layout, adding (and memoising) a Transpose when needed. */
   layout(v: Value, want: Layout): Value {

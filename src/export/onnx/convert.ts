@@ -3,13 +3,14 @@
  * NCHW once inside; convolutions run in NCHW, and tensors go back to NHWC only where a layer needs Keras' order.
  */
 import { decodeWeights, type LayersModelArtifacts } from '../../backbones/layers-model.js';
-import { ConvertContext, WeightStore, type LayerConverter, type Scope, type Value } from './context.js';
+import { ConvertContext, WeightStore, type DropoutMask, type LayerConverter, type ParamBinding, type Scope, type TrainingConversion, type Value } from './context.js';
 import { OnnxGraph } from './graph.js';
 import { consumerCounts, MODEL_CLASSES, toKerasGraph, UnsupportedModelError, type KerasGraph, type LayerNode, type TensorRef } from './keras-graph.js';
 import { convLayers } from './layers-conv.js';
 import { coreLayers } from './layers-core.js';
 
 export { UnsupportedModelError };
+export type { DropoutMask, ParamBinding, TrainingConversion };
 
 const CONVERTERS: Record<string, LayerConverter> = { ...convLayers, ...coreLayers };
 
@@ -90,8 +91,29 @@ export function findInputShape(topology: { class_name: string; config: any }): A
   return undefined;
 }
 
-/** Converts a TF.js layers model (topology + weights) to an ONNX model. */
-export function layersModelToOnnx(artifacts: LayersModelArtifacts, options: OnnxExportOptions = {}): OnnxExport {
+export interface OnnxGraphBuild {
+  graph: OnnxGraph;
+  inputName: string;
+  outputName: string;
+  /** Keras input shape (batch first, null = any). */
+  kerasInputShape: Array<number | null>;
+  /** Keras shape of the output. */
+  kerasOutputShape: Array<number | null>;
+  /** Trained weights (training mode): graph inputs in ONNX layout, with their Keras names. */
+  params: ParamBinding[];
+  dropoutMasks: DropoutMask[];
+  modelName: string;
+}
+
+export interface BuildOptions extends OnnxExportOptions {
+  /** Build a training graph: trainable weights become inputs, Dropout multiplies by mask inputs, nothing is folded. */
+  training?: TrainingConversion;
+  /** Output the logits: drop a final softmax (for training with a cross-entropy loss). */
+  logits?: boolean;
+}
+
+/** Builds the ONNX graph of a TF.js layers model (not yet serialised). */
+export function buildOnnxGraph(artifacts: LayersModelArtifacts, options: BuildOptions = {}): OnnxGraphBuild {
   const inputName = options.inputName ?? 'input';
   const outputName = options.outputName ?? 'output';
   const graph = toKerasGraph(artifacts.modelTopology);
@@ -101,17 +123,39 @@ export function layersModelToOnnx(artifacts: LayersModelArtifacts, options: Onnx
   const inputShape = options.inputShape ?? findInputShape(artifacts.modelTopology);
   if (!inputShape) throw new UnsupportedModelError('the model does not declare its input shape; pass inputShape');
   const g = new OnnxGraph();
-  const ctx = new ConvertContext(g, new WeightStore(decodeWeights(artifacts)));
+  const ctx = new ConvertContext(g, new WeightStore(decodeWeights(artifacts)), options.training);
   const onnxIn = inputShape.map((d, i) => (d === null ? (i === 0 ? 'batch' : `d${i}`) : d));
   g.addInput(inputName, onnxIn);
   const input: Value = { name: inputName, shape: [null, ...inputShape.slice(1)], layout: 'nhwc' };
   const [out] = runGraph(ctx, graph, [input]);
-  const final = ctx.nhwc(out!);
+  let final = ctx.nhwc(out!);
+  if (options.logits) {
+    const last = g.nodes[g.nodes.length - 1];
+    if (!last || last.op !== 'Softmax' || last.outputs[0] !== final.name) throw new UnsupportedModelError('the model does not end in a softmax, so its logits cannot be taken');
+    g.nodes.pop();
+    final = { ...final, name: last.inputs[0]! };
+  }
   g.node('Identity', [final.name], {}, '__output');
   g.renameValue('__output', outputName);
   const outShape = final.shape.map((d, i) => (d === null ? (i === 0 ? 'batch' : `o${i}`) : d));
   g.addOutput(outputName, outShape);
+  for (const p of ctx.params) g.initializerToInput(p.onnxName);
   g.metadata = { ...(options.metadata ?? {}), layout: 'NHWC' };
-  const bytes = g.toBytes(graph.name, options.docString ?? 'Converted from a TF.js layers model by tlearn');
-  return { bytes, inputName, outputName, inputShape: onnxIn, outputShape: outShape, layout: 'NHWC', nodeCount: g.nodeCount, opTypes: g.opTypes() };
+  return { graph: g, inputName, outputName, kerasInputShape: inputShape, kerasOutputShape: final.shape, params: ctx.params, dropoutMasks: ctx.dropoutMasks, modelName: graph.name };
+}
+
+/** Converts a TF.js layers model (topology + weights) to an ONNX model. */
+export function layersModelToOnnx(artifacts: LayersModelArtifacts, options: OnnxExportOptions = {}): OnnxExport {
+  const b = buildOnnxGraph(artifacts, options);
+  const bytes = b.graph.toBytes(b.modelName, options.docString ?? 'Converted from a TF.js layers model by tlearn');
+  return {
+    bytes,
+    inputName: b.inputName,
+    outputName: b.outputName,
+    inputShape: b.graph.inputs[0]!.shape!,
+    outputShape: b.graph.outputs[0]!.shape!,
+    layout: 'NHWC',
+    nodeCount: b.graph.nodeCount,
+    opTypes: b.graph.opTypes(),
+  };
 }

@@ -5,16 +5,29 @@ export type AttrValue = number | string | number[] | { float: number } | { float
 
 export interface ValueInfo {
   name: string;
-  /** Dimensions; a string is a symbolic dimension such as 'batch'. */
-  shape: Array<number | string>;
+  /** Dimensions; a string is a symbolic dimension such as 'batch'; undefined = unknown rank. */
+  shape?: Array<number | string>;
   elemType?: number;
 }
 
 export const OPSET = 17;
 export const IR_VERSION = 8;
 
-interface NodeSpec { op: string; inputs: string[]; outputs: string[]; name: string; attrs: Record<string, AttrValue> }
-interface InitSpec { name: string; dims: number[]; dataType: number; raw: Uint8Array }
+export interface NodeSpec {
+  op: string;
+  inputs: string[];
+  outputs: string[];
+  name: string;
+  attrs: Record<string, AttrValue>;
+}
+
+export interface InitSpec {
+  name: string;
+  dims: number[];
+  dataType: number;
+  /** Float32Array for FLOAT, BigInt64Array for INT64. */
+  data: Float32Array | BigInt64Array;
+}
 
 function encodeAttr(name: string, v: AttrValue): Record<string, unknown> {
   if (typeof v === 'string') return { name, type: AttributeType.STRING, s: new TextEncoder().encode(v) };
@@ -28,20 +41,14 @@ function encodeAttr(name: string, v: AttrValue): Record<string, unknown> {
 }
 
 function valueInfo(v: ValueInfo): Record<string, unknown> {
-  return {
-    name: v.name,
-    type: {
-      tensor_type: {
-        elem_type: v.elemType ?? DataType.FLOAT,
-        shape: { dim: v.shape.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) },
-      },
-    },
-  };
+  const tensor: Record<string, unknown> = { elem_type: v.elemType ?? DataType.FLOAT };
+  if (v.shape) tensor.shape = { dim: v.shape.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) };
+  return { name: v.name, type: { tensor_type: tensor } };
 }
 
 export class OnnxGraph {
-  private nodes: NodeSpec[] = [];
-  private inits: InitSpec[] = [];
+  readonly nodes: NodeSpec[] = [];
+  readonly inits: InitSpec[] = [];
   private names = new Set<string>();
   inputs: ValueInfo[] = [];
   outputs: ValueInfo[] = [];
@@ -56,13 +63,13 @@ export class OnnxGraph {
     return name;
   }
 
-  addInput(name: string, shape: Array<number | string>, elemType: number = DataType.FLOAT): string {
+  addInput(name: string, shape: Array<number | string> | undefined, elemType: number = DataType.FLOAT): string {
     this.names.add(name);
     this.inputs.push({ name, shape, elemType });
     return name;
   }
 
-  addOutput(name: string, shape: Array<number | string>, elemType: number = DataType.FLOAT): void {
+  addOutput(name: string, shape?: Array<number | string>, elemType: number = DataType.FLOAT): void {
     this.outputs.push({ name, shape, elemType });
   }
 
@@ -78,7 +85,7 @@ export class OnnxGraph {
     return outputs;
   }
 
-  /** Renames the output of the node that produced `from` (used to give graph outputs stable names). */
+  /** Renames a value everywhere it is produced or consumed (used to give graph outputs stable names). */
   renameValue(from: string, to: string): void {
     for (const n of this.nodes) {
       n.outputs = n.outputs.map((o) => (o === from ? to : o));
@@ -91,20 +98,31 @@ export class OnnxGraph {
     const expected = dims.reduce((a, b) => a * b, 1);
     if (expected !== data.length) throw new Error(`initializer ${nameHint}: ${data.length} values for shape [${dims}]`);
     const name = this.unique(nameHint);
-    const copy = new Float32Array(data);
-    this.inits.push({ name, dims, dataType: DataType.FLOAT, raw: new Uint8Array(copy.buffer) });
+    this.inits.push({ name, dims, dataType: DataType.FLOAT, data: new Float32Array(data) });
     return name;
   }
 
   int64Tensor(nameHint: string, data: number[], dims: number[] = [data.length]): string {
     const name = this.unique(nameHint);
-    const big = new BigInt64Array(data.map((d) => BigInt(d)));
-    this.inits.push({ name, dims, dataType: DataType.INT64, raw: new Uint8Array(big.buffer) });
+    this.inits.push({ name, dims, dataType: DataType.INT64, data: new BigInt64Array(data.map((d) => BigInt(d))) });
     return name;
   }
 
   scalar(nameHint: string, value: number): string {
     return this.floatTensor(nameHint, new Float32Array([value]), []);
+  }
+
+  initializer(name: string): InitSpec | undefined {
+    return this.inits.find((i) => i.name === name);
+  }
+
+  /** Turns an initializer into a graph input of the same name and shape (e.g. a weight that is trained). */
+  initializerToInput(name: string): InitSpec {
+    const i = this.inits.findIndex((x) => x.name === name);
+    if (i < 0) throw new Error(`no initializer named ${name}`);
+    const [init] = this.inits.splice(i, 1);
+    this.inputs.push({ name, shape: init!.dims, elemType: init!.dataType });
+    return init!;
   }
 
   get nodeCount(): number {
@@ -130,7 +148,7 @@ export class OnnxGraph {
           output: n.outputs,
           attribute: Object.entries(n.attrs).map(([k, v]) => encodeAttr(k, v)),
         })),
-        initializer: this.inits.map((t) => ({ name: t.name, dims: t.dims, data_type: t.dataType, raw_data: t.raw })),
+        initializer: this.inits.map((t) => ({ name: t.name, dims: t.dims, data_type: t.dataType, raw_data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) })),
         input: this.inputs.map(valueInfo),
         output: this.outputs.map(valueInfo),
       },

@@ -56,6 +56,28 @@ export function depthwiseKernelToOnnx(k: Float32Array, shape: number[]): Float32
   return out;
 }
 
+/** Keras conv kernel from ONNX layout [out, in, kh, kw] (inverse of convKernelToOnnx). */
+export function onnxToConvKernel(w: Float32Array, shape: number[]): Float32Array {
+  const [kh, kw, cin, cout] = shape as [number, number, number, number];
+  const out = new Float32Array(w.length);
+  for (let y = 0; y < kh; y++)
+    for (let x = 0; x < kw; x++)
+      for (let i = 0; i < cin; i++)
+        for (let o = 0; o < cout; o++) out[((y * kw + x) * cin + i) * cout + o] = w[((o * cin + i) * kh + y) * kw + x]!;
+  return out;
+}
+
+/** Keras depthwise kernel from ONNX layout (inverse of depthwiseKernelToOnnx). */
+export function onnxToDepthwiseKernel(w: Float32Array, shape: number[]): Float32Array {
+  const [kh, kw, cin, mult] = shape as [number, number, number, number];
+  const out = new Float32Array(w.length);
+  for (let y = 0; y < kh; y++)
+    for (let x = 0; x < kw; x++)
+      for (let c = 0; c < cin; c++)
+        for (let m = 0; m < mult; m++) out[((y * kw + x) * cin + c) * mult + m] = w[((c * mult + m) * kh + y) * kw + x]!;
+  return out;
+}
+
 /** gamma / sqrt(var + eps) and beta - mean * that, for a BatchNormalization layer. */
 export function batchNormScaleShift(ctx: ConvertContext, bn: LayerNode, channels: number): { scale: Float32Array; shift: Float32Array } {
   const cfg = bn.config;
@@ -85,7 +107,8 @@ function bnAxisIsChannels(bn: LayerNode, rank: number): boolean {
 }
 
 /** The BatchNormalization layer that only consumes this conv's output, if it can be folded into the conv. */
-function foldableBatchNorm(layer: LayerNode, scope: Scope): LayerNode | undefined {
+function foldableBatchNorm(ctx: ConvertContext, layer: LayerNode, scope: Scope): LayerNode | undefined {
+  if (ctx.training) return undefined;
   if (layer.calls.length !== 1 || (layer.config.activation ?? 'linear') !== 'linear') return undefined;
   const c = scope.consumers(layer.name);
   if (c.count !== 1 || c.consumers.length !== 1) return undefined;
@@ -94,10 +117,16 @@ function foldableBatchNorm(layer: LayerNode, scope: Scope): LayerNode | undefine
   return bn;
 }
 
-/** Emits Conv (weight in ONNX layout) with optional bias, folding a following BatchNormalization. */
-function emitConv(ctx: ConvertContext, layer: LayerNode, scope: Scope, x: Value, weight: Float32Array, wShape: number[], bias: Float32Array | null, attrs: Record<string, any>, outShape: Array<Dim>): Value {
+interface KernelSource {
+  weight: string;
+  kerasShape: number[];
+  toKeras: (onnx: Float32Array, kerasShape: number[]) => Float32Array;
+}
+
+/** Emits Conv (weight in ONNX layout) with optional bias, folding a following BatchNormalization when not training. */
+function emitConv(ctx: ConvertContext, layer: LayerNode, scope: Scope, x: Value, weight: Float32Array, wShape: number[], bias: Float32Array | null, attrs: Record<string, any>, outShape: Array<Dim>, src: KernelSource): Value {
   const cout = wShape[0]!;
-  const bn = foldableBatchNorm(layer, scope);
+  const bn = foldableBatchNorm(ctx, layer, scope);
   let b = bias;
   if (bn) {
     const { scale, shift } = batchNormScaleShift(ctx, bn, cout);
@@ -106,8 +135,8 @@ function emitConv(ctx: ConvertContext, layer: LayerNode, scope: Scope, x: Value,
     b = Float32Array.from(shift, (sh, o) => (bias ? bias[o]! : 0) * scale[o]! + sh);
     ctx.absorbed.add(bn.name);
   }
-  const inputs = [x.name, ctx.g.floatTensor(`${layer.name}/W`, weight, wShape)];
-  if (b) inputs.push(ctx.g.floatTensor(`${layer.name}/B`, b, [cout]));
+  const inputs = [x.name, bn ? ctx.g.floatTensor(`${layer.name}/W`, weight, wShape) : ctx.weightTensor(layer.name, src.weight, `${layer.name}/W`, weight, wShape, (d) => src.toKeras(d, src.kerasShape))];
+  if (b) inputs.push(bn || !bias ? ctx.g.floatTensor(`${layer.name}/B`, b, [cout]) : ctx.weightTensor(layer.name, 'bias', `${layer.name}/B`, b, [cout]));
   const y: Value = { name: ctx.g.node('Conv', inputs, attrs, layer.name), shape: outShape, layout: 'nchw' };
   return ctx.activation(y, layer.config.activation, `${layer.name}_act`);
 }
@@ -131,7 +160,7 @@ const conv2d: LayerConverter = (ctx, layer, inputs, scope) => {
   const bias = cfg.use_bias === false ? null : ctx.weights.get(layer.name, 'bias').data;
   const attrs = { ...geo.attrs, kernel_shape: [kh, kw], strides: s, dilations: d, group: groups };
   if (cin !== cinPerGroup * groups) throw new UnsupportedModelError(`layer ${layer.name}: kernel expects ${cinPerGroup * groups} input channels, got ${cin}`);
-  return [emitConv(ctx, layer, scope, x, convKernelToOnnx(kernel.data, kernel.shape), [cout, cinPerGroup, kh, kw], bias, attrs, [null, geo.outH, geo.outW, cout])];
+  return [emitConv(ctx, layer, scope, x, convKernelToOnnx(kernel.data, kernel.shape), [cout, cinPerGroup, kh, kw], bias, attrs, [null, geo.outH, geo.outW, cout], { weight: 'kernel', kerasShape: kernel.shape, toKeras: onnxToConvKernel })];
 };
 
 const depthwiseConv2d: LayerConverter = (ctx, layer, inputs, scope) => {
@@ -145,7 +174,7 @@ const depthwiseConv2d: LayerConverter = (ctx, layer, inputs, scope) => {
   const geo = windowGeometry(layer, x.shape[1]!, x.shape[2]!, [kh, kw], s, d, cfg.padding ?? 'valid');
   const bias = cfg.use_bias === false ? null : ctx.weights.get(layer.name, 'bias').data;
   const attrs = { ...geo.attrs, kernel_shape: [kh, kw], strides: s, dilations: d, group: cin };
-  return [emitConv(ctx, layer, scope, x, depthwiseKernelToOnnx(kernel.data, kernel.shape), [cin * mult, 1, kh, kw], bias, attrs, [null, geo.outH, geo.outW, cin * mult])];
+  return [emitConv(ctx, layer, scope, x, depthwiseKernelToOnnx(kernel.data, kernel.shape), [cin * mult, 1, kh, kw], bias, attrs, [null, geo.outH, geo.outW, cin * mult], { weight: 'depthwise_kernel', kerasShape: kernel.shape, toKeras: onnxToDepthwiseKernel })];
 };
 
 const separableConv2d: LayerConverter = (ctx, layer, inputs, scope) => {
@@ -160,11 +189,11 @@ const separableConv2d: LayerConverter = (ctx, layer, inputs, scope) => {
   const d = pair(cfg.dilation_rate, 1);
   const geo = windowGeometry(layer, x.shape[1]!, x.shape[2]!, [kh, kw], s, d, cfg.padding ?? 'valid');
   const dwAttrs = { ...geo.attrs, kernel_shape: [kh, kw], strides: s, dilations: d, group: cin };
-  const dwW = ctx.g.floatTensor(`${layer.name}/depthwise_W`, depthwiseKernelToOnnx(dk.data, dk.shape), [cin * mult, 1, kh, kw]);
+  const dwW = ctx.weightTensor(layer.name, 'depthwise_kernel', `${layer.name}/depthwise_W`, depthwiseKernelToOnnx(dk.data, dk.shape), [cin * mult, 1, kh, kw], (d) => onnxToDepthwiseKernel(d, dk.shape));
   const dw: Value = { name: ctx.g.node('Conv', [x.name, dwW], dwAttrs, `${layer.name}_depthwise`), shape: [null, geo.outH, geo.outW, cin * mult], layout: 'nchw' };
   const bias = cfg.use_bias === false ? null : ctx.weights.get(layer.name, 'bias').data;
   const pwAttrs = { kernel_shape: [1, 1], strides: [1, 1], pads: [0, 0, 0, 0], group: 1 };
-  return [emitConv(ctx, layer, scope, dw, convKernelToOnnx(pk.data, pk.shape), [cout, cin * mult, 1, 1], bias, pwAttrs, [null, geo.outH, geo.outW, cout])];
+  return [emitConv(ctx, layer, scope, dw, convKernelToOnnx(pk.data, pk.shape), [cout, cin * mult, 1, 1], bias, pwAttrs, [null, geo.outH, geo.outW, cout], { weight: 'pointwise_kernel', kerasShape: pk.shape, toKeras: onnxToConvKernel })];
 };
 
 function pooling(op: 'MaxPool' | 'AveragePool'): LayerConverter {

@@ -6,21 +6,32 @@ import { batchNormScaleShift } from './layers-conv.js';
 
 const identity: LayerConverter = (_ctx, layer, inputs) => [one(layer, inputs)];
 
+/** Inference: identity. Training: x * mask, the mask (0 or 1/(1-rate)) fed per step. */
+const dropout: LayerConverter = (ctx, layer, inputs) => {
+  const x = one(layer, inputs);
+  const rate: number = layer.config.rate ?? 0;
+  if (!ctx.training || ctx.training.dropout === false || rate <= 0) return [x];
+  const name = ctx.g.unique(`dropout_mask/${layer.name}`);
+  ctx.g.addInput(name, undefined);
+  ctx.dropoutMasks.push({ name, rate, layer: layer.name, like: x.name });
+  return [ctx.binary('Mul', x, name, layer.name)];
+};
+
 const dense: LayerConverter = (ctx, layer, inputs) => {
   let x = one(layer, inputs);
   const kernel = ctx.weights.get(layer.name, 'kernel');
   const [, units] = kernel.shape as [number, number];
   const bias = layer.config.use_bias === false ? null : ctx.weights.get(layer.name, 'bias');
-  const W = ctx.g.floatTensor(`${layer.name}/kernel`, kernel.data, kernel.shape);
+  const W = ctx.weightTensor(layer.name, 'kernel', `${layer.name}/kernel`, kernel.data, kernel.shape);
   let y: Value;
   if (x.shape.length === 2) {
     const ins = [x.name, W];
-    if (bias) ins.push(ctx.g.floatTensor(`${layer.name}/bias`, bias.data, [units]));
+    if (bias) ins.push(ctx.weightTensor(layer.name, 'bias', `${layer.name}/bias`, bias.data, [units]));
     y = { name: ctx.g.node('Gemm', ins, {}, layer.name), shape: [null, units], layout: 'nhwc' };
   } else {
     x = ctx.nhwc(x);
     let name = ctx.g.node('MatMul', [x.name, W], {}, layer.name);
-    if (bias) name = ctx.g.node('Add', [name, ctx.g.floatTensor(`${layer.name}/bias`, bias.data, [units])], {}, `${layer.name}_bias`);
+    if (bias) name = ctx.g.node('Add', [name, ctx.weightTensor(layer.name, 'bias', `${layer.name}/bias`, bias.data, [units])], {}, `${layer.name}_bias`);
     y = { name, shape: [...x.shape.slice(0, -1), units], layout: 'nhwc' };
   }
   return [ctx.activation(y, layer.config.activation, `${layer.name}_act`)];
@@ -185,7 +196,7 @@ export const coreLayers: Record<string, LayerConverter> = {
   Flatten: flatten,
   Reshape: reshape,
   Permute: permute,
-  Dropout: identity,
+  Dropout: dropout,
   SpatialDropout1D: identity,
   SpatialDropout2D: identity,
   GaussianNoise: identity,

@@ -1,0 +1,87 @@
+import { Command, Option } from 'commander';
+import { DEFAULT_BACKBONE } from '../../backbones/zoo.js';
+import { parseFractions } from '../../data/split.js';
+import { ARCHITECTURES, DEFAULT_ARCH } from '../../train/architectures.js';
+import { compareOnFolder } from '../../train/compare.js';
+import { OPTIMIZERS } from '../../train/optimizers.js';
+import { createLogger } from '../../util/log.js';
+import { metricsTable, table } from '../format.js';
+import { int, list, oneOf, positive, size } from '../options.js';
+
+export function compareCommand(): Command {
+  return new Command('compare')
+    .summary("the classic notebook: a CNN from scratch vs transfer learning, on one split")
+    .description(
+      'Train two models on the same split with the same optimizer and hyperparameters: (1) a small CNN from scratch\n' +
+        "(--arch, the Keras notebook's by default) and (2) a new softmax head on a frozen pretrained backbone (features\n" +
+        'from the cache). Prints both Keras-style summaries and per-epoch histories, evaluates both on the test split,\n' +
+        'and writes the notebook\'s figure (validation loss left, validation accuracy right, per epoch) as compare.png\n' +
+        'and compare.svg, compare.json (histories, test results, wall times), report.html, and a run folder per model\n' +
+        '(scratch/ and transfer/) that tlearn predict, evaluate and export accept.',
+    )
+    .argument('<data>', 'dataset folder (one sub-folder per class)')
+    .option('--exclude <classes>', 'comma-separated class folders to leave out', list)
+    .option('--split <fractions>', 'train,val,test fractions', parseFractions, [0.7, 0.15, 0.15])
+    .addOption(new Option('--split-mode <mode>', 'stratified or random (the notebook\'s plain shuffle)').choices(['stratified', 'random']).default('stratified'))
+    .option('--seed <n>', 'seed for the split, initial weights, shuffling and dropout', int('--seed', 0), 42)
+    .option('--backbone <name|folder>', 'the transfer side\'s backbone: zoo name or TF.js layers model folder', DEFAULT_BACKBONE)
+    .addOption(new Option('--arch <name>', `the scratch side's CNN (${Object.keys(ARCHITECTURES).join(', ')})`).default(DEFAULT_ARCH))
+    .option('--input-size <HxW>', 'the scratch CNN\'s input size (default 224x224)', size('--input-size'))
+    .option('--micro-batch <n>', 'scratch: images per onnxruntime run (default 8 at 224x224)', int('--micro-batch'))
+    .addOption(new Option('--optimizer <name>', 'optimizer for both').argParser(oneOf('--optimizer', OPTIMIZERS)).default('adam'))
+    .option('--lr <rate>', 'learning rate for both (default: the optimizer\'s Keras default)', positive('--lr'))
+    .option('--epochs <n>', 'epochs for both', int('--epochs'), 10)
+    .option('--batch-size <n>', 'batch size for both', int('--batch-size'), 128)
+    .option('--out <dir>', 'output folder (default runs/compare-<timestamp>)')
+    .option('--threads <n>', 'onnxruntime threads (default: all cores)', int('--threads'))
+    .option('--json', 'print compare.json\'s content on stdout (logs stay on stderr)')
+    .option('-q, --quiet', 'no progress or logs on stderr')
+    .action(async (data: string, o: any) => {
+      const log = createLogger({ quiet: o.quiet });
+      const r = await compareOnFolder({
+        data,
+        exclude: o.exclude,
+        split: o.split,
+        splitMode: o.splitMode,
+        seed: o.seed,
+        backbone: o.backbone,
+        arch: o.arch,
+        inputSize: o.inputSize,
+        microBatch: o.microBatch,
+        optimizer: o.optimizer,
+        lr: o.lr,
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        out: o.out ?? `runs/compare-${new Date().toISOString().replace(/\.\d+Z$/, '').replace(/:/g, '-')}`,
+        threads: o.threads,
+        logger: log,
+      });
+      const text = [
+        '',
+        'test evaluation:',
+        metricsTable([
+          ['scratch', r.runs.scratch.metrics.test],
+          ['transfer', r.runs.transfer.metrics.test],
+        ]),
+        '',
+        table(
+          [
+            ['', 'scratch', 'transfer'],
+            ['params (trained)', `${r.scratch.params.total.toLocaleString('en-US')} (${r.scratch.params.trainable.toLocaleString('en-US')})`, `${r.transfer.params.total.toLocaleString('en-US')} (${r.transfer.params.trainable.toLocaleString('en-US')})`],
+            ['wall time', `${r.scratch.wallSeconds.toFixed(1)} s`, `${r.transfer.wallSeconds.toFixed(1)} s`],
+            ['seconds per epoch', r.scratch.secondsPerEpoch.toFixed(1), r.transfer.secondsPerEpoch.toFixed(2)],
+          ],
+          ['l', 'r', 'r'],
+        ),
+        '',
+        `figure: ${r.figure.png} (and .svg)`,
+        `report: ${r.report.html}`,
+        `compare.json: ${r.outDir}/compare.json`,
+      ].join('\n');
+      if (o.json) {
+        log.info(text);
+        const { readFile } = await import('node:fs/promises');
+        process.stdout.write(`${JSON.stringify(JSON.parse(await readFile(`${r.outDir}/compare.json`, 'utf8')))}\n`);
+      } else process.stdout.write(`${text}\n`);
+    });
+}

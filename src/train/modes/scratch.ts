@@ -1,0 +1,91 @@
+/** Training a small CNN from scratch on the images (the notebook's first model), with the onnxruntime engine. */
+import type { LabelledImage } from '../../data/discover.js';
+import type { DatasetSplit } from '../../data/split.js';
+import { countParams } from '../../backbones/surgery.js';
+import type { Logger } from '../../util/log.js';
+import { buildArchitecture, DEFAULT_ARCH } from '../architectures.js';
+import { autoClassWeights } from '../fit.js';
+import type { BatchSource } from '../image-batches.js';
+import { trainNetwork, type TrainedNetwork } from '../network.js';
+import type { ModelOutcome, SplitPredictions } from '../outcome.js';
+import type { TrainRunOptions } from '../run.js';
+
+export function batchSource(images: LabelledImage[]): BatchSource {
+  return { paths: images.map((i) => i.path), labels: images.map((i) => i.label) };
+}
+
+export async function splitPredictions(net: TrainedNetwork, images: LabelledImage[]): Promise<SplitPredictions & { failed: BatchSource['paths'] }> {
+  const src = batchSource(images);
+  const r = await net.predict(src);
+  return { probs: r.probs, labels: Int32Array.from(r.indices, (i) => images[i]!.label), paths: r.indices.map((i) => images[i]!.path), failed: r.failed.map((f) => f.path) };
+}
+
+export function networkDescription(net: TrainedNetwork): Array<[string, string]> {
+  const t = net.options;
+  const perEpoch = net.epochSeconds.reduce((a, b) => a + b, 0) / Math.max(1, net.epochSeconds.length);
+  return [
+    ['optimizer', `${t.optimizer}, lr ${t.lr}${t.momentum !== null ? `, momentum ${t.momentum}` : ''}${t.weightDecay ? `, weight decay ${t.weightDecay}` : ''}${t.labelSmoothing ? `, label smoothing ${t.labelSmoothing}` : ''}${t.schedule !== 'constant' ? `, ${t.schedule} schedule` : ''}`],
+    ['epochs', `${net.history.length} of ${t.epochs}, batch ${t.batchSize} (micro-batches of ${t.microBatch}), best epoch ${net.bestEpoch} (by val_loss)${net.stoppedEarly ? ', stopped early' : ''}; ${perEpoch.toFixed(1)} s per epoch`],
+    ['seed', String(t.seed)],
+    ['runtime', net.backend],
+  ];
+}
+
+export async function runScratch(split: DatasetSplit, classes: number, o: TrainRunOptions, log: Logger): Promise<ModelOutcome & { network: TrainedNetwork }> {
+  const inputSize = o.inputSize ?? [224, 224];
+  const seed = o.seed ?? 42;
+  const { arch, artifacts } = await buildArchitecture(o.arch ?? DEFAULT_ARCH, inputSize, classes, seed);
+  const params = countParams(artifacts);
+  log.info(`model: ${arch.name} (${arch.description}), ${params.toLocaleString('en-US')} params, input ${inputSize.join('x')}, trained from scratch`);
+  const t0 = performance.now();
+  const resize = o.resize ?? 'squash';
+  const kernel = o.kernel ?? 'linear';
+  const net = await trainNetwork(artifacts, batchSource(split.train), batchSource(split.val), {
+    classes,
+    inputSize,
+    preprocessing: arch.preprocessing,
+    resize,
+    kernel,
+    trainable: () => true,
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    microBatch: o.microBatch,
+    optimizer: o.optimizer,
+    lr: o.lr,
+    momentum: o.momentum,
+    weightDecay: o.weightDecay,
+    labelSmoothing: o.labelSmoothing,
+    classWeights: o.classWeights === 'auto' ? autoClassWeights(Int32Array.from(split.train, (i) => i.label), classes) : null,
+    patience: o.patience,
+    schedule: o.schedule,
+    seed,
+    threads: o.threads,
+    logger: log,
+    label: 'scratch',
+  });
+  const train = (performance.now() - t0) / 1000;
+  const t1 = performance.now();
+  const val = await splitPredictions(net, split.val);
+  const test = await splitPredictions(net, split.test);
+  await net.close();
+  return {
+    mode: 'scratch',
+    network: net,
+    model: net.artifacts,
+    inputSize,
+    preprocessing: arch.preprocessing,
+    resize,
+    kernel,
+    backbone: { name: arch.name, source: 'tlearn architecture (trained from scratch)', id: '', params, note: arch.description },
+    history: net.history,
+    val,
+    test,
+    failed: net.failed,
+    describe: [['model', `${arch.name}: ${arch.description}; ${params.toLocaleString('en-US')} params; input ${inputSize.join('x')}, x/255; trained from scratch`], ['mode', 'scratch: every weight trained'], ...networkDescription(net)],
+    details: {
+      model: { arch: arch.name, description: arch.description, params, inputSize, preprocessing: arch.preprocessing },
+      training: { ...net.options, backend: net.backend, bestEpoch: net.bestEpoch, epochsRun: net.history.length, stoppedEarly: net.stoppedEarly, secondsPerEpoch: net.epochSeconds },
+    },
+    timings: { train, evaluate: (performance.now() - t1) / 1000 },
+  };
+}

@@ -1,0 +1,145 @@
+/** Transfer learning: a frozen backbone's cached features and a new head (the notebook's VGG16 recipe). */
+import type * as TF from '@tensorflow/tfjs';
+import { loadBackbone, type Backbone } from '../../backbones/load.js';
+import type { LayersModelArtifacts } from '../../backbones/layers-model.js';
+import { composeClassifier } from '../../classifier/compose.js';
+import type { LabelledImage } from '../../data/discover.js';
+import type { DatasetSplit } from '../../data/split.js';
+import { createFeatureExtractor, type FeatureSet } from '../../features/extract.js';
+import { getTf } from '../../runtime/tfjs.js';
+import type { Logger } from '../../util/log.js';
+import { modelArtifacts } from '../architectures.js';
+import { predictHead, trainHead, type LabelledFeatures } from '../fit.js';
+import type { ModelOutcome, SplitPredictions } from '../outcome.js';
+import type { TrainRunOptions } from '../run.js';
+
+/** Rows of a feature set for the images that decoded, with their labels. */
+function labelled(images: LabelledImage[], f: FeatureSet): { data: LabelledFeatures; kept: LabelledImage[] } {
+  const kept: number[] = [];
+  f.ok.forEach((ok, i) => ok && kept.push(i));
+  const x = new Float32Array(kept.length * f.dim);
+  const y = new Int32Array(kept.length);
+  kept.forEach((i, k) => {
+    x.set(f.features.subarray(i * f.dim, (i + 1) * f.dim), k * f.dim);
+    y[k] = images[i]!.label;
+  });
+  return { data: { x, y, dim: f.dim }, kept: kept.map((i) => images[i]!) };
+}
+
+function slice(f: FeatureSet, from: number, to: number): FeatureSet {
+  return { ...f, features: f.features.subarray(from * f.dim, to * f.dim), ok: f.ok.slice(from, to) };
+}
+
+export async function loadRunBackbone(o: TrainRunOptions, log: Logger): Promise<Backbone> {
+  const backbone = await loadBackbone(o.backbone, { preprocessing: o.preprocessing, cutAt: o.cutAt, logger: log });
+  if (o.resize) backbone.resize = o.resize;
+  return backbone;
+}
+
+/** Trains a head on cached features; `backbone` may be given (compare and fine-tune reuse it). */
+export async function runTransfer(split: DatasetSplit, classes: number, o: TrainRunOptions, log: Logger, given?: Backbone): Promise<ModelOutcome & { backboneObj: Backbone; head: NonNullable<ModelOutcome['head']>; headModel: LayersModelArtifacts }> {
+  const timings: Record<string, number> = {};
+  let t = performance.now();
+  const backbone = given ?? (await loadRunBackbone(o, log));
+  const kernel = o.kernel ?? 'linear';
+  const fx = await createFeatureExtractor(backbone, { cache: o.cache, kernel, threads: o.threads, logger: log });
+  log.info(`backbone: ${backbone.name} (${backbone.note}), ${backbone.params.toLocaleString('en-US')} params, ${fx.dim}-d features, input ${backbone.inputSize.join('x')}, preprocessing ${backbone.preprocessing}, ${fx.runtime}`);
+  timings.backbone = (performance.now() - t) / 1000;
+
+  const trainVal = [...split.train, ...split.val];
+  const fTrainVal = await fx.extract(
+    trainVal.map((i) => i.path),
+    'features train+val',
+  );
+  const trainRows = labelled(split.train, slice(fTrainVal, 0, split.train.length));
+  const valRows = labelled(split.val, slice(fTrainVal, split.train.length, trainVal.length));
+  for (const f of fTrainVal.failed) log.warn(`skipped ${f.path}: ${f.reason}`);
+  timings.features = fTrainVal.seconds;
+
+  t = performance.now();
+  const tf = await getTf();
+  const trained = await trainHead(trainRows.data, valRows.data, {
+    classes,
+    kind: o.head,
+    hidden: o.hidden,
+    dropout: o.dropout,
+    optimizer: o.optimizer,
+    lr: o.lr,
+    momentum: o.momentum,
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    weightDecay: o.weightDecay,
+    labelSmoothing: o.labelSmoothing,
+    classWeights: o.classWeights === 'auto' ? 'auto' : undefined,
+    patience: o.patience,
+    seed: o.seed,
+    logger: log,
+  });
+  timings.train = (performance.now() - t) / 1000;
+
+  // the test split is only touched now, after training
+  const fTest = await fx.extract(
+    split.test.map((i) => i.path),
+    'features test',
+  );
+  await fx.close();
+  for (const f of fTest.failed) log.warn(`skipped ${f.path}: ${f.reason}`);
+  timings.features += fTest.seconds;
+  t = performance.now();
+  const testRows = labelled(split.test, fTest);
+  const pred = async (rows: { data: LabelledFeatures; kept: LabelledImage[] }): Promise<SplitPredictions> => ({
+    probs: await predictHead(trained.model, rows.data.x, fx.dim),
+    labels: rows.data.y,
+    paths: rows.kept.map((i) => i.path),
+  });
+  const val = await pred(valRows);
+  const test = await pred(testRows);
+  timings.evaluate = (performance.now() - t) / 1000;
+  const head = await modelArtifacts(tf as typeof TF, trained.model);
+  trained.model.dispose();
+  const computed = fTrainVal.computed + fTest.computed;
+  const tr = trained.options;
+  return {
+    mode: 'transfer',
+    model: composeClassifier(backbone.artifacts, head),
+    headModel: head,
+    backboneObj: backbone,
+    inputSize: backbone.inputSize,
+    preprocessing: backbone.preprocessing,
+    resize: backbone.resize,
+    kernel,
+    backbone: { name: backbone.name, source: backbone.source, id: backbone.id, params: backbone.params, note: backbone.note },
+    head: trained.spec,
+    history: trained.history,
+    val,
+    test,
+    failed: [...fTrainVal.failed, ...fTest.failed],
+    describe: [
+      ['backbone', `${backbone.name} (${backbone.note}); ${backbone.params.toLocaleString('en-US')} params; ${fx.dim}-d features; input ${backbone.inputSize.join('x')}; preprocessing ${backbone.preprocessing}; ${backbone.resize}`],
+      ['mode', `transfer learning: frozen backbone, new ${trained.spec.kind} head${trained.spec.kind === 'mlp' ? ` (${trained.spec.hidden} hidden, dropout ${trained.spec.dropout})` : trained.spec.dropout ? ` (dropout ${trained.spec.dropout})` : ''}`],
+      ['optimizer', `${tr.optimizer}, lr ${tr.lr}${tr.momentum !== null ? `, momentum ${tr.momentum}` : ''}${tr.weightDecay ? `, weight decay ${tr.weightDecay}` : ''}${tr.labelSmoothing ? `, label smoothing ${tr.labelSmoothing}` : ''}${tr.classWeights ? ', class weights auto' : ''}`],
+      ['epochs', `${trained.history.length} of ${tr.epochs}, batch ${tr.batchSize}, best epoch ${trained.bestEpoch} (by val_loss)${trained.stoppedEarly ? ', stopped early' : ''}`],
+      ['seed', String(tr.seed)],
+      ['runtime', `features: ${fx.runtime}; head: ${trained.backend}`],
+      ['features', `${computed} computed, ${fTrainVal.fromCache + fTest.fromCache} from the cache`],
+    ],
+    details: {
+      backbone: {
+        name: backbone.name,
+        source: backbone.source,
+        id: backbone.id,
+        params: backbone.params,
+        featureDim: fx.dim,
+        inputSize: backbone.inputSize,
+        preprocessing: backbone.preprocessing,
+        resize: backbone.resize,
+        note: backbone.note,
+        runtime: fx.runtime,
+      },
+      head: trained.spec,
+      training: { ...tr, backend: trained.backend, bestEpoch: trained.bestEpoch, epochsRun: trained.history.length, stoppedEarly: trained.stoppedEarly },
+      features: { fromCache: fTrainVal.fromCache + fTest.fromCache, computed, seconds: timings.features, imagesPerSecond: computed ? computed / timings.features : null },
+    },
+    timings,
+  };
+}

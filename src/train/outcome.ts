@@ -1,0 +1,147 @@
+/**
+ * What every training mode produces (a model, its history, validation and test predictions) and how a run
+ * folder is written from it: model/ + metadata.json, metrics.json, history.json, test-predictions.csv and
+ * report.html with its plots.
+ */
+import path from 'node:path';
+import type { LayersModelArtifacts } from '../backbones/layers-model.js';
+import { writeLayersModel } from '../backbones/layers-model.js';
+import type { PreprocessMode } from '../backbones/preprocess.js';
+import { makeMetadata, type ClassifierMetadata } from '../classifier/metadata.js';
+import type { ResizeKernel, ResizeMode } from '../data/decode.js';
+import type { ImageFolder, LabelledImage, SkippedFile } from '../data/discover.js';
+import type { DatasetSplit } from '../data/split.js';
+import { summarizeDataset, type DatasetSummary } from '../data/summary.js';
+import { computeMetrics, type Metrics } from '../evaluate/metrics.js';
+import { predictionsCsv, topLossGallery, writeReport, type ReportFiles } from '../report/html.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { Rng } from '../util/rng.js';
+import { VERSION } from '../version.js';
+import type { EpochLog } from './fit.js';
+
+export type TrainMode = 'transfer' | 'scratch' | 'finetune';
+export const TRAIN_MODES: TrainMode[] = ['transfer', 'scratch', 'finetune'];
+
+/** Predictions of a model for one split: rows of probabilities for the images that could be read. */
+export interface SplitPredictions {
+  probs: Float32Array;
+  labels: Int32Array;
+  paths: string[];
+}
+
+export interface ModelOutcome {
+  mode: TrainMode;
+  /** The whole classifier as a TF.js layers model. */
+  model: LayersModelArtifacts;
+  inputSize: [number, number];
+  preprocessing: PreprocessMode;
+  resize: ResizeMode;
+  kernel: ResizeKernel;
+  backbone: ClassifierMetadata['backbone'];
+  head?: ClassifierMetadata['head'];
+  history: EpochLog[];
+  val: SplitPredictions;
+  test: SplitPredictions;
+  /** Images that could not be read while training or evaluating. */
+  failed: SkippedFile[];
+  /** Rows for the report's run summary describing the model and how it was trained. */
+  describe: Array<[string, string]>;
+  /** Mode-specific details for metrics.json (backbone, head, training options...). */
+  details: Record<string, unknown>;
+  /** Seconds per stage (features, train, evaluate...). */
+  timings: Record<string, number>;
+}
+
+export interface RunMetrics {
+  tlearnVersion: string;
+  createdAt: string;
+  outDir: string;
+  mode: TrainMode;
+  dataset: DatasetSummary & { classNames: string[]; skippedFiles: SkippedFile[]; splitMode: DatasetSplit['mode']; seed: number; fractions: number[] };
+  val: Metrics;
+  test: Metrics;
+  timings: Record<string, number>;
+  [detail: string]: unknown;
+}
+
+export interface RunFolder {
+  outDir: string;
+  metrics: RunMetrics;
+  history: EpochLog[];
+  report: ReportFiles;
+}
+
+export function classCounts(ds: ImageFolder): number[] {
+  const counts = ds.classes.map(() => 0);
+  for (const im of ds.images) counts[im.label]!++;
+  return counts;
+}
+
+/** 16 seeded random images with their labels (the notebook's sample grid). */
+export function sampleImages(images: LabelledImage[], classes: string[], seed: number, n = 16): Array<{ path: string; label: string }> {
+  return new Rng(seed + 1)
+    .shuffle([...images])
+    .slice(0, n)
+    .map((i) => ({ path: i.path, label: classes[i.label]! }));
+}
+
+export function datasetRows(m: RunMetrics): Array<[string, string]> {
+  return [
+    ['data', m.dataset.root],
+    ['classes / images', `${m.dataset.classes} / ${m.dataset.images}${m.dataset.excluded.length ? ` (excluded: ${m.dataset.excluded.join(', ')})` : ''}`],
+    ['split (train / val / test)', `${m.dataset.split!.train} / ${m.dataset.split!.val} / ${m.dataset.split!.test} — ${m.dataset.split!.note}`],
+    ['skipped files', String(m.dataset.skippedFiles.length)],
+  ];
+}
+
+/** Writes a run folder for one trained model. */
+export async function writeRunFolder(outDir: string, ds: ImageFolder, split: DatasetSplit, o: ModelOutcome, timings: Record<string, number>, title: string): Promise<RunFolder> {
+  const tSave = performance.now();
+  const modelDir = path.join(outDir, 'model');
+  await writeLayersModel(modelDir, o.model);
+  const metadata = makeMetadata({ labels: ds.classes, inputSize: o.inputSize, preprocessing: o.preprocessing, resize: o.resize, kernel: o.kernel, backbone: o.backbone, head: o.head });
+  await writeFileAtomic(path.join(modelDir, 'metadata.json'), JSON.stringify(metadata, null, 2));
+  const val = computeMetrics(o.val.probs, o.val.labels, ds.classes);
+  const test = computeMetrics(o.test.probs, o.test.labels, ds.classes);
+  const allTimings: Record<string, number> = { ...timings, ...o.timings, save: (performance.now() - tSave) / 1000 };
+  allTimings.total = Object.entries(allTimings).reduce((a, [k, v]) => (k === 'total' ? a : a + v), 0);
+  const summary = summarizeDataset(ds, split, o.failed);
+  const failedPaths = new Set(o.failed.map((f) => f.path));
+  const metrics: RunMetrics = {
+    tlearnVersion: VERSION,
+    createdAt: new Date().toISOString(),
+    outDir,
+    mode: o.mode,
+    dataset: {
+      ...summary,
+      split: { train: split.train.filter((i) => !failedPaths.has(i.path)).length, val: o.val.labels.length, test: o.test.labels.length, note: split.note },
+      classNames: ds.classes,
+      skippedFiles: [...ds.skipped, ...o.failed],
+      splitMode: split.mode,
+      seed: split.seed,
+      fractions: split.fractions,
+    },
+    ...o.details,
+    val,
+    test,
+    timings: allTimings,
+  };
+  await writeFileAtomic(path.join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 2));
+  await writeFileAtomic(path.join(outDir, 'history.json'), JSON.stringify(o.history, null, 2));
+  await writeFileAtomic(path.join(outDir, 'test-predictions.csv'), predictionsCsv(o.test.probs, o.test.labels, o.test.paths, ds.classes));
+  const report = await writeReport(outDir, {
+    title,
+    kind: 'train',
+    createdAt: metrics.createdAt,
+    version: VERSION,
+    summary: [...datasetRows(metrics), ...o.describe, ['tlearn', VERSION]],
+    classes: ds.classes,
+    classCounts: classCounts(ds),
+    samples: sampleImages(split.train, ds.classes, split.seed),
+    models: [{ name: o.mode, history: o.history, test }],
+    primary: { name: o.mode, metrics: test, split: 'test' },
+    gallery: topLossGallery(o.test.probs, o.test.labels, o.test.paths, ds.classes),
+    timings: metrics.timings,
+  });
+  return { outDir, metrics, history: o.history, report };
+}
