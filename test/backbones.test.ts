@@ -10,7 +10,8 @@ import { BackboneUnavailableError, ensureZooModel, entryDir, importModel, RECORD
 import { cutAndPool, teachableMachineBackbone } from '../src/backbones/surgery.js';
 import { findZooEntry, ZOO } from '../src/backbones/zoo.js';
 import { sha256 } from '../src/util/hash.js';
-import { MOBILENET, TM_EXPORT, hasShared, makeTinyBackbone, tmpDir } from './helpers.js';
+import { createHash } from 'node:crypto';
+import { MOBILENET, TM_EXPORT, hasShared, makeTinyBackbone, tmpDir, writeAppH5 } from './helpers.js';
 
 describe('TF.js layers model files', () => {
   it('round-trips topology and weights, and reports a truncated weight file clearly', async () => {
@@ -72,6 +73,7 @@ describe('backbone surgery and loading', () => {
     await expect(loadBackbone('resnet9000')).rejects.toThrow(/unknown backbone 'resnet9000'.*mobilenet_v2_0.35/);
     expect(findZooEntry('mobilenet_v2_0.5')?.name).toBe('mobilenet_v2_0.50');
     expect(findZooEntry('MobileNetV2_1')?.name).toBe('mobilenet_v2_1.00');
+    expect(findZooEntry('VGG16')?.name).toBe('vgg16');
   });
 
   it.runIf(hasShared(MOBILENET, 'MobileNetV2 backbone test'))('uses the shared MobileNetV2 as is (it ends in global pooling)', async () => {
@@ -92,7 +94,7 @@ describe('backbone surgery and loading', () => {
   });
 });
 
-/** Serves ../shared/models/mobilenet… under Teachable Machine's URL layout, counting requests. */
+/** A tiny HTTP server for the zoo's download tests, counting requests. */
 function mirror(files: Record<string, string | Buffer>) {
   const hits: string[] = [];
   const server = http.createServer((req, res) => {
@@ -107,19 +109,20 @@ function mirror(files: Record<string, string | Buffer>) {
   return { server, hits };
 }
 
-describe('zoo downloads (against a local HTTP server)', () => {
+describe('zoo downloads (against a local HTTP server serving Keras .h5 files)', () => {
   const entry = ZOO.find((e) => e.name === 'mobilenet_v2_0.35')!;
-  const prefix = new URL(entry.url).pathname.replace(/model\.json$/, '');
+  const vgg = ZOO.find((e) => e.name === 'vgg16')!;
+  const h5Path = new URL(entry.url).pathname;
   let srv: ReturnType<typeof mirror>;
   let base = '';
-  let modelJson = '';
-  let weights: Buffer = Buffer.alloc(0);
+  let h5: Buffer = Buffer.alloc(0);
 
   beforeAll(async () => {
-    const src = hasShared(MOBILENET, 'zoo download tests (real weights)') ? MOBILENET : await makeTinyBackbone(tmpDir());
-    modelJson = await fs.readFile(path.join(src, 'model.json'), 'utf8');
-    weights = await fs.readFile(path.join(src, 'weights.bin'));
-    srv = mirror({ [`${prefix}model.json`]: modelJson, [`${prefix}weights.bin`]: weights, '/tiny.bin': Buffer.from('hello') });
+    const file = path.join(tmpDir(), entry.file);
+    const source = hasShared(MOBILENET, 'zoo download tests with the real weights') ? await readLayersModel(MOBILENET) : undefined;
+    await writeAppH5(entry.app, file, { source });
+    h5 = await fs.readFile(file);
+    srv = mirror({ [h5Path]: h5, [new URL(vgg.url).pathname]: Buffer.from('not the VGG16 weights') });
     await new Promise<void>((r) => srv.server.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(srv.server.address() as AddressInfo).port}`;
   });
@@ -130,39 +133,46 @@ describe('zoo downloads (against a local HTTP server)', () => {
     srv.hits.length = 0;
   });
 
-  it('downloads on first use, records hashes, verifies on later loads and never fetches again', async () => {
+  it('downloads on first use, records the hash, verifies it on later loads and never fetches again', async () => {
     const dir = await ensureZooModel(entry);
-    expect(srv.hits).toEqual([`${prefix}model.json`, `${prefix}weights.bin`]);
+    expect(srv.hits).toEqual([h5Path]);
     const record = JSON.parse(await fs.readFile(path.join(dir, RECORD_FILE), 'utf8'));
     expect(record.hashOrigin).toBe('first-download');
-    expect(record.files['weights.bin']).toBe(sha256(weights));
+    expect(record.files[entry.file]).toBe(sha256(h5));
     const bb = await loadBackbone('mobilenet_v2_0.35');
     expect(bb.name).toBe('mobilenet_v2_0.35');
-    expect(srv.hits).toHaveLength(2);
+    expect(bb.params).toBe(410208);
+    expect(srv.hits).toHaveLength(1);
     const status = (await zooStatus()).find((s) => s.entry.name === 'mobilenet_v2_0.35')!;
     expect(status.cached).toBe(true);
-    expect(status.bytes).toBeGreaterThan(weights.length);
+    expect(status.bytes).toBe(h5.length);
   });
 
   it('re-downloads a cached file that no longer matches its recorded hash', async () => {
     const dir = await ensureZooModel(entry);
-    const f = path.join(dir, 'weights.bin');
+    const f = path.join(dir, entry.file);
     const bytes = await fs.readFile(f);
-    bytes[100] = bytes[100]! ^ 0xff;
+    bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 0xff;
     await fs.writeFile(f, bytes);
     srv.hits.length = 0;
     await ensureZooModel(entry);
-    expect(srv.hits).toHaveLength(2);
-    expect(sha256(await fs.readFile(f))).toBe(sha256(weights));
+    expect(srv.hits).toHaveLength(1);
+    expect(sha256(await fs.readFile(f))).toBe(sha256(h5));
   });
 
-  it('rejects a download whose publisher hash differs, and keeps no file', async () => {
+  it("a download whose hash differs from Keras' published one fails clearly and keeps no file", async () => {
+    const err = await ensureZooModel(vgg).catch((e) => e);
+    expect(err).toBeInstanceOf(HashMismatchError);
+    expect(err.message).toMatch(/md5 is [0-9a-f]{32}, the publisher's is 64373286793e3c8b2b4e3219cbf3544b; the file was not kept/);
+    expect(await fs.readdir(path.join(process.env.TLEARN_HOME!, 'models')).catch(() => [])).toEqual([]);
+  });
+
+  it('rejects a download whose publisher hash differs, and keeps no file (downloadFile)', async () => {
     const dest = path.join(tmpDir(), 'x.bin');
-    await expect(downloadFile(`${base}/tiny.bin`, dest, { algorithm: 'sha256', value: '0'.repeat(64) })).rejects.toThrow(HashMismatchError);
-    await expect(downloadFile(`${base}/tiny.bin`, dest, { algorithm: 'md5', value: 'ffff' })).rejects.toThrow(/md5 is 5d41402abc4b2a76b9719d911017c592, the publisher's is ffff; the file was not kept/);
+    await expect(downloadFile(`${base}${new URL(vgg.url).pathname}`, dest, { algorithm: 'sha256', value: '0'.repeat(64) })).rejects.toThrow(HashMismatchError);
     expect(await fs.readdir(path.dirname(dest))).toEqual([]);
-    const ok = await downloadFile(`${base}/tiny.bin`, dest, { algorithm: 'md5', value: '5d41402abc4b2a76b9719d911017c592' });
-    expect(ok.bytes).toBe(5);
+    const ok = await downloadFile(`${base}${new URL(vgg.url).pathname}`, dest, { algorithm: 'md5', value: createHash('md5').update('not the VGG16 weights').digest('hex') });
+    expect(ok.bytes).toBe(21);
   });
 
   it('offline with nothing cached: a clear error naming both remedies', async () => {
@@ -171,7 +181,7 @@ describe('zoo downloads (against a local HTTP server)', () => {
     expect(err).toBeInstanceOf(BackboneUnavailableError);
     expect(err.message).toMatch(/not in the cache .* could not be downloaded/);
     expect(err.message).toMatch(/connect this machine to the internet/);
-    expect(err.message).toMatch(/tlearn models import <folder> --name mobilenet_v2_0.35/);
+    expect(err.message).toMatch(/tlearn models import mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5 --name mobilenet_v2_0.35/);
     expect(await fs.readdir(path.join(process.env.TLEARN_HOME!, 'models')).catch(() => [])).toEqual([]);
   });
 
@@ -180,18 +190,32 @@ describe('zoo downloads (against a local HTTP server)', () => {
     await expect(ensureZooModel(entry)).rejects.toThrow(/HTTP 404/);
   });
 
-  it('imports a local copy for offline machines; later loads verify it without network', async () => {
+  it('imports an .h5 file or a TF.js folder for offline machines; later loads verify them without network', async () => {
     process.env.TLEARN_MIRROR = 'http://127.0.0.1:9';
-    const src = tmpDir();
-    await fs.writeFile(path.join(src, 'model.json'), modelJson);
-    await fs.writeFile(path.join(src, 'weights.bin'), weights);
+    const src = path.join(tmpDir(), entry.file);
+    await fs.writeFile(src, h5);
     const { dir, record } = await importModel(src, 'mobilenet_v2_0.35');
     expect(dir).toBe(entryDir(entry));
     expect(record.origin).toBe('import');
     const bb = await loadBackbone('mobilenet_v2_0.35');
-    expect(bb.params).toBeGreaterThan(0);
+    expect(bb.params).toBe(410208);
     await expect(importModel(src, 'nope')).rejects.toThrow(/no zoo backbone named 'nope'/);
-    await fs.appendFile(path.join(dir, 'weights.bin'), 'x');
+    // a file that is not what Keras publishes for an entry with a published hash is refused
+    await expect(importModel(src, 'vgg16')).rejects.toThrow(/it is not the vgg16 weights file/);
+    await fs.appendFile(path.join(dir, entry.file), 'x');
     await expect(loadBackbone('mobilenet_v2_0.35')).rejects.toThrow(/has sha256 .* recorded/);
+    if (hasShared(MOBILENET, 'import of a TF.js folder')) {
+      await importModel(MOBILENET, 'mobilenet_v2_0.35');
+      expect((await loadBackbone('mobilenet_v2_0.35')).params).toBe(410208);
+    }
+  });
+
+  it('--weights <file.h5> uses a local file for this run', async () => {
+    process.env.TLEARN_MIRROR = 'http://127.0.0.1:9';
+    const src = path.join(tmpDir(), 'w.h5');
+    await fs.writeFile(src, h5);
+    const bb = await loadBackbone('mobilenet_v2_0.35', { weights: src });
+    expect(bb.params).toBe(410208);
+    await expect(loadBackbone('vgg16', { weights: src })).rejects.toThrow(/not the vgg16 weights file/);
   });
 });

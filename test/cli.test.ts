@@ -90,7 +90,8 @@ describe('tlearn CLI', () => {
   it('models list shows the zoo; cache info and clear work', async () => {
     const list = await cli(['models', 'list']);
     expect(list.stdout).toMatch(/mobilenet_v2_0\.35\s+224x224\s+1280/);
-    expect(list.stdout).toContain('https://storage.googleapis.com/teachable-machine-models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top/model.json');
+    expect(list.stdout).toContain('https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5');
+    expect(list.stdout).toMatch(/vgg16 .* md5 64373286793e3c8b2b4e3219cbf3544b/);
     const info = await cli(['cache', 'info']);
     expect(info.stdout).toMatch(/features: .*: 36 vectors/);
     const clear = await cli(['cache', 'clear']);

@@ -119,3 +119,31 @@ export async function runCli(args: string[], env: Record<string, string> = {}): 
     });
   });
 }
+
+/**
+ * Writes a Keras-layout weights file for a Keras application: weights copied from `source` where it has them
+ * (e.g. the shared MobileNetV2), otherwise weight number k (in the architecture's order) filled with (k + 1) / 1000.
+ */
+export async function writeAppH5(spec: import('../src/backbones/keras-apps/build.js').KerasAppSpec, file: string, o: { source?: LayersModelArtifacts; shuffle?: boolean; extraLayer?: boolean; compress?: boolean } = {}): Promise<Map<string, number>> {
+  const { kerasAppTopology } = await import('../src/backbones/keras-apps/artifacts.js');
+  const { writeKerasH5 } = await import('../src/backbones/keras-apps/h5.js');
+  const { decodeWeights } = await import('../src/backbones/layers-model.js');
+  const src = o.source ? decodeWeights(o.source) : undefined;
+  const { weights } = await kerasAppTopology(spec);
+  const fills = new Map<string, number>();
+  const layers = new Map<string, Array<{ name: string; shape: number[]; data: Float32Array }>>();
+  weights.forEach((w, k) => {
+    const key = `${w.layer}/${w.weight}`;
+    const fromSource = src?.get(key);
+    const n = w.shape.reduce((a, b) => a * b, 1);
+    const data = fromSource ? fromSource.data : new Float32Array(n).fill((k + 1) / 1000);
+    if (!fromSource) fills.set(key, (k + 1) / 1000);
+    if (!layers.has(w.layer)) layers.set(w.layer, []);
+    layers.get(w.layer)!.push({ name: w.weight, shape: w.shape, data });
+  });
+  let list = [...layers].map(([name, ws]) => ({ name, weights: ws }));
+  if (o.shuffle) list = new Rng(5).shuffle(list);
+  if (o.extraLayer) list.push({ name: 'not_in_the_model', weights: [{ name: 'kernel', shape: [2], data: new Float32Array([1, 2]) }] });
+  await writeKerasH5(file, list, { compress: o.compress });
+  return fills;
+}

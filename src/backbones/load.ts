@@ -10,10 +10,11 @@ import { sha256 } from '../util/hash.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 import { readLayersModel, type LayersModelArtifacts } from './layers-model.js';
-import { ensureZooModel } from './model-cache.js';
+import { checkPublisherHash, ensureZooModel } from './model-cache.js';
+import { kerasAppArtifacts } from './keras-apps/artifacts.js';
 import type { PreprocessMode } from './preprocess.js';
 import { allLayerNames, countParams, cutAndPool, endsInGlobalPooling, teachableMachineBackbone } from './surgery.js';
-import { DEFAULT_BACKBONE, findZooEntry, ZOO } from './zoo.js';
+import { DEFAULT_BACKBONE, findZooEntry, ZOO, type ZooEntry } from './zoo.js';
 
 export interface Backbone {
   /** Zoo name, or the folder's name for a local model. */
@@ -33,6 +34,8 @@ export interface Backbone {
 }
 
 export interface LoadBackboneOptions {
+  /** For a zoo backbone: use this Keras .h5 weights file instead of the cache (checked against Keras' hash when published). */
+  weights?: string;
   /** Overrides the preprocessing (default: the zoo's, the model's metadata, else 'tf'). */
   preprocessing?: PreprocessMode;
   /** Cut a local model at this layer (default: keep its output, pooled if it is a feature map). */
@@ -95,6 +98,17 @@ async function loadLocal(dir: string, opts: LoadBackboneOptions): Promise<Backbo
   return finish(name, folder, full, preprocessing, resize, 'used as is');
 }
 
+/** The whole zoo network with its weights: from --weights, or from the cache (downloading on first use). */
+export async function zooArtifacts(entry: ZooEntry, opts: LoadBackboneOptions = {}): Promise<LayersModelArtifacts> {
+  if (opts.weights) {
+    await checkPublisherHash(entry, opts.weights);
+    return kerasAppArtifacts(entry.app, opts.weights);
+  }
+  const dir = await ensureZooModel(entry, opts.logger);
+  if (await fs.stat(path.join(dir, 'model.json')).catch(() => undefined)) return readLayersModel(dir);
+  return kerasAppArtifacts(entry.app, path.join(dir, entry.file));
+}
+
 /** Loads a backbone by zoo name (downloading on first use) or from a local TF.js layers model folder. */
 export async function loadBackbone(spec: string = DEFAULT_BACKBONE, opts: LoadBackboneOptions = {}): Promise<Backbone> {
   const st = await fs.stat(spec).catch(() => undefined);
@@ -103,8 +117,8 @@ export async function loadBackbone(spec: string = DEFAULT_BACKBONE, opts: LoadBa
   if (!entry) {
     throw new BackboneError(`unknown backbone '${spec}': not a folder, and not in the zoo (${ZOO.map((e) => e.name).join(', ')})`);
   }
-  const dir = await ensureZooModel(entry, opts.logger);
-  const full = await readLayersModel(dir);
+  const full = await zooArtifacts(entry, opts);
   const features = cutAndPool(full, entry.cutAt, entry.pooling, `${entry.name}_features`);
-  return finish(entry.name, entry.name, features, opts.preprocessing ?? entry.preprocessing, entry.resize, `cut at ${entry.cutAt}, global ${entry.pooling} pooling`);
+  const note = entry.pooling === 'none' ? `features from ${entry.cutAt}` : `cut at ${entry.cutAt}, global ${entry.pooling} pooling`;
+  return finish(entry.name, entry.name, features, opts.preprocessing ?? entry.preprocessing, entry.resize, note);
 }

@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 import { DownloadError, downloadFile } from './download.js';
+import { kerasAppArtifacts } from './keras-apps/artifacts.js';
 import { readLayersModel } from './layers-model.js';
 import { allLayerNames } from './surgery.js';
 import { resolveUrl, ZOO, type ZooEntry } from './zoo.js';
@@ -65,9 +66,9 @@ function offlineHelp(entry: ZooEntry, url: string, reason: string): string {
     `backbone ${entry.name} is not in the cache (${modelsDir()}) and could not be downloaded: ${reason}.`,
     'Either:',
     `  - connect this machine to the internet and run the command again (weights come from ${url}), or`,
-    `  - copy the model folder (model.json and its weight files) from a machine that has it and run`,
-    `      tlearn models import <folder> --name ${entry.name}`,
-    `    (or pass --backbone <folder> to use a local TF.js layers model directly).`,
+    `  - copy ${entry.file} from a machine that has it (or download it there from ${url}) and run`,
+    `      tlearn models import ${entry.file} --name ${entry.name}`,
+    `    (or pass --weights <file.h5> for this run, or --backbone <folder> to use a local TF.js layers model).`,
   ].join('\n');
 }
 
@@ -77,19 +78,9 @@ async function download(entry: ZooEntry, dir: string, log: Logger): Promise<void
   await fs.rm(staging, { recursive: true, force: true });
   try {
     log.info(`downloading ${entry.name} from ${url}`);
-    const files: Record<string, string> = {};
-    files['model.json'] = (await downloadFile(url, path.join(staging, 'model.json'), entry.hash)).sha256;
-    const json = JSON.parse(await fs.readFile(path.join(staging, 'model.json'), 'utf8'));
-    for (const group of json.weightsManifest ?? []) {
-      for (const p of group.paths as string[]) {
-        const rel = path.normalize(p);
-        if (rel.startsWith('..') || path.isAbsolute(rel)) throw new DownloadError(`model.json names an unsafe weight path '${p}'`, url);
-        files[rel] = (await downloadFile(new URL(p, url).toString(), path.join(staging, rel))).sha256;
-      }
-    }
-    const record: CacheRecord = { name: entry.name, url, origin: 'download', hashOrigin: entry.hash ? 'publisher' : 'first-download', files, createdAt: new Date().toISOString() };
+    const { sha256 } = await downloadFile(url, path.join(staging, entry.file), entry.hash, progressLogger(log, entry.name));
+    const record: CacheRecord = { name: entry.name, url, origin: 'download', hashOrigin: entry.hash ? 'publisher' : 'first-download', files: { [entry.file]: sha256 }, createdAt: new Date().toISOString() };
     await writeFileAtomic(path.join(staging, RECORD_FILE), JSON.stringify(record, null, 2));
-    await readLayersModel(staging);
     await fs.rm(dir, { recursive: true, force: true });
     await fs.rename(staging, dir);
   } catch (e: any) {
@@ -97,6 +88,16 @@ async function download(entry: ZooEntry, dir: string, log: Logger): Promise<void
     if (e instanceof DownloadError && e.offline) throw new BackboneUnavailableError(offlineHelp(entry, url, e.message));
     throw e;
   }
+}
+
+function progressLogger(log: Logger, name: string): (n: number, total: number) => void {
+  let last = 0;
+  return (n, total) => {
+    const now = Date.now();
+    if (now - last < 5000) return;
+    last = now;
+    log.info(`  ${name}: ${(n / 1e6).toFixed(0)}${total ? ` of ${(total / 1e6).toFixed(0)}` : ''} MB`);
+  };
 }
 
 /** The folder of a zoo backbone in the cache, downloading it on first use and verifying it on every use. */
@@ -116,29 +117,55 @@ export async function ensureZooModel(entry: ZooEntry, log: Logger = silentLogger
   return dir;
 }
 
-/** Copies a local TF.js layers model folder into the cache under a zoo name (for offline machines). */
-export async function importModel(folder: string, name: string): Promise<{ dir: string; record: CacheRecord }> {
+/** Checks a local weights file against the publisher's hash, where one is published. */
+export async function checkPublisherHash(entry: ZooEntry, file: string): Promise<void> {
+  if (!entry.hash) return;
+  const got = await hashFile(file, entry.hash.algorithm);
+  if (got !== entry.hash.value) {
+    throw new CacheIntegrityError(`${file} has ${entry.hash.algorithm} ${got}, but Keras publishes ${entry.hash.value} for ${entry.file}: it is not the ${entry.name} weights file`);
+  }
+}
+
+/**
+ * Copies local weights into the cache under a zoo name (for offline machines): the Keras .h5 file (checked
+ * against Keras' published hash where there is one), or a TF.js layers model folder of the same network.
+ */
+export async function importModel(source: string, name: string): Promise<{ dir: string; record: CacheRecord }> {
   const entry = ZOO.find((e) => e.name === name);
   if (!entry) throw new BackboneUnavailableError(`no zoo backbone named '${name}' (see tlearn models list)`);
-  const src = path.resolve(folder);
-  const artifacts = await readLayersModel(src);
-  if (!allLayerNames(artifacts.modelTopology).has(entry.cutAt)) throw new BackboneUnavailableError(`${folder} does not look like ${entry.name}: it has no layer '${entry.cutAt}'`);
-  const json = JSON.parse(await fs.readFile(path.join(src, 'model.json'), 'utf8'));
-  const rels = ['model.json', ...json.weightsManifest.flatMap((g: any) => g.paths as string[])];
+  const src = path.resolve(source);
+  const st = await fs.stat(src).catch(() => undefined);
+  if (!st) throw new BackboneUnavailableError(`${source} does not exist`);
   const dir = entryDir(entry);
   const staging = `${dir}.staging-${process.pid}`;
   await fs.rm(staging, { recursive: true, force: true });
+  await fs.mkdir(staging, { recursive: true });
   const files: Record<string, string> = {};
-  for (const rel of rels) {
-    await fs.mkdir(path.dirname(path.join(staging, rel)), { recursive: true });
-    await fs.copyFile(path.join(src, rel), path.join(staging, rel));
-    files[rel] = await hashFile(path.join(staging, rel));
+  try {
+    if (st.isDirectory()) {
+      const artifacts = await readLayersModel(src);
+      if (!allLayerNames(artifacts.modelTopology).has(entry.cutAt)) throw new BackboneUnavailableError(`${source} does not look like ${entry.name}: it has no layer '${entry.cutAt}'`);
+      const json = JSON.parse(await fs.readFile(path.join(src, 'model.json'), 'utf8'));
+      for (const rel of ['model.json', ...json.weightsManifest.flatMap((g: any) => g.paths as string[])]) {
+        await fs.mkdir(path.dirname(path.join(staging, rel)), { recursive: true });
+        await fs.copyFile(path.join(src, rel), path.join(staging, rel));
+        files[rel] = await hashFile(path.join(staging, rel));
+      }
+    } else {
+      await checkPublisherHash(entry, src);
+      await kerasAppArtifacts(entry.app, src);
+      await fs.copyFile(src, path.join(staging, entry.file));
+      files[entry.file] = await hashFile(path.join(staging, entry.file));
+    }
+    const record: CacheRecord = { name: entry.name, url: resolveUrl(entry.url), origin: 'import', importedFrom: src, hashOrigin: entry.hash && !st.isDirectory() ? 'publisher' : 'import', files, createdAt: new Date().toISOString() };
+    await writeFileAtomic(path.join(staging, RECORD_FILE), JSON.stringify(record, null, 2));
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.rename(staging, dir);
+    return { dir, record };
+  } catch (e) {
+    await fs.rm(staging, { recursive: true, force: true });
+    throw e;
   }
-  const record: CacheRecord = { name: entry.name, url: resolveUrl(entry.url), origin: 'import', importedFrom: src, hashOrigin: 'import', files, createdAt: new Date().toISOString() };
-  await writeFileAtomic(path.join(staging, RECORD_FILE), JSON.stringify(record, null, 2));
-  await fs.rm(dir, { recursive: true, force: true });
-  await fs.rename(staging, dir);
-  return { dir, record };
 }
 
 export interface ZooStatus {

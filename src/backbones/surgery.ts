@@ -69,11 +69,11 @@ function functionalConfigContaining(topology: KerasTopology, layer: string): { c
 }
 
 /**
- * Cuts a functional model at `cutAt` (keeping only what that layer depends on) and appends global pooling,
- * giving a model whose output is one feature vector per image.
+ * Cuts a functional model's topology at `cutAt` (keeping only what that layer depends on) and appends global
+ * pooling ('none': the cut layer is the output).
  */
-export function cutAndPool(a: LayersModelArtifacts, cutAt: string, pooling: 'avg' | 'max', name?: string): LayersModelArtifacts {
-  const found = functionalConfigContaining(a.modelTopology, cutAt);
+export function cutTopology(topologyIn: KerasTopology, cutAt: string, pooling: 'avg' | 'max' | 'none', name?: string): KerasTopology {
+  const found = functionalConfigContaining(topologyIn, cutAt);
   if (!found) throw new ModelFormatError(`layer '${cutAt}' not found in the model (the zoo cuts this backbone there)`);
   const layers: any[] = found.config.layers;
   const byName = new Map(layers.map((l) => [layerName(l), l]));
@@ -87,6 +87,10 @@ export function cutAndPool(a: LayersModelArtifacts, cutAt: string, pooling: 'avg
     if (!l) throw new ModelFormatError(`layer '${n}' referenced but not defined`);
     for (const call of l.inbound_nodes ?? []) for (const ref of call) stack.push(ref[0]);
   }
+  const kept = layers.filter((l) => keep.has(layerName(l)));
+  const base = { ...found.config, name: name ?? found.config.name };
+  const meta = { keras_version: topologyIn.keras_version, backend: topologyIn.backend };
+  if (pooling === 'none') return { class_name: found.className, config: { ...base, layers: kept, output_layers: [[cutAt, 0, 0]] }, ...meta };
   const poolName = pooling === 'avg' ? 'tlearn_global_average_pooling' : 'tlearn_global_max_pooling';
   const pool = {
     class_name: pooling === 'avg' ? 'GlobalAveragePooling2D' : 'GlobalMaxPooling2D',
@@ -94,9 +98,12 @@ export function cutAndPool(a: LayersModelArtifacts, cutAt: string, pooling: 'avg
     name: poolName,
     inbound_nodes: [[[cutAt, 0, 0, {}]]],
   };
-  const kept = layers.filter((l) => keep.has(layerName(l)));
-  const config = { ...found.config, name: name ?? found.config.name, layers: [...kept, pool], output_layers: [[poolName, 0, 0]] };
-  const topology: KerasTopology = { class_name: found.className, config, keras_version: a.modelTopology.keras_version, backend: a.modelTopology.backend };
+  return { class_name: found.className, config: { ...base, layers: [...kept, pool], output_layers: [[poolName, 0, 0]] }, ...meta };
+}
+
+/** cutTopology, with the weights of the kept layers. */
+export function cutAndPool(a: LayersModelArtifacts, cutAt: string, pooling: 'avg' | 'max' | 'none', name?: string): LayersModelArtifacts {
+  const topology = cutTopology(a.modelTopology, cutAt, pooling, name);
   return { ...a, modelTopology: topology, ...selectWeights(a, allLayerNames(topology)), extra: {} };
 }
 

@@ -1,9 +1,11 @@
 /**
- * The backbone zoo: where each pretrained network's weights are published, how to feed it and where to cut it.
- * Teachable Machine serves Keras' MobileNetV2 ImageNet weights as TF.js layers models; no hash is published
- * for them, so tlearn records one at first download and checks it on every later load.
+ * The backbone zoo: Keras applications with Keras' own ImageNet weights, where they are published and the
+ * hash Keras checks them against (keras/src/applications/*.py), how to feed each network and where to cut it.
+ * Keras publishes no hash for the MobileNetV2 files: tlearn records one at the first download and checks it
+ * on every later load.
  */
 import type { ResizeMode } from '../data/decode.js';
+import { makeDivisible, MOBILENET_V2_ALPHAS, type KerasAppSpec } from './keras-apps/build.js';
 import type { PreprocessMode } from './preprocess.js';
 
 export interface PublishedHash {
@@ -14,56 +16,88 @@ export interface PublishedHash {
 export interface ZooEntry {
   name: string;
   description: string;
-  format: 'tfjs-layers';
-  /** model.json URL; weight shards are fetched relative to it. */
+  format: 'keras-h5';
+  /** The .h5 file's URL (Keras' download location). */
   url: string;
-  /** The publisher's hash of the main file, where one is published. */
+  /** File name in the cache. */
+  file: string;
+  /** Keras' published hash of the file, where there is one. */
   hash?: PublishedHash;
+  /** The architecture the weights belong to. */
+  app: KerasAppSpec;
   inputSize: [number, number];
   preprocessing: PreprocessMode;
   resize: ResizeMode;
-  /** Layer whose output is the feature map, pooled with `pooling`. */
+  /** Layer whose output gives the features. */
   cutAt: string;
-  pooling: 'avg' | 'max';
+  /** Global pooling after the cut ('none' when the cut layer already gives a vector, e.g. VGG16's fc2). */
+  pooling: 'avg' | 'max' | 'none';
   featureDim: number;
 }
 
-const TM_BASE = 'https://storage.googleapis.com/teachable-machine-models';
+const KERAS = 'https://storage.googleapis.com/tensorflow/keras-applications';
 
-function tmMobileNetV2(alpha: string): ZooEntry {
+function mobilenetV2(alpha: number): ZooEntry {
+  const file = `mobilenet_v2_weights_tf_dim_ordering_tf_kernels_${Number.isInteger(alpha) ? alpha.toFixed(1) : String(alpha)}_224_no_top.h5`;
   return {
-    name: `mobilenet_v2_${alpha}`,
-    description: `MobileNetV2 width ${alpha}, 224x224, ImageNet (Keras weights, as served for Teachable Machine)`,
-    format: 'tfjs-layers',
-    url: `${TM_BASE}/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_${Number(alpha).toFixed(2)}_224_no_top/model.json`,
+    name: `mobilenet_v2_${alpha.toFixed(2)}`,
+    description: `MobileNetV2 width ${alpha}, 224x224, ImageNet (Keras weights)`,
+    format: 'keras-h5',
+    url: `${KERAS}/mobilenet_v2/${file}`,
+    file,
+    app: { family: 'mobilenet_v2', alpha, includeTop: false },
     inputSize: [224, 224],
     preprocessing: 'tf',
     resize: 'squash',
     cutAt: 'out_relu',
     pooling: 'avg',
-    featureDim: 1280,
+    featureDim: alpha > 1 ? makeDivisible(1280 * alpha, 8) : 1280,
   };
 }
 
 export const ZOO: ZooEntry[] = [
-  tmMobileNetV2('0.35'),
-  tmMobileNetV2('0.50'),
-  tmMobileNetV2('0.75'),
-  tmMobileNetV2('1.00'),
+  ...MOBILENET_V2_ALPHAS.map(mobilenetV2),
+  {
+    name: 'vgg16',
+    description: "VGG16, 224x224, ImageNet (Keras weights, with the fully-connected top; features from fc2, as in the notebook)",
+    format: 'keras-h5',
+    url: `${KERAS}/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5`,
+    file: 'vgg16_weights_tf_dim_ordering_tf_kernels.h5',
+    hash: { algorithm: 'md5', value: '64373286793e3c8b2b4e3219cbf3544b' },
+    app: { family: 'vgg16', includeTop: true },
+    inputSize: [224, 224],
+    preprocessing: 'caffe',
+    resize: 'squash',
+    cutAt: 'fc2',
+    pooling: 'none',
+    featureDim: 4096,
+  },
+  {
+    name: 'resnet50',
+    description: 'ResNet50, 224x224, ImageNet (Keras weights, no top; global average pooling)',
+    format: 'keras-h5',
+    url: `${KERAS}/resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5`,
+    file: 'resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5',
+    hash: { algorithm: 'md5', value: '4d473c1dd8becc155b73f8504c6f6626' },
+    app: { family: 'resnet50', includeTop: false },
+    inputSize: [224, 224],
+    preprocessing: 'caffe',
+    resize: 'squash',
+    cutAt: 'conv5_block3_out',
+    pooling: 'avg',
+    featureDim: 2048,
+  },
 ];
 
 export const DEFAULT_BACKBONE = 'mobilenet_v2_0.35';
 
-/** Accepts 'mobilenet_v2_0.35', 'mobilenet_v2_0.5', 'mobilenet_v2_1' etc. */
+/** Accepts 'mobilenet_v2_0.35', 'mobilenet_v2_0.5', 'MobileNetV2_1', 'VGG16' etc. */
 export function findZooEntry(name: string): ZooEntry | undefined {
   const n = name.trim().toLowerCase();
   const direct = ZOO.find((e) => e.name === n);
   if (direct) return direct;
   const m = /^mobilenet_?v2_?([0-9.]+)$/.exec(n);
-  if (m) {
-    const alpha = Number(m[1]).toFixed(2);
-    return ZOO.find((e) => e.name === `mobilenet_v2_${alpha}`) ?? ZOO.find((e) => e.name === `mobilenet_v2_${Number(m[1])}`);
-  }
+  if (m) return ZOO.find((e) => e.name === `mobilenet_v2_${Number(m[1]).toFixed(2)}`);
   return undefined;
 }
 

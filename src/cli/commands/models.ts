@@ -20,7 +20,7 @@ export function modelsCommand(): Command {
         process.stdout.write(`${JSON.stringify(status.map((s) => ({ ...s.entry, url: resolveUrl(s.entry.url), cached: s.cached, bytes: s.bytes, origin: s.record?.origin ?? null })), null, 2)}\n`);
         return;
       }
-      const rows = [['name', 'input', 'features', 'preprocessing', 'cached', 'source']];
+      const rows = [['name', 'input', 'features', 'preprocessing', 'cached', 'weights (Keras)', 'hash']];
       for (const s of status) {
         rows.push([
           s.entry.name,
@@ -29,6 +29,7 @@ export function modelsCommand(): Command {
           PREPROCESS_DESCRIPTIONS[s.entry.preprocessing],
           s.cached ? `yes (${mb(s.bytes)}, ${s.record!.origin})` : 'no',
           resolveUrl(s.entry.url),
+          s.entry.hash ? `${s.entry.hash.algorithm} ${s.entry.hash.value}` : 'none published (recorded at first download)',
         ]);
       }
       process.stdout.write(`${table(rows)}\n\ncache: ${modelsDir()}\n`);
@@ -36,10 +37,11 @@ export function modelsCommand(): Command {
   cmd
     .command('import')
     .description(
-      'Copy a local copy of a zoo backbone (a TF.js layers model folder: model.json + weight files) into the cache,\n' +
-        'for machines without internet. The files are hashed and checked on every later load.',
+      'Put a local copy of a zoo backbone\'s weights into the cache, for machines without internet: the Keras .h5 file\n' +
+        '(as `tlearn models list` names it; checked against Keras\' published hash where there is one), or a TF.js\n' +
+        'layers model folder of the same network. The files are hashed and checked on every later load.',
     )
-    .argument('<folder>', 'TF.js layers model folder')
+    .argument('<file-or-folder>', 'Keras .h5 weights file or TF.js layers model folder')
     .requiredOption('--name <zoo-name>', `zoo name (${ZOO.map((e) => e.name).join(', ')})`)
     .action(async (folder: string, o: any) => {
       const { dir, record } = await importModel(folder, o.name);
