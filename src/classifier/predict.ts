@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { findImages, type SkippedFile } from '../data/discover.js';
 import { hasImageExtension } from '../data/formats.js';
+import { TTA_VARIANTS } from '../data/augment.js';
 import { createRunner, onnxRunner, type InferenceRunner } from '../runtime/inference.js';
 import { streamImages } from '../runtime/image-stream.js';
 import type { Logger } from '../util/log.js';
@@ -30,6 +31,8 @@ export interface PredictResult {
 
 export interface PredictOptions {
   top?: number;
+  /** Average over flipped and centre-cropped views (test-time augmentation). */
+  tta?: boolean;
   batchSize?: number;
   threads?: number;
   logger?: Logger;
@@ -82,6 +85,7 @@ export async function predictImages(c: LoadedClassifier, inputs: string[], opts:
       kernel: c.metadata.kernel,
       batchSize: opts.batchSize,
       progress,
+      variants: opts.tta ? TTA_VARIANTS : undefined,
     });
     progress?.done();
     const K = labels.length;

@@ -9,6 +9,7 @@ import { loadClassifier } from '../classifier/load.js';
 import { createClassifierRunner } from '../classifier/predict.js';
 import { loadImageFolder, type LabelledImage, type SkippedFile } from '../data/discover.js';
 import { streamImages } from '../runtime/image-stream.js';
+import { TTA_VARIANTS } from '../data/augment.js';
 import { predictionsCsv, topLossGallery, writeReport, type ReportFiles } from '../report/html.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Logger } from '../util/log.js';
@@ -17,6 +18,8 @@ import { VERSION } from '../version.js';
 import { computeMetrics, type Metrics } from './metrics.js';
 
 export interface EvaluateOptions {
+  /** Test-time augmentation (flips and centre crops averaged). */
+  tta?: boolean;
   /** Output folder (default runs/evaluate-<timestamp>). */
   out?: string;
   batchSize?: number;
@@ -76,7 +79,7 @@ export async function evaluateFolder(modelPath: string, dataPath: string, o: Eva
     r = await streamImages(
       kept.map((k) => k.path),
       runner,
-      { inputSize: clf.metadata.inputSize, preprocessing: clf.metadata.preprocessing, resize: clf.metadata.resize, kernel: clf.metadata.kernel, batchSize: o.batchSize, progress },
+      { inputSize: clf.metadata.inputSize, preprocessing: clf.metadata.preprocessing, resize: clf.metadata.resize, kernel: clf.metadata.kernel, batchSize: o.batchSize, progress, variants: o.tta ? TTA_VARIANTS : undefined },
     );
   } finally {
     progress.done();
@@ -111,6 +114,7 @@ export async function evaluateFolder(modelPath: string, dataPath: string, o: Eva
       ['skipped files', String(skippedFiles.length)],
       ['preprocessing', `${clf.metadata.preprocessingDescription}; ${clf.metadata.resize} to ${clf.metadata.inputSize.join('x')}`],
       ['runtime', runner.backend],
+      ['test-time augmentation', o.tta ? `${TTA_VARIANTS.length} views averaged (flip, centre crop 87.5%)` : 'none'],
     ],
     classes: labels,
     classCounts: counts,

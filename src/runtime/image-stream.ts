@@ -5,6 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { decodeImage, ImageDecodeError, type ResizeKernel, type ResizeMode } from '../data/decode.js';
+import { decodeVariant, type TtaVariant } from '../data/augment.js';
 import type { SkippedFile } from '../data/discover.js';
 import { preprocessInto, type PreprocessMode } from '../backbones/preprocess.js';
 import { sha256 } from '../util/hash.js';
@@ -26,6 +27,8 @@ export interface ImageStreamOptions {
   lookup?: (hash: string) => Promise<Float32Array | undefined>;
   /** Called with each newly computed output row. */
   store?: (hash: string, row: Float32Array) => Promise<void>;
+  /** Test-time augmentation: run every image as these views and average the outputs (no cache). */
+  variants?: TtaVariant[];
 }
 
 export interface ImageStreamResult {
@@ -52,6 +55,8 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
   const [h, w] = opts.inputSize;
   const px = h * w * 3;
   const B = Math.max(1, opts.batchSize ?? 32);
+  const V = opts.variants?.length ?? 1;
+  const views = new Uint8Array(V > 1 ? n : 0);
   const maxPending = Math.max(B * 2, opts.maxPending ?? B * 3);
   const outputs = new Float32Array(n * dim);
   const ok = new Array<boolean>(n).fill(false);
@@ -77,7 +82,7 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
       opts.progress?.tick();
       return;
     }
-    const hit = opts.lookup ? await opts.lookup(hash) : undefined;
+    const hit = opts.lookup && !opts.variants ? await opts.lookup(hash) : undefined;
     if (hit) {
       outputs.set(hit, i * dim);
       ok[i] = true;
@@ -86,8 +91,14 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
       return;
     }
     try {
-      const rgb = await decodeImage(buf ?? file, { width: w, height: h, resize: opts.resize, kernel: opts.kernel }, file);
-      ready.push({ index: i, hash, rgb });
+      const dopts = { width: w, height: h, resize: opts.resize, kernel: opts.kernel };
+      if (opts.variants) {
+        const bytes = buf ?? (await fs.readFile(file));
+        const views = await Promise.all(opts.variants.map((v) => decodeVariant(bytes, dopts, v, file)));
+        for (const rgb of views) ready.push({ index: i, hash, rgb });
+      } else {
+        ready.push({ index: i, hash, rgb: await decodeImage(buf ?? file, dopts, file) });
+      }
     } catch (e) {
       failedAt.push({ index: i, path: file, reason: e instanceof ImageDecodeError ? e.reason : String(e) });
       opts.progress?.tick();
@@ -100,14 +111,21 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
     const t0 = performance.now();
     const out = await runner.run(input, items.length);
     modelSeconds += (performance.now() - t0) / 1000;
+    let finished = 0;
     items.forEach((d, k) => {
       const row = out.slice(k * dim, (k + 1) * dim);
-      outputs.set(row, d.index * dim);
+      if (V > 1) {
+        for (let j = 0; j < dim; j++) outputs[d.index * dim + j]! += row[j]! / V;
+        if (++views[d.index]! < V) return;
+      } else {
+        outputs.set(row, d.index * dim);
+        if (opts.store) writes.push(opts.store(d.hash, row));
+      }
       ok[d.index] = true;
-      if (opts.store) writes.push(opts.store(d.hash, row));
+      finished++;
     });
-    computed += items.length;
-    opts.progress?.tick(items.length);
+    computed += finished;
+    opts.progress?.tick(finished);
     if (writes.length > 256) await Promise.all(writes.splice(0));
   };
 

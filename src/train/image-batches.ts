@@ -18,8 +18,8 @@ export interface BatchOptions {
   resize: ResizeMode;
   kernel?: ResizeKernel;
   batchSize: number;
-  /** Optional transform of each decoded image (data augmentation); gets the item's position in the epoch. */
-  decode?: (path: string, position: number) => Promise<Uint8Array>;
+  /** Optional decoder (data augmentation); gets the item's index in the source. */
+  decode?: (path: string, index: number) => Promise<Uint8Array>;
 }
 
 export interface ImageBatch {
@@ -36,9 +36,9 @@ async function loadBatch(src: BatchSource, order: number[], o: BatchOptions, sta
   const px = h * w * 3;
   const idx = order.slice(start, start + o.batchSize);
   const decoded = await Promise.all(
-    idx.map(async (i, k) => {
+    idx.map(async (i) => {
       try {
-        return o.decode ? await o.decode(src.paths[i]!, start + k) : await decodeImage(src.paths[i]!, { width: w, height: h, resize: o.resize, kernel: o.kernel });
+        return o.decode ? await o.decode(src.paths[i]!, i) : await decodeImage(src.paths[i]!, { width: w, height: h, resize: o.resize, kernel: o.kernel });
       } catch (e) {
         return e instanceof ImageDecodeError ? e : new ImageDecodeError(src.paths[i]!, String(e));
       }

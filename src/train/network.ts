@@ -24,6 +24,10 @@ export interface NetworkTrainOptions {
   resize: ResizeMode;
   kernel?: ResizeKernel;
   trainable: (kerasWeightName: string) => boolean;
+  /** Learning-rate multiplier per trained weight (discriminative rates). */
+  lrMultiplier?: (kerasWeightName: string) => number;
+  /** Called with the weights of each new best epoch (checkpoints). */
+  onBest?: (artifacts: LayersModelArtifacts, epoch: number) => Promise<void>;
   epochs?: number;
   batchSize?: number;
   /** Samples per onnxruntime run (memory vs speed); default scales with the input size (8 at 224x224). */
@@ -98,6 +102,7 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
   const schedule = o.schedule ?? 'constant';
   const trainer = await OnnxTrainer.create(initial, {
     trainable: o.trainable,
+    lrMultiplier: o.lrMultiplier,
     microBatch,
     optimizer,
     lr,
@@ -192,6 +197,7 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
     if (monitored < best.loss) {
       best = { loss: monitored, epoch, weights: trainer.snapshot() };
       stale = 0;
+      if (o.onBest) await o.onBest(trainer.exportArtifacts(best.weights), epoch);
     } else if (o.patience !== undefined && ++stale >= o.patience) {
       stoppedEarly = true;
       log.info(`early stopping: val_loss has not improved for ${o.patience} epoch${o.patience > 1 ? 's' : ''}`);

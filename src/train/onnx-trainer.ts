@@ -18,6 +18,8 @@ import type { OptimizerName } from './optimizers.js';
 export interface OnnxTrainerOptions {
   /** Which weights (TF.js weight names such as conv2d_1/kernel) are trained; the rest stay frozen. */
   trainable: (kerasWeightName: string) => boolean;
+  /** Learning-rate multiplier per trained weight (discriminative rates); default 1. */
+  lrMultiplier?: (kerasWeightName: string) => number;
   /** Samples per onnxruntime run; batches are split into micro-batches and their gradients summed. */
   microBatch: number;
   optimizer: OptimizerName;
@@ -81,7 +83,7 @@ export class OnnxTrainer {
     const values = trainBuild.params.map((p) => new Float32Array(p.initial));
     const optimizer = new JsOptimizer(
       { name: o.optimizer, lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay },
-      trainBuild.params.map((p, i) => ({ value: values[i]!, decay: /kernel$/.test(p.kerasName) })),
+      trainBuild.params.map((p, i) => ({ value: values[i]!, decay: /kernel$/.test(p.kerasName), lrScale: o.lrMultiplier?.(p.kerasName) ?? 1 })),
     );
     const classes = graph.params.length ? (trainBuild.kerasOutputShape[1] as number) : 0;
     return new OnnxTrainer(ort, artifacts, o, graph, train, evalSession, trainBuild.params, values, optimizer, inShape, classes, new Rng(o.seed));

@@ -16,6 +16,8 @@ export interface ParamSlot {
   value: Float32Array;
   /** Whether weight decay applies (kernels yes, biases no). */
   decay: boolean;
+  /** Multiplies the learning rate for this parameter (discriminative rates); default 1. */
+  lrScale?: number;
 }
 
 export class JsOptimizer {
@@ -35,9 +37,10 @@ export class JsOptimizer {
   /** Applies one update with these gradients (already averaged over the batch). `lrScale` multiplies the rate (schedules). */
   step(grads: Float32Array[], lrScale = 1): void {
     this.t++;
-    const lr = this.lr * lrScale;
+    const lrAll = this.lr * lrScale;
     const wd = this.o.weightDecay ?? 0;
     this.slots.forEach((slot, k) => {
+      const lr = lrAll * (slot.lrScale ?? 1);
       const w = slot.value;
       const g = grads[k]!;
       const st = this.state[k]!;

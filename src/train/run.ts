@@ -16,6 +16,9 @@ import type { EpochLog } from './fit.js';
 import type { HeadKind } from './head.js';
 import { runScratch } from './modes/scratch.js';
 import { runTransfer } from './modes/transfer.js';
+import { runFinetune } from './modes/finetune.js';
+import { withTta } from './tta.js';
+import type { AugmentOptions } from '../data/augment.js';
 import type { LrSchedule } from './network.js';
 import type { OptimizerName } from './optimizers.js';
 import { writeRunFolder, type ModelOutcome, type RunMetrics, type TrainMode } from './outcome.js';
@@ -46,6 +49,17 @@ export interface TrainRunOptions {
   inputSize?: [number, number];
   /** scratch/fine-tune: samples per onnxruntime run. */
   microBatch?: number;
+  /** fine-tune: the backbone's top groups to train (a number), a layer name (that layer up), or 'all'. */
+  unfreeze?: string | number;
+  /** fine-tune: epochs and learning rate of the first stage (head on cached features). */
+  headEpochs?: number;
+  headLr?: number;
+  /** scratch/fine-tune: data augmentation. */
+  augment?: AugmentOptions;
+  /** Test-time augmentation for the final test metrics (flips and centre crops averaged). */
+  tta?: boolean;
+  /** A Keras .h5 weights file for the zoo backbone (instead of the cache). */
+  weights?: string;
   schedule?: LrSchedule;
   optimizer?: OptimizerName;
   lr?: number;
@@ -114,7 +128,9 @@ export async function trainFromFolder(o: TrainRunOptions): Promise<TrainRunResul
   let outcome: ModelOutcome;
   if (mode === 'transfer') outcome = await runTransfer(split, ds.classes.length, o, log);
   else if (mode === 'scratch') outcome = await runScratch(split, ds.classes.length, o, log);
-  else throw new Error(`mode '${mode}' is not available yet`);
+  else if (mode === 'finetune') outcome = await runFinetune(split, ds.classes.length, { ...o, checkpointDir: path.join(outDir, 'checkpoint') }, log);
+  else throw new Error(`unknown mode '${mode as string}'`);
+  if (o.tta) outcome = await withTta(outcome, split, o, log);
   const r = await writeRunFolder(outDir, ds, split, outcome, timings, runTitle(ds, outcome));
   return r;
 }

@@ -17,11 +17,12 @@ export function evaluateCommand(): Command {
     .argument('<data>', 'labelled folder (one sub-folder per class)')
     .option('--out <dir>', 'output folder (default runs/evaluate-<timestamp>)')
     .option('--threads <n>', 'threads for the forward pass (default: all cores)', int('--threads'))
+    .option('--tta', 'test-time augmentation: average the predictions of flipped and centre-cropped views')
     .option('--json', 'print the metrics as one JSON object on stdout')
     .option('-q, --quiet', 'no progress on stderr')
     .action(async (model: string, data: string, o: any) => {
       const log = createLogger({ quiet: o.quiet });
-      const r = await evaluateFolder(model, data, { out: o.out, threads: o.threads, logger: log });
+      const r = await evaluateFolder(model, data, { out: o.out, threads: o.threads, tta: o.tta, logger: log });
       for (const f of r.skippedFiles) log.info(`  skipped ${f.path}: ${f.reason}`);
       const text = [
         `evaluated ${r.metrics.n} images (${r.scope}) in ${r.seconds.toFixed(1)}s`,

@@ -21,13 +21,14 @@ export function predictCommand(): Command {
     .option('--top <k>', 'how many classes to show per image', int('--top'), 5)
     .option('--json', 'print one JSON object: { model, predictions: [{ path, top: [{ label, probability }] }], failed }')
     .option('--csv', 'print CSV rows: path,rank,label,probability')
+    .option('--tta', 'test-time augmentation: average the predictions of flipped and centre-cropped views')
     .option('--threads <n>', 'threads for the forward pass (default: all cores)', int('--threads'))
     .option('-q, --quiet', 'no progress on stderr')
     .action(async (modelPath: string, images: string[], o: any) => {
       if (o.json && o.csv) throw new Error('choose one of --json and --csv');
       const log = createLogger({ quiet: o.quiet });
       const clf = await loadClassifier(modelPath);
-      const r = await predictImages(clf, images, { top: o.top, threads: o.threads, logger: log });
+      const r = await predictImages(clf, images, { top: o.top, threads: o.threads, tta: o.tta, logger: log });
       for (const f of r.failed) log.warn(`skipped ${f.path}: ${f.reason}`);
       if (o.json) {
         const out = { model: clf.source, labels: clf.metadata.labels.length, predictions: r.predictions.map((p) => ({ path: p.path, top: p.top })), failed: r.failed };

@@ -6,6 +6,7 @@ import { parseFractions } from '../../data/split.js';
 import { HEADS } from '../../train/head.js';
 import { OPTIMIZERS } from '../../train/optimizers.js';
 import { trainFromFolder } from '../../train/run.js';
+import { parseAugment } from '../../data/augment.js';
 import { ARCHITECTURES, DEFAULT_ARCH } from '../../train/architectures.js';
 import { size } from '../options.js';
 import { createLogger } from '../../util/log.js';
@@ -30,11 +31,21 @@ export function trainCommand(): Command {
     .option('--split <fractions>', 'train,val,test fractions', parseFractions, [0.7, 0.15, 0.15])
     .addOption(new Option('--split-mode <mode>', 'stratified keeps class proportions in every split; random is a plain shuffle (the notebook\'s)').choices(['stratified', 'random']).default('stratified'))
     .option('--seed <n>', 'seed for the split, initial weights, shuffling and dropout', int('--seed', 0), 42)
-    .addOption(new Option('--mode <mode>', 'transfer: frozen pretrained backbone + new head on cached features; scratch: train a small CNN (--arch) from scratch').choices(['transfer', 'scratch']).default('transfer'))
+    .addOption(
+      new Option('--mode <mode>', 'transfer: frozen pretrained backbone + new head on cached features; finetune: that, then the top of the backbone trained too; scratch: a small CNN (--arch) trained from scratch')
+        .choices(['transfer', 'finetune', 'scratch'])
+        .default('transfer'),
+    )
+    .option('--unfreeze <N|layer|all>', 'finetune: how much of the backbone to train: its top N blocks, everything from a layer up, or all (default 3)')
+    .option('--head-epochs <n>', 'finetune: epochs of the first stage, the head on cached features (default 10)', int('--head-epochs'))
+    .option('--head-lr <rate>', "finetune: the first stage's learning rate (default: the optimizer's)", positive('--head-lr'))
+    .option('--augment [spec]', 'scratch/finetune: data augmentation; spec e.g. "crop=0.6,flip,rotate=10,color=0.2" (that is the default)')
+    .option('--tta', 'test-time augmentation for the test metrics: flips and centre crops averaged')
+    .option('--weights <file.h5>', "zoo backbone: use this Keras .h5 weights file (checked against Keras' hash where published) instead of the cache")
     .addOption(new Option('--arch <name>', `scratch: the CNN (${Object.keys(ARCHITECTURES).join(', ')})`).default(DEFAULT_ARCH))
     .option('--input-size <HxW>', 'scratch: image size fed to the CNN, e.g. 224 or 160x160', size('--input-size'))
     .option('--micro-batch <n>', 'scratch: images per onnxruntime run (memory vs speed; default 8 at 224x224, gradients are summed over --batch-size)', int('--micro-batch'))
-    .addOption(new Option('--schedule <kind>', 'scratch: learning-rate schedule over all steps').choices(['constant', 'cosine', 'one-cycle']).default('constant'))
+    .addOption(new Option('--schedule <kind>', 'scratch/finetune: learning-rate schedule over all steps (default: constant for scratch, cosine for finetune)').choices(['constant', 'cosine', 'one-cycle']))
     .option('--backbone <name|folder>', 'zoo name (see `tlearn models list`) or a TF.js layers model folder (also a Teachable Machine export)', DEFAULT_BACKBONE)
     .addOption(new Option('--preprocess <mode>', 'override the backbone\'s pixel preprocessing: tf = x/127.5-1, caffe = BGR minus ImageNet means, torch, unit = x/255, raw').argParser(oneOf('--preprocess', PREPROCESS_MODES)))
     .addOption(new Option('--resize <mode>', 'squash stretches to the input size (Keras load_img); center-crop keeps the aspect ratio and crops the middle').argParser(oneOf('--resize', RESIZE_MODES)))
@@ -43,10 +54,10 @@ export function trainCommand(): Command {
     .option('--hidden <units>', 'hidden units of the mlp head', int('--hidden'), 256)
     .option('--dropout <rate>', 'dropout rate (mlp head default 0.5; linear head default 0, applied to the features)', num('--dropout', 0, 1))
     .addOption(new Option('--optimizer <name>', 'optimizer').argParser(oneOf('--optimizer', OPTIMIZERS)).default('adam'))
-    .option('--lr <rate>', 'learning rate (default: adam 0.001, sgd 0.01, rmsprop 0.001, adadelta 1.0)', positive('--lr'))
+    .option('--lr <rate>', 'learning rate (default: adam 0.001, sgd 0.01, rmsprop 0.001, adadelta 1.0; finetune: 0.0001 for the head, less for the backbone)', positive('--lr'))
     .option('--momentum <m>', 'momentum for sgd (default 0.9) and rmsprop (default 0)', num('--momentum', 0, 1))
     .option('--epochs <n>', 'training epochs', int('--epochs'), 10)
-    .option('--batch-size <n>', 'training batch size', int('--batch-size'), 128)
+    .option('--batch-size <n>', 'training batch size (default 128; finetune 32)', int('--batch-size'))
     .option('--weight-decay <w>', 'decoupled weight decay on kernels (0 = off)', num('--weight-decay', 0), 0)
     .option('--label-smoothing <s>', 'label smoothing in [0, 1)', num('--label-smoothing', 0, 1), 0)
     .addOption(new Option('--class-weights <mode>', 'auto weights each class by n / (classes * count), for imbalanced data').choices(['auto', 'none']).default('none'))
@@ -67,6 +78,12 @@ export function trainCommand(): Command {
         inputSize: o.inputSize,
         microBatch: o.microBatch,
         schedule: o.schedule,
+        unfreeze: o.unfreeze,
+        headEpochs: o.headEpochs,
+        headLr: o.headLr,
+        augment: parseAugment(o.augment),
+        tta: o.tta,
+        weights: o.weights,
         splitMode: o.splitMode,
         seed: o.seed,
         backbone: o.backbone,

@@ -108,12 +108,14 @@ function bnAxisIsChannels(bn: LayerNode, rank: number): boolean {
 
 /** The BatchNormalization layer that only consumes this conv's output, if it can be folded into the conv. */
 function foldableBatchNorm(ctx: ConvertContext, layer: LayerNode, scope: Scope): LayerNode | undefined {
-  if (ctx.training) return undefined;
+  // a trained convolution keeps its BatchNormalization separate (frozen, inference mode)
+  if (ctx.layerTrained(layer.name, ['kernel', 'depthwise_kernel', 'pointwise_kernel', 'bias'])) return undefined;
   if (layer.calls.length !== 1 || (layer.config.activation ?? 'linear') !== 'linear') return undefined;
   const c = scope.consumers(layer.name);
   if (c.count !== 1 || c.consumers.length !== 1) return undefined;
   const bn = c.consumers[0]!;
   if (bn.className !== 'BatchNormalization' || bn.calls.length !== 1 || !bnAxisIsChannels(bn, 4)) return undefined;
+  if (ctx.layerTrained(bn.name, ['gamma', 'beta'])) return undefined;
   return bn;
 }
 

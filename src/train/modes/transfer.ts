@@ -31,13 +31,16 @@ function slice(f: FeatureSet, from: number, to: number): FeatureSet {
 }
 
 export async function loadRunBackbone(o: TrainRunOptions, log: Logger): Promise<Backbone> {
-  const backbone = await loadBackbone(o.backbone, { preprocessing: o.preprocessing, cutAt: o.cutAt, logger: log });
+  const backbone = await loadBackbone(o.backbone, { preprocessing: o.preprocessing, cutAt: o.cutAt, weights: o.weights, logger: log });
   if (o.resize) backbone.resize = o.resize;
   return backbone;
 }
 
-/** Trains a head on cached features; `backbone` may be given (compare and fine-tune reuse it). */
-export async function runTransfer(split: DatasetSplit, classes: number, o: TrainRunOptions, log: Logger, given?: Backbone): Promise<ModelOutcome & { backboneObj: Backbone; head: NonNullable<ModelOutcome['head']>; headModel: LayersModelArtifacts }> {
+/**
+ * Trains a head on cached features; `backbone` may be given (compare and fine-tune reuse it). With
+ * `skipTest` (fine-tuning's first stage) the test split is not touched and `test` is empty.
+ */
+export async function runTransfer(split: DatasetSplit, classes: number, o: TrainRunOptions, log: Logger, given?: Backbone, skipTest = false): Promise<ModelOutcome & { backboneObj: Backbone; head: NonNullable<ModelOutcome['head']>; headModel: LayersModelArtifacts }> {
   const timings: Record<string, number> = {};
   let t = performance.now();
   const backbone = given ?? (await loadRunBackbone(o, log));
@@ -78,15 +81,17 @@ export async function runTransfer(split: DatasetSplit, classes: number, o: Train
   timings.train = (performance.now() - t) / 1000;
 
   // the test split is only touched now, after training
-  const fTest = await fx.extract(
-    split.test.map((i) => i.path),
-    'features test',
-  );
+  const fTest: FeatureSet = skipTest
+    ? { features: new Float32Array(0), dim: fx.dim, ok: [], failed: [], fromCache: 0, computed: 0, seconds: 0 }
+    : await fx.extract(
+        split.test.map((i) => i.path),
+        'features test',
+      );
   await fx.close();
   for (const f of fTest.failed) log.warn(`skipped ${f.path}: ${f.reason}`);
   timings.features += fTest.seconds;
   t = performance.now();
-  const testRows = labelled(split.test, fTest);
+  const testRows = labelled(skipTest ? [] : split.test, fTest);
   const pred = async (rows: { data: LabelledFeatures; kept: LabelledImage[] }): Promise<SplitPredictions> => ({
     probs: await predictHead(trained.model, rows.data.x, fx.dim),
     labels: rows.data.y,

@@ -1,0 +1,114 @@
+/**
+ * Fine-tuning: first a head on cached features with the backbone frozen (the transfer recipe), then the top
+ * of the backbone unfrozen and trained with the head at lower, discriminative learning rates under a cosine or
+ * one-cycle schedule, BatchNormalization kept frozen in inference mode, optionally on augmented images.
+ * The best validation epoch is kept and checkpointed.
+ */
+import { writeLayersModel } from '../../backbones/layers-model.js';
+import { augmentRng, decodeAugmented, describeAugment, type AugmentOptions } from '../../data/augment.js';
+import type { DatasetSplit } from '../../data/split.js';
+import type { Logger } from '../../util/log.js';
+import { autoClassWeights } from '../fit.js';
+import { groupsToUnfreeze } from '../layer-groups.js';
+import { trainNetwork } from '../network.js';
+import type { ModelOutcome } from '../outcome.js';
+import type { TrainRunOptions } from '../run.js';
+import { batchSource, networkDescription, splitPredictions } from './scratch.js';
+import { runTransfer } from './transfer.js';
+
+const BN_WEIGHTS = /\/(gamma|beta|moving_mean|moving_variance)$/;
+
+export async function runFinetune(split: DatasetSplit, classes: number, o: TrainRunOptions & { checkpointDir?: string }, log: Logger): Promise<ModelOutcome> {
+  const seed = o.seed ?? 42;
+  const t0 = performance.now();
+  log.info(`fine-tuning, stage 1: a new head on the frozen backbone's cached features (${o.headEpochs ?? 10} epochs)`);
+  const stage1 = await runTransfer(split, classes, { ...o, epochs: o.headEpochs ?? 10, lr: o.headLr, schedule: undefined }, log, undefined, true);
+  const backbone = stage1.backboneObj;
+  const groups = groupsToUnfreeze(backbone.artifacts.modelTopology, o.unfreeze ?? 3);
+  const unfrozen = new Set(groups.flatMap((g) => g.layers));
+  const headLayers = new Set((stage1.headModel.modelTopology.config.layers as any[]).map((l) => l.config.name));
+  // discriminative rates: the head at lr, the unfrozen groups from lr/2 (top) down to lr/10 (deepest)
+  const rate = new Map<string, number>();
+  groups.forEach((g, i) => {
+    const depth = groups.length - i;
+    const m = groups.length === 1 ? 0.5 : 0.5 * (0.2 ** ((depth - 1) / (groups.length - 1)));
+    for (const l of g.layers) rate.set(l, m);
+  });
+  const layerOf = (w: string) => w.split('/')[0]!;
+  const trainable = (w: string) => !BN_WEIGHTS.test(w) && (headLayers.has(layerOf(w)) || unfrozen.has(layerOf(w)));
+  log.info(`fine-tuning, stage 2: unfreezing ${groups.length} group${groups.length === 1 ? '' : 's'} (${groups.map((g) => g.name).join(', ') || 'none'}) + the head; BatchNormalization frozen in inference mode`);
+  const aug: AugmentOptions | undefined = o.augment;
+  if (aug) log.info(`augmentation: ${describeAugment(aug)}`);
+  const decodeOpts = { width: backbone.inputSize[1], height: backbone.inputSize[0], resize: backbone.resize, kernel: o.kernel ?? 'linear' as const };
+  const net = await trainNetwork(stage1.model, batchSource(split.train), batchSource(split.val), {
+    classes,
+    inputSize: backbone.inputSize,
+    preprocessing: backbone.preprocessing,
+    resize: backbone.resize,
+    kernel: o.kernel,
+    trainable,
+    lrMultiplier: (w) => (headLayers.has(layerOf(w)) ? 1 : (rate.get(layerOf(w)) ?? 0.1)),
+    epochs: o.epochs,
+    batchSize: o.batchSize ?? 32,
+    microBatch: o.microBatch ?? 32,
+    optimizer: o.optimizer,
+    lr: o.lr ?? (o.optimizer === 'sgd' ? 1e-3 : 1e-4),
+    momentum: o.momentum,
+    weightDecay: o.weightDecay,
+    labelSmoothing: o.labelSmoothing,
+    classWeights: o.classWeights === 'auto' ? autoClassWeights(Int32Array.from(split.train, (i) => i.label), classes) : null,
+    patience: o.patience,
+    schedule: o.schedule ?? 'cosine',
+    seed,
+    threads: o.threads,
+    trainDecode: aug ? (epoch) => (p, index) => decodeAugmented(p, decodeOpts, aug, augmentRng(seed, epoch, index)) : undefined,
+    onBest: o.checkpointDir
+      ? async (artifacts, epoch) => {
+          await writeLayersModel(o.checkpointDir!, artifacts);
+          log.info(`  checkpoint: epoch ${epoch} written to ${o.checkpointDir}`);
+        }
+      : undefined,
+    logger: log,
+    label: 'fine-tune',
+  });
+  const train = (performance.now() - t0) / 1000;
+  const t1 = performance.now();
+  const val = await splitPredictions(net, split.val);
+  const test = await splitPredictions(net, split.test);
+  await net.close();
+  const history = net.history;
+  return {
+    mode: 'finetune',
+    model: net.artifacts,
+    inputSize: backbone.inputSize,
+    preprocessing: backbone.preprocessing,
+    resize: backbone.resize,
+    kernel: o.kernel ?? 'linear',
+    backbone: stage1.backbone,
+    head: stage1.head,
+    history,
+    val,
+    test,
+    failed: [...stage1.failed, ...net.failed],
+    describe: [
+      stage1.describe[0]!,
+      ['mode', `fine-tuning: head first (${stage1.history.length} epochs on cached features, val_acc ${stage1.history.at(-1)?.val_acc.toFixed(4)}), then ${groups.map((g) => g.name).join(', ')} unfrozen with the head; BatchNormalization frozen`],
+      ['trained parameters', `${net.trainableParams.toLocaleString('en-US')}`],
+      ['learning rates', `head ${net.options.lr}, unfrozen groups ${[...new Set(groups.map((g) => rate.get(g.layers[0]!)))].map((m) => (net.options.lr * m!).toExponential(1)).join(' … ')}; ${net.options.schedule} schedule`],
+      ['augmentation', aug ? describeAugment(aug) : 'none'],
+      ...networkDescription(net),
+    ],
+    details: {
+      ...stage1.details,
+      finetune: {
+        unfrozenGroups: groups.map((g) => g.name),
+        trainableParams: net.trainableParams,
+        augment: aug ?? null,
+        headStage: { epochs: stage1.history.length, history: stage1.history },
+      },
+      training: { ...net.options, backend: net.backend, bestEpoch: net.bestEpoch, epochsRun: history.length, stoppedEarly: net.stoppedEarly, secondsPerEpoch: net.epochSeconds },
+    },
+    timings: { ...stage1.timings, train, evaluate: (performance.now() - t1) / 1000 },
+  };
+}
+
