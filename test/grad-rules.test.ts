@@ -46,7 +46,7 @@ async function gradCheck(spec: Spec, build: Build, seed = 1): Promise<void> {
   const forward = [...g.nodes];
   const shapes = inferShapes(g, spec.inputs);
   const yShape = shapes.get(y)!;
-  const R = g.floatTensor('R', randomData(yShape, rng, {}), yShape);
+  const R = g.floatTensor('R', randomData(yShape, rng, { inputs: {} }), yShape);
   const L = g.node('ReduceSum', [g.node('Mul', [y, R]), g.int64Tensor('all', yShape.map((_, i) => i))], { keepdims: 0 });
   g.node('Identity', [L], {}, 'L');
   g.addOutput('L', []);

@@ -4,10 +4,11 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import type * as TF from '@tensorflow/tfjs';
 import { writeLayersModel, type LayersModelArtifacts } from '../src/backbones/layers-model.js';
 import { getTf } from '../src/runtime/tfjs.js';
+import { modelArtifacts } from '../src/train/architectures.js';
 import { Rng } from '../src/util/rng.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -37,7 +38,7 @@ const COLORS: Record<string, string> = { red: '#d22', green: '#2b2', blue: '#22d
 export const CLASS_COLORS = Object.keys(COLORS);
 
 /** A small image: a coloured shape at a random place on a noisy background. */
-export async function drawImage(color: string, rng: Rng, size = 48, shape: 'circle' | 'square' = 'circle'): Promise<sharp.Sharp> {
+export async function drawImage(color: string, rng: Rng, size = 48, shape: 'circle' | 'square' = 'circle'): Promise<Sharp> {
   const fill = COLORS[color] ?? color;
   const r = Math.round(size * (0.3 + 0.1 * rng.next()));
   const cx = Math.round(r + rng.next() * (size - 2 * r));
@@ -74,17 +75,8 @@ export async function makeDataset(dir: string, spec: DatasetSpec): Promise<strin
   return dir;
 }
 
-export async function saveArtifacts(tf: typeof TF, model: TF.LayersModel): Promise<LayersModelArtifacts> {
-  let saved: any;
-  await model.save(
-    tf.io.withSaveHandler(async (a) => {
-      saved = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  const wd = saved.weightData;
-  return { modelTopology: saved.modelTopology, weightSpecs: saved.weightSpecs, weightData: Array.isArray(wd) ? tf.io.concatenateArrayBuffers(wd) : wd };
-}
+/** A tfjs model as TF.js layers model artifacts (in memory). */
+export const saveArtifacts = (tf: typeof TF, model: TF.LayersModel): Promise<LayersModelArtifacts> => modelArtifacts(tf, model);
 
 /**
  * A tiny CNN backbone (32x32 input, 4-D output ending in a layer named out_relu, like MobileNetV2) saved as a

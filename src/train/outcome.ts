@@ -61,7 +61,8 @@ export interface RunMetrics {
   val: Metrics;
   test: Metrics;
   timings: Record<string, number>;
-  [detail: string]: unknown;
+  /** Mode-specific details: backbone, head, training, features (transfer), model (scratch), finetune. */
+  [detail: string]: any;
 }
 
 export interface RunFolder {

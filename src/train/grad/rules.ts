@@ -35,15 +35,33 @@ function convGeometry(c: GradContext, n: NodeSpec) {
   return { x, w, k, s, d, p, group, y };
 }
 
+/** The padded input and, per kernel position (a, b), the input slice that position multiplies. */
+function kernelPositionSlices(c: GradContext, n: NodeSpec, input: (padded: string) => string): { slices: Array<{ a: number; b: number; slice: string }> } {
+  const { k, s, d, p, y } = convGeometry(c, n);
+  const [Ho, Wo] = [y[2]!, y[3]!];
+  let xin = n.inputs[0]!;
+  if (p.some((v) => v)) xin = c.node('Pad', [xin, c.int64([0, 0, p[0]!, p[1]!, 0, 0, p[2]!, p[3]!])], { mode: 'constant' });
+  const src = input(xin);
+  const slices: Array<{ a: number; b: number; slice: string }> = [];
+  for (let a = 0; a < k[0]!; a++) {
+    for (let b = 0; b < k[1]!; b++) {
+      const start = [a * d[0]!, b * d[1]!];
+      const end = [start[0]! + (Ho - 1) * s[0]! + 1, start[1]! + (Wo - 1) * s[1]! + 1];
+      slices.push({ a, b, slice: c.node('Slice', [src, c.int64(start), c.int64(end), c.int64([2, 3]), c.int64(s)]) });
+    }
+  }
+  return { slices };
+}
+
 /** dW of a group-1 convolution: one GEMM per kernel position (slices of the padded input). */
 function convFilterGrad(c: GradContext, n: NodeSpec, dY: string): string {
   const { x, w, k, s, d, p, y } = convGeometry(c, n);
   const [N, Ci] = [x[0]!, x[1]!];
   const Co = w[0]!;
   const [Ho, Wo] = [y[2]!, y[3]!];
-  let xin = n.inputs[0]!;
-  if (p.some((v) => v)) xin = c.node('Pad', [xin, c.int64([0, 0, p[0]!, p[1]!, 0, 0, p[2]!, p[3]!])], { mode: 'constant' });
   if (Ci < 8) {
+    let xin = n.inputs[0]!;
+    if (p.some((v) => v)) xin = c.node('Pad', [xin, c.int64([0, 0, p[0]!, p[1]!, 0, 0, p[2]!, p[3]!])], { mode: 'constant' });
     // few input channels (first layer): a convolution of the input with dY as the kernel is faster
     const xt = c.node('Transpose', [xin], { perm: [1, 0, 2, 3] });
     const dyt = c.node('Transpose', [dY], { perm: [1, 0, 2, 3] });
@@ -53,42 +71,25 @@ function convFilterGrad(c: GradContext, n: NodeSpec, dY: string): string {
   }
   const dyt = c.node('Transpose', [dY], { perm: [1, 0, 2, 3] });
   const dym = c.node('Reshape', [dyt, c.int64([Co, N * Ho * Wo])]);
-  const xt = c.node('Transpose', [xin], { perm: [1, 0, 2, 3] });
-  const cols: string[] = [];
-  for (let a = 0; a < k[0]!; a++) {
-    for (let b = 0; b < k[1]!; b++) {
-      const start = [a * d[0]!, b * d[1]!];
-      const end = [start[0]! + (Ho - 1) * s[0]! + 1, start[1]! + (Wo - 1) * s[1]! + 1];
-      const sl = c.node('Slice', [xt, c.int64(start), c.int64(end), c.int64([2, 3]), c.int64(s)]);
-      const m = c.node('Reshape', [sl, c.int64([Ci, N * Ho * Wo])]);
-      cols.push(c.node('Unsqueeze', [c.node('Gemm', [dym, m], { transB: 1 }), c.int64([2])]));
-    }
-  }
+  const { slices } = kernelPositionSlices(c, n, (padded) => c.node('Transpose', [padded], { perm: [1, 0, 2, 3] }));
+  const cols = slices.map(({ slice }) => c.node('Unsqueeze', [c.node('Gemm', [dym, c.node('Reshape', [slice, c.int64([Ci, N * Ho * Wo])])], { transB: 1 }), c.int64([2])]));
   const cat = cols.length > 1 ? c.node('Concat', cols, { axis: 2 }) : cols[0]!;
   return c.node('Reshape', [cat, c.int64([Co, Ci, k[0]!, k[1]!])]);
 }
 
 /** dW of a depthwise convolution (group = input channels): per kernel position, sum of dY * input slice. */
 function depthwiseFilterGrad(c: GradContext, n: NodeSpec, dY: string): string {
-  const { x, w, k, s, d, p, y } = convGeometry(c, n);
+  const { x, w, k, y } = convGeometry(c, n);
   const [N, C] = [x[0]!, x[1]!];
   const mult = w[0]! / C;
   const [Ho, Wo] = [y[2]!, y[3]!];
-  let xin = n.inputs[0]!;
-  if (p.some((v) => v)) xin = c.node('Pad', [xin, c.int64([0, 0, p[0]!, p[1]!, 0, 0, p[2]!, p[3]!])], { mode: 'constant' });
   const dy5 = mult === 1 ? dY : c.node('Reshape', [dY, c.int64([N, C, mult, Ho, Wo])]);
-  const parts: string[] = [];
-  for (let a = 0; a < k[0]!; a++) {
-    for (let b = 0; b < k[1]!; b++) {
-      const start = [a * d[0]!, b * d[1]!];
-      const end = [start[0]! + (Ho - 1) * s[0]! + 1, start[1]! + (Wo - 1) * s[1]! + 1];
-      let sl = c.node('Slice', [xin, c.int64(start), c.int64(end), c.int64([2, 3]), c.int64(s)]);
-      if (mult !== 1) sl = c.node('Reshape', [sl, c.int64([N, C, 1, Ho, Wo])]);
-      const prod = c.node('Mul', [dy5, sl]);
-      const red = c.node('ReduceSum', [prod, c.int64(mult === 1 ? [0, 2, 3] : [0, 3, 4])], { keepdims: 0 });
-      parts.push(c.node('Reshape', [red, c.int64([C * mult, 1])]));
-    }
-  }
+  const { slices } = kernelPositionSlices(c, n, (padded) => padded);
+  const parts = slices.map(({ slice }) => {
+    const sl = mult === 1 ? slice : c.node('Reshape', [slice, c.int64([N, C, 1, Ho, Wo])]);
+    const red = c.node('ReduceSum', [c.node('Mul', [dy5, sl]), c.int64(mult === 1 ? [0, 2, 3] : [0, 3, 4])], { keepdims: 0 });
+    return c.node('Reshape', [red, c.int64([C * mult, 1])]);
+  });
   const cat = parts.length > 1 ? c.node('Concat', parts, { axis: 1 }) : parts[0]!;
   return c.node('Reshape', [cat, c.int64([C * mult, 1, k[0]!, k[1]!])]);
 }
