@@ -114,6 +114,46 @@ async function benchTrain(): Promise<void> {
   await fs.rm(out, { recursive: true, force: true });
 }
 
+/** Training throughput of the onnxruntime engine on real Caltech images (decode included), a few batches. */
+async function benchTraining(files: string[], labels: number[]): Promise<void> {
+  const { buildArchitecture } = await import('../src/train/architectures.js');
+  const { OnnxTrainer } = await import('../src/train/onnx-trainer.js');
+  const { imageBatches } = await import('../src/train/image-batches.js');
+  const { composeClassifier } = await import('../src/classifier/compose.js');
+  const { augmentRng, decodeAugmented, DEFAULT_AUGMENT } = await import('../src/data/augment.js');
+  const { groupsToUnfreeze } = await import('../src/train/layer-groups.js');
+  const { modelArtifacts } = await import('../src/train/architectures.js');
+  const { buildHead, headSpec } = await import('../src/train/head.js');
+  const { getTf } = await import('../src/runtime/tfjs.js');
+  const n = quick ? 256 : 1024;
+  const src = { paths: files.slice(0, n), labels: labels.slice(0, n) };
+  const order = src.paths.map((_, i) => i);
+  const measure = async (label: string, trainer: import('../src/train/onnx-trainer.js').OnnxTrainer, batch: number, preprocessing: 'unit' | 'tf', decode?: (p: string, i: number) => Promise<Uint8Array>) => {
+    const t = performance.now();
+    let seen = 0;
+    for await (const b of imageBatches(src, order, { inputSize: [224, 224], preprocessing, resize: 'squash', batchSize: batch, decode })) {
+      await trainer.trainBatch(b.x, b.labels);
+      seen += b.labels.length;
+    }
+    const s = (performance.now() - t) / 1000;
+    const perEpoch = (s / seen) * 4348;
+    log(`${label}: ${(seen / s).toFixed(1)} img/s, ~${perEpoch.toFixed(0)} s per Caltech-97 epoch`);
+    rows.push({ what: label, value: `${(seen / s).toFixed(1)} img/s`, note: `${seen} images incl. decoding; about ${perEpoch.toFixed(0)} s per epoch of 4,348 training images` });
+  };
+  const { artifacts } = await buildArchitecture('notebook-cnn', [224, 224], 97, 1);
+  const scratch = await OnnxTrainer.create(artifacts, { trainable: () => true, microBatch: 8, optimizer: 'adam', seed: 1 });
+  await measure('scratch CNN (notebook, 1,233,473 params) training at 224x224, batch 128, micro-batch 8', scratch, 128, 'unit');
+  await scratch.close();
+  const backbone = await loadBackbone(MOBILENET);
+  const tf = await getTf();
+  const head = buildHead(tf, headSpec(1280, 97), 'softmax');
+  const model = composeClassifier(backbone.artifacts, await modelArtifacts(tf, head));
+  const unfrozen = new Set(groupsToUnfreeze(backbone.artifacts.modelTopology, 3).flatMap((g) => g.layers));
+  const ft = await OnnxTrainer.create(model, { trainable: (w) => !/\/(gamma|beta|moving_mean|moving_variance)$/.test(w) && (w.startsWith('head_') || unfrozen.has(w.split('/')[0]!)), microBatch: 32, optimizer: 'adam', lr: 1e-4, seed: 1 });
+  await measure('fine-tuning MobileNetV2-0.35 (top 3 blocks + head) at 224x224, batch 32, with --augment', ft, 32, 'tf', (p, i) => decodeAugmented(p, { width: 224, height: 224 }, DEFAULT_AUGMENT, augmentRng(1, 1, i)));
+  await ft.close();
+}
+
 async function machine(): Promise<string> {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   return `${cpu}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
@@ -128,11 +168,13 @@ async function main(): Promise<void> {
   process.env.TLEARN_HOME ??= mkdtempSync(path.join(os.tmpdir(), 'tlearn-bench-cache-'));
   const ds = await loadImageFolder(CALTECH, { exclude: EXCLUDE.split(',') });
   const files = ds.images.map((i) => i.path).filter((_, i) => !quick || i % 10 === 0);
+  const shuffled = new (await import('../src/util/rng.js')).Rng(3).shuffle(ds.images.map((i) => i));
   await benchBackbone('MobileNetV2-0.35 (../shared)', await loadBackbone(MOBILENET), files);
   for (const s of await zooStatus()) {
     if (s.cached && s.entry.name !== 'mobilenet_v2_0.35') await benchBackbone(s.entry.name, await loadBackbone(s.entry.name), files.slice(0, 1500));
   }
   if (!quick) await benchTrain();
+  await benchTraining(shuffled.map((i) => i.path), shuffled.map((i) => i.label));
   const date = new Date().toISOString().slice(0, 10);
   const table = ['| measurement | result | notes |', '|---|---|---|', ...rows.map((r) => `| ${r.what} | ${r.value} | ${r.note ?? ''} |`)].join('\n');
   const section = [`<!-- bench:start -->`, `Measured ${date} on ${await machine()}, with \`npm run bench${quick ? ' -- --quick' : ''}\`.`, '', table, `<!-- bench:end -->`].join('\n');

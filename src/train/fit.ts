@@ -41,6 +41,8 @@ export interface TrainOptions extends HeadOptions {
   classWeights?: 'auto' | number[];
   /** Stop after this many epochs without a lower validation loss (default: never). */
   patience?: number;
+  /** Which validation number picks the best epoch: val_loss (default) or val_acc. */
+  monitor?: 'val_loss' | 'val_acc';
   seed?: number;
   logger?: Logger;
   /** Called after every epoch. */
@@ -201,18 +203,18 @@ export async function trainHead(train: LabelledFeatures, val: LabelledFeatures |
       `Epoch ${epoch}/${epochs} - ${entry.seconds.toFixed(1)}s - loss: ${entry.loss.toFixed(4)} - acc: ${entry.acc.toFixed(4)}` +
         (val?.y.length ? ` - val_loss: ${entry.val_loss.toFixed(4)} - val_acc: ${entry.val_acc.toFixed(4)}` : ''),
     );
-    const monitored = Number.isNaN(v.loss) ? entry.loss : v.loss;
+    const monitored = o.monitor === 'val_acc' ? -(Number.isNaN(v.acc) ? entry.acc : v.acc) : Number.isNaN(v.loss) ? entry.loss : v.loss;
     if (monitored < best.loss) {
       best.weights.forEach((t) => t.dispose());
       best = { loss: monitored, epoch, weights: model.getWeights().map((t) => t.clone()) };
       stale = 0;
     } else if (o.patience !== undefined && ++stale >= o.patience) {
       stoppedEarly = true;
-      log.info(`early stopping: val_loss has not improved for ${o.patience} epoch${o.patience > 1 ? 's' : ''}`);
+      log.info(`early stopping: ${o.monitor ?? 'val_loss'} has not improved for ${o.patience} epoch${o.patience > 1 ? 's' : ''}`);
       break;
     }
   }
-  if (best.epoch !== history.length) log.info(`keeping the weights of epoch ${best.epoch} (lowest val_loss ${best.loss.toFixed(4)})`);
+  if (best.epoch !== history.length) log.info(`keeping the weights of epoch ${best.epoch} (${o.monitor === 'val_acc' ? `highest val_acc ${(-best.loss).toFixed(4)}` : `lowest val_loss ${best.loss.toFixed(4)}`})`);
   const shipped = buildHead(tf, spec, 'softmax', seed);
   shipped.setWeights(best.weights);
   best.weights.forEach((t) => t.dispose());

@@ -39,6 +39,8 @@ export interface NetworkTrainOptions {
   labelSmoothing?: number;
   classWeights?: number[] | null;
   patience?: number;
+  /** Which validation number picks the best epoch (and drives early stopping): val_loss (default) or val_acc. */
+  monitor?: 'val_loss' | 'val_acc';
   schedule?: LrSchedule;
   seed?: number;
   threads?: number;
@@ -69,6 +71,7 @@ export interface TrainedNetwork {
     labelSmoothing: number;
     schedule: LrSchedule;
     patience: number | null;
+    monitor: 'val_loss' | 'val_acc';
     seed: number;
   };
   /** Class probabilities of the best weights for a set of images (e.g. the test split). */
@@ -193,18 +196,18 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
     };
     history.push(entry);
     log.info(`${o.label ? `[${o.label}] ` : ''}Epoch ${epoch}/${epochs} - ${seconds.toFixed(1)}s - loss: ${entry.loss.toFixed(4)} - acc: ${entry.acc.toFixed(4)} - val_loss: ${entry.val_loss.toFixed(4)} - val_acc: ${entry.val_acc.toFixed(4)}`);
-    const monitored = Number.isNaN(entry.val_loss) ? entry.loss : entry.val_loss;
+    const monitored = o.monitor === 'val_acc' ? -(Number.isNaN(entry.val_acc) ? entry.acc : entry.val_acc) : Number.isNaN(entry.val_loss) ? entry.loss : entry.val_loss;
     if (monitored < best.loss) {
       best = { loss: monitored, epoch, weights: trainer.snapshot() };
       stale = 0;
       if (o.onBest) await o.onBest(trainer.exportArtifacts(best.weights), epoch);
     } else if (o.patience !== undefined && ++stale >= o.patience) {
       stoppedEarly = true;
-      log.info(`early stopping: val_loss has not improved for ${o.patience} epoch${o.patience > 1 ? 's' : ''}`);
+      log.info(`early stopping: ${o.monitor ?? 'val_loss'} has not improved for ${o.patience} epoch${o.patience > 1 ? 's' : ''}`);
       break;
     }
   }
-  if (best.epoch !== history.length) log.info(`keeping the weights of epoch ${best.epoch} (lowest val_loss ${best.loss.toFixed(4)})`);
+  if (best.epoch !== history.length) log.info(`keeping the weights of epoch ${best.epoch} (${o.monitor === 'val_acc' ? `highest val_acc ${(-best.loss).toFixed(4)}` : `lowest val_loss ${best.loss.toFixed(4)}`})`);
   trainer.restore(best.weights);
   return {
     artifacts: trainer.exportArtifacts(),
@@ -226,6 +229,7 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
       labelSmoothing: o.labelSmoothing ?? 0,
       schedule,
       patience: o.patience ?? null,
+      monitor: o.monitor ?? 'val_loss',
       seed,
     },
     predict: evaluate,

@@ -70,6 +70,8 @@ export interface TrainRunOptions {
   labelSmoothing?: number;
   classWeights?: 'auto' | 'none';
   patience?: number;
+  /** Which validation number picks the best epoch and drives early stopping (default val_loss). */
+  monitor?: 'val_loss' | 'val_acc';
   /** Run folder (default runs/<timestamp>). */
   out?: string;
   /** Use the features cache (default true). */

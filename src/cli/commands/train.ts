@@ -36,8 +36,8 @@ export function trainCommand(): Command {
         .choices(['transfer', 'finetune', 'scratch'])
         .default('transfer'),
     )
-    .option('--unfreeze <N|layer|all>', 'finetune: how much of the backbone to train: its top N blocks, everything from a layer up, or all (default 3)')
-    .option('--head-epochs <n>', 'finetune: epochs of the first stage, the head on cached features (default 10)', int('--head-epochs'))
+    .option('--unfreeze <N|layer|all>', 'finetune: how much of the backbone to train: its top N blocks, everything from a layer up, or all (default 8)')
+    .option('--head-epochs <n>', 'finetune: epochs of the first stage, the head on cached features (default 3)', int('--head-epochs'))
     .option('--head-lr <rate>', "finetune: the first stage's learning rate (default: the optimizer's)", positive('--head-lr'))
     .option('--augment [spec]', 'scratch/finetune: data augmentation; spec e.g. "crop=0.6,flip,rotate=10,color=0.2" (that is the default)')
     .option('--tta', 'test-time augmentation for the test metrics: flips and centre crops averaged')
@@ -45,23 +45,24 @@ export function trainCommand(): Command {
     .addOption(new Option('--arch <name>', `scratch: the CNN (${Object.keys(ARCHITECTURES).join(', ')})`).default(DEFAULT_ARCH))
     .option('--input-size <HxW>', 'scratch: image size fed to the CNN, e.g. 224 or 160x160', size('--input-size'))
     .option('--micro-batch <n>', 'scratch: images per onnxruntime run (memory vs speed; default 8 at 224x224, gradients are summed over --batch-size)', int('--micro-batch'))
-    .addOption(new Option('--schedule <kind>', 'scratch/finetune: learning-rate schedule over all steps (default: constant for scratch, cosine for finetune)').choices(['constant', 'cosine', 'one-cycle']))
+    .addOption(new Option('--schedule <kind>', 'scratch/finetune: learning-rate schedule over all steps (default: constant for scratch, one-cycle for finetune)').choices(['constant', 'cosine', 'one-cycle']))
     .option('--backbone <name|folder>', 'zoo name (see `tlearn models list`) or a TF.js layers model folder (also a Teachable Machine export)', DEFAULT_BACKBONE)
     .addOption(new Option('--preprocess <mode>', 'override the backbone\'s pixel preprocessing: tf = x/127.5-1, caffe = BGR minus ImageNet means, torch, unit = x/255, raw').argParser(oneOf('--preprocess', PREPROCESS_MODES)))
     .addOption(new Option('--resize <mode>', 'squash stretches to the input size (Keras load_img); center-crop keeps the aspect ratio and crops the middle').argParser(oneOf('--resize', RESIZE_MODES)))
     .option('--cut-at <layer>', 'for a local backbone: take features from this layer (global average pooled)')
     .addOption(new Option('--head <kind>', 'linear: one softmax Dense layer (the notebook\'s); mlp: Dense(--hidden, relu) + Dropout + softmax').argParser(oneOf('--head', HEADS)).default('linear'))
     .option('--hidden <units>', 'hidden units of the mlp head', int('--hidden'), 256)
-    .option('--dropout <rate>', 'dropout rate (mlp head default 0.5; linear head default 0, applied to the features)', num('--dropout', 0, 1))
+    .option('--dropout <rate>', 'dropout rate (mlp head default 0.5; linear head default 0, applied to the features; finetune 0.2)', num('--dropout', 0, 1))
     .addOption(new Option('--optimizer <name>', 'optimizer').argParser(oneOf('--optimizer', OPTIMIZERS)).default('adam'))
-    .option('--lr <rate>', 'learning rate (default: adam 0.001, sgd 0.01, rmsprop 0.001, adadelta 1.0; finetune: 0.0001 for the head, less for the backbone)', positive('--lr'))
+    .option('--lr <rate>', 'learning rate (default: adam 0.001, sgd 0.01, rmsprop 0.001, adadelta 1.0; finetune: that for the head, from half to a tenth of it for the unfrozen blocks, top to bottom)', positive('--lr'))
     .option('--momentum <m>', 'momentum for sgd (default 0.9) and rmsprop (default 0)', num('--momentum', 0, 1))
     .option('--epochs <n>', 'training epochs', int('--epochs'), 10)
     .option('--batch-size <n>', 'training batch size (default 128; finetune 32)', int('--batch-size'))
     .option('--weight-decay <w>', 'decoupled weight decay on kernels (0 = off)', num('--weight-decay', 0), 0)
-    .option('--label-smoothing <s>', 'label smoothing in [0, 1)', num('--label-smoothing', 0, 1), 0)
+    .option('--label-smoothing <s>', 'label smoothing in [0, 1) (default 0; finetune 0.1)', num('--label-smoothing', 0, 1))
     .addOption(new Option('--class-weights <mode>', 'auto weights each class by n / (classes * count), for imbalanced data').choices(['auto', 'none']).default('none'))
     .option('--patience <epochs>', 'stop when val_loss has not improved for this many epochs (default: train all epochs)', int('--patience'))
+    .addOption(new Option('--monitor <metric>', 'the validation number that picks the kept epoch and drives --patience (default val_loss; finetune val_acc)').choices(['val_loss', 'val_acc']))
     .option('--out <dir>', 'run folder (default runs/<timestamp>)')
     .option('--no-cache', 'do not read or write the features cache')
     .option('--threads <n>', 'threads for the backbone forward pass (default: all cores)', int('--threads'))
@@ -102,6 +103,7 @@ export function trainCommand(): Command {
         labelSmoothing: o.labelSmoothing,
         classWeights: o.classWeights,
         patience: o.patience,
+        monitor: o.monitor,
         out: o.out,
         cache: o.cache,
         threads: o.threads,

@@ -57,6 +57,7 @@ export async function runScratch(split: DatasetSplit, classes: number, o: TrainR
     labelSmoothing: o.labelSmoothing,
     classWeights: o.classWeights === 'auto' ? autoClassWeights(Int32Array.from(split.train, (i) => i.label), classes) : null,
     patience: o.patience,
+    monitor: o.monitor,
     schedule: o.schedule,
     seed,
     threads: o.threads,

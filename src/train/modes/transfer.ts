@@ -75,6 +75,7 @@ export async function runTransfer(split: DatasetSplit, classes: number, o: Train
     labelSmoothing: o.labelSmoothing,
     classWeights: o.classWeights === 'auto' ? 'auto' : undefined,
     patience: o.patience,
+    monitor: o.monitor,
     seed: o.seed,
     logger: log,
   });
