@@ -74,6 +74,7 @@ describe('backbone surgery and loading', () => {
     expect(findZooEntry('mobilenet_v2_0.5')?.name).toBe('mobilenet_v2_0.50');
     expect(findZooEntry('MobileNetV2_1')?.name).toBe('mobilenet_v2_1.00');
     expect(findZooEntry('VGG16')?.name).toBe('vgg16');
+    expect(findZooEntry('vgg16_notop')?.featureDim).toBe(512);
   });
 
   it.runIf(hasShared(MOBILENET, 'MobileNetV2 backbone test'))('uses the shared MobileNetV2 as is (it ends in global pooling)', async () => {

@@ -10,6 +10,7 @@ import { getTf } from '../src/runtime/tfjs.js';
 import { buildArchitecture } from '../src/train/architectures.js';
 import { compareOnFolder } from '../src/train/compare.js';
 import { trainFromFolder } from '../src/train/run.js';
+import { parseAugment } from '../src/data/augment.js';
 import { makeDataset, makeTinyBackbone, runCli, tmpDir } from './helpers.js';
 
 let data: string;
@@ -44,7 +45,8 @@ describe('Keras-style summary', () => {
 
 describe('--mode scratch', () => {
   it('trains the notebook CNN from scratch; the saved model loads in tfjs and agrees with tlearn predict', async () => {
-    const r = await trainFromFolder({ data, mode: 'scratch', inputSize: [48, 48], epochs: 8, batchSize: 16, lr: 0.003, seed: 1, out: path.join(tmpDir(), 'scratch') });
+    const r = await trainFromFolder({ data, mode: 'scratch', inputSize: [48, 48], epochs: 8, batchSize: 16, lr: 0.003, seed: 1, augment: parseAugment('flip'), out: path.join(tmpDir(), 'scratch') });
+    expect((r.metrics as any).augment).toEqual({ crop: 0, flip: true, rotate: 0, color: 0 });
     expect(r.metrics.mode).toBe('scratch');
     expect(r.metrics.test.accuracy).toBeGreaterThan(0.8);
     expect(r.history).toHaveLength(8);

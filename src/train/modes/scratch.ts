@@ -1,5 +1,6 @@
 /** Training a small CNN from scratch on the images (the notebook's first model), with the onnxruntime engine. */
 import type { LabelledImage } from '../../data/discover.js';
+import { augmentRng, decodeAugmented, describeAugment } from '../../data/augment.js';
 import type { DatasetSplit } from '../../data/split.js';
 import { countParams } from '../../backbones/surgery.js';
 import type { Logger } from '../../util/log.js';
@@ -40,7 +41,11 @@ export async function runScratch(split: DatasetSplit, classes: number, o: TrainR
   const t0 = performance.now();
   const resize = o.resize ?? 'squash';
   const kernel = o.kernel ?? 'linear';
+  const aug = o.augment;
+  if (aug) log.info(`augmentation: ${describeAugment(aug)}`);
+  const decodeOpts = { width: inputSize[1], height: inputSize[0], resize, kernel };
   const net = await trainNetwork(artifacts, batchSource(split.train), batchSource(split.val), {
+    trainDecode: aug ? (epoch) => (p, index) => decodeAugmented(p, decodeOpts, aug, augmentRng(seed, epoch, index)) : undefined,
     classes,
     inputSize,
     preprocessing: arch.preprocessing,
@@ -82,9 +87,15 @@ export async function runScratch(split: DatasetSplit, classes: number, o: TrainR
     val,
     test,
     failed: net.failed,
-    describe: [['model', `${arch.name}: ${arch.description}; ${params.toLocaleString('en-US')} params; input ${inputSize.join('x')}, x/255; trained from scratch`], ['mode', 'scratch: every weight trained'], ...networkDescription(net)],
+    describe: [
+      ['model', `${arch.name}: ${arch.description}; ${params.toLocaleString('en-US')} params; input ${inputSize.join('x')}, x/255; trained from scratch`],
+      ['mode', 'scratch: every weight trained'],
+      ['augmentation', aug ? describeAugment(aug) : 'none'],
+      ...networkDescription(net),
+    ],
     details: {
       model: { arch: arch.name, description: arch.description, params, inputSize, preprocessing: arch.preprocessing },
+      augment: aug ?? null,
       training: { ...net.options, backend: net.backend, bestEpoch: net.bestEpoch, epochsRun: net.history.length, stoppedEarly: net.stoppedEarly, secondsPerEpoch: net.epochSeconds },
     },
     timings: { train, evaluate: (performance.now() - t1) / 1000 },
