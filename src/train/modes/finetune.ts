@@ -5,10 +5,10 @@
  * images. The best validation epoch is kept and checkpointed.
  */
 import { writeLayersModel } from '../../backbones/layers-model.js';
-import { augmentRng, decodeAugmented, describeAugment, type AugmentOptions } from '../../data/augment.js';
+import { describeAugment, type AugmentOptions } from '../../data/augment.js';
+import { sharedNetworkOptions } from './common.js';
 import type { DatasetSplit } from '../../data/split.js';
 import type { Logger } from '../../util/log.js';
-import { autoClassWeights } from '../fit.js';
 import { groupsToUnfreeze } from '../layer-groups.js';
 import { trainNetwork } from '../network.js';
 import type { ModelOutcome } from '../outcome.js';
@@ -19,7 +19,6 @@ import { runTransfer } from './transfer.js';
 const BN_WEIGHTS = /\/(gamma|beta|moving_mean|moving_variance)$/;
 
 export async function runFinetune(split: DatasetSplit, classes: number, o: TrainRunOptions & { checkpointDir?: string }, log: Logger): Promise<ModelOutcome> {
-  const seed = o.seed ?? 42;
   const t0 = performance.now();
   // defaults tuned on Caltech-97 with MobileNetV2-0.35 (see BENCHMARKS.md): a short head stage, so the head does
   // not memorise un-augmented features, then a one-cycle fine-tune of the top 8 blocks, label smoothing 0.1,
@@ -43,38 +42,22 @@ export async function runFinetune(split: DatasetSplit, classes: number, o: Train
   const trainable = (w: string) => !BN_WEIGHTS.test(w) && (headLayers.has(layerOf(w)) || unfrozen.has(layerOf(w)));
   log.info(`fine-tuning, stage 2: unfreezing ${groups.length} group${groups.length === 1 ? '' : 's'} (${groups.map((g) => g.name).join(', ') || 'none'}) + the head; BatchNormalization frozen in inference mode`);
   const aug: AugmentOptions | undefined = o.augment;
-  if (aug) log.info(`augmentation: ${describeAugment(aug)}`);
-  const decodeOpts = { width: backbone.inputSize[1], height: backbone.inputSize[0], resize: backbone.resize, kernel: o.kernel ?? 'linear' as const };
+  const kernel = o.kernel ?? 'linear';
   const net = await trainNetwork(stage1.model, batchSource(split.train), batchSource(split.val), {
-    classes,
-    inputSize: backbone.inputSize,
+    ...sharedNetworkOptions(o, split, classes, { inputSize: backbone.inputSize, resize: backbone.resize, kernel }, log),
     preprocessing: backbone.preprocessing,
-    resize: backbone.resize,
-    kernel: o.kernel,
     trainable,
     lrMultiplier: (w) => (headLayers.has(layerOf(w)) ? 1 : (rate.get(layerOf(w)) ?? 0.1)),
-    epochs: o.epochs,
     batchSize: o.batchSize ?? 32,
     microBatch: o.microBatch ?? 32,
-    optimizer: o.optimizer,
     lr: o.lr ?? (o.optimizer === 'sgd' ? 1e-2 : 1e-3),
-    momentum: o.momentum,
-    weightDecay: o.weightDecay,
-    labelSmoothing: o.labelSmoothing,
-    classWeights: o.classWeights === 'auto' ? autoClassWeights(Int32Array.from(split.train, (i) => i.label), classes) : null,
-    patience: o.patience,
-    monitor: o.monitor,
     schedule: o.schedule ?? 'one-cycle',
-    seed,
-    threads: o.threads,
-    trainDecode: aug ? (epoch) => (p, index) => decodeAugmented(p, decodeOpts, aug, augmentRng(seed, epoch, index)) : undefined,
     onBest: o.checkpointDir
       ? async (artifacts, epoch) => {
           await writeLayersModel(o.checkpointDir!, artifacts);
           log.info(`  checkpoint: epoch ${epoch} written to ${o.checkpointDir}`);
         }
       : undefined,
-    logger: log,
     label: 'fine-tune',
   });
   const train = (performance.now() - t0) / 1000;
@@ -89,7 +72,7 @@ export async function runFinetune(split: DatasetSplit, classes: number, o: Train
     inputSize: backbone.inputSize,
     preprocessing: backbone.preprocessing,
     resize: backbone.resize,
-    kernel: o.kernel ?? 'linear',
+    kernel,
     backbone: stage1.backbone,
     head: stage1.head,
     history,

@@ -1,11 +1,11 @@
 /** Training a small CNN from scratch on the images (the notebook's first model), with the onnxruntime engine. */
 import type { LabelledImage } from '../../data/discover.js';
-import { augmentRng, decodeAugmented, describeAugment } from '../../data/augment.js';
+import { describeAugment } from '../../data/augment.js';
+import { sharedNetworkOptions } from './common.js';
 import type { DatasetSplit } from '../../data/split.js';
 import { countParams } from '../../backbones/surgery.js';
 import type { Logger } from '../../util/log.js';
 import { buildArchitecture, DEFAULT_ARCH } from '../architectures.js';
-import { autoClassWeights } from '../fit.js';
 import type { BatchSource } from '../image-batches.js';
 import { trainNetwork, type TrainedNetwork } from '../network.js';
 import type { ModelOutcome, SplitPredictions } from '../outcome.js';
@@ -42,31 +42,10 @@ export async function runScratch(split: DatasetSplit, classes: number, o: TrainR
   const resize = o.resize ?? 'squash';
   const kernel = o.kernel ?? 'linear';
   const aug = o.augment;
-  if (aug) log.info(`augmentation: ${describeAugment(aug)}`);
-  const decodeOpts = { width: inputSize[1], height: inputSize[0], resize, kernel };
   const net = await trainNetwork(artifacts, batchSource(split.train), batchSource(split.val), {
-    trainDecode: aug ? (epoch) => (p, index) => decodeAugmented(p, decodeOpts, aug, augmentRng(seed, epoch, index)) : undefined,
-    classes,
-    inputSize,
+    ...sharedNetworkOptions(o, split, classes, { inputSize, resize, kernel }, log),
     preprocessing: arch.preprocessing,
-    resize,
-    kernel,
     trainable: () => true,
-    epochs: o.epochs,
-    batchSize: o.batchSize,
-    microBatch: o.microBatch,
-    optimizer: o.optimizer,
-    lr: o.lr,
-    momentum: o.momentum,
-    weightDecay: o.weightDecay,
-    labelSmoothing: o.labelSmoothing,
-    classWeights: o.classWeights === 'auto' ? autoClassWeights(Int32Array.from(split.train, (i) => i.label), classes) : null,
-    patience: o.patience,
-    monitor: o.monitor,
-    schedule: o.schedule,
-    seed,
-    threads: o.threads,
-    logger: log,
     label: 'scratch',
   });
   const train = (performance.now() - t0) / 1000;

@@ -1,0 +1,41 @@
+/** What scratch training and fine-tuning pass alike from the run options to the network trainer. */
+import { augmentRng, decodeAugmented, describeAugment } from '../../data/augment.js';
+import type { ResizeKernel, ResizeMode } from '../../data/decode.js';
+import type { DatasetSplit } from '../../data/split.js';
+import type { Logger } from '../../util/log.js';
+import { autoClassWeights } from '../fit.js';
+import type { NetworkTrainOptions } from '../network.js';
+import type { TrainRunOptions } from '../run.js';
+
+export function sharedNetworkOptions(
+  o: TrainRunOptions,
+  split: DatasetSplit,
+  classes: number,
+  input: { inputSize: [number, number]; resize: ResizeMode; kernel: ResizeKernel },
+  log: Logger,
+): Omit<NetworkTrainOptions, 'preprocessing' | 'trainable'> {
+  const seed = o.seed ?? 42;
+  const aug = o.augment;
+  if (aug) log.info(`augmentation: ${describeAugment(aug)}`);
+  const decodeOpts = { width: input.inputSize[1], height: input.inputSize[0], resize: input.resize, kernel: input.kernel };
+  return {
+    classes,
+    ...input,
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    microBatch: o.microBatch,
+    optimizer: o.optimizer,
+    lr: o.lr,
+    momentum: o.momentum,
+    weightDecay: o.weightDecay,
+    labelSmoothing: o.labelSmoothing,
+    classWeights: o.classWeights === 'auto' ? autoClassWeights(Int32Array.from(split.train, (i) => i.label), classes) : null,
+    patience: o.patience,
+    monitor: o.monitor,
+    schedule: o.schedule,
+    seed,
+    threads: o.threads,
+    trainDecode: aug ? (epoch) => (p, index) => decodeAugmented(p, decodeOpts, aug, augmentRng(seed, epoch, index)) : undefined,
+    logger: log,
+  };
+}
