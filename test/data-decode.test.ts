@@ -91,7 +91,7 @@ describe('decodeImage', () => {
     await fs.writeFile(path.join(dir, 'text.jpg'), 'this is not an image');
     await fs.writeFile(path.join(dir, 'empty.png'), '');
     for (const [f, re] of [
-      ['truncated.jpg', /not a readable image/],
+      ['truncated.jpg', /not a readable image \(truncated JPEG: the file ends before its end-of-image marker\)/],
       ['text.jpg', /not a readable image \(unsupported image format\)/],
       ['empty.png', /empty file/],
       ['missing.jpg', /cannot read file \(ENOENT\)/],

@@ -14,7 +14,12 @@ let run: TrainRunResult;
 
 beforeAll(async () => {
   data = await makeDataset(tmpDir(), { classes: { red: 20, green: 20, blue: 20 }, seed: 7 });
+  // every kind of bad file: text named .jpg, zero bytes, a truncated JPEG, an unsupported format (a PSD named .png)
   await fs.writeFile(path.join(data, 'red', 'broken.jpg'), 'not an image');
+  await fs.writeFile(path.join(data, 'red', 'empty.jpg'), '');
+  const good = await fs.readFile(path.join(data, 'blue', 'img_000.jpg'));
+  await fs.writeFile(path.join(data, 'blue', 'truncated.jpg'), good.subarray(0, good.length >> 1));
+  await fs.writeFile(path.join(data, 'green', 'photoshop.png'), Buffer.concat([Buffer.from('8BPS'), Buffer.alloc(64)]));
   await fs.writeFile(path.join(data, 'green', 'notes.txt'), 'skip me');
   backbone = await makeTinyBackbone(tmpDir());
   run = await trainFromFolder({ data, backbone, epochs: 15, lr: 0.01, batchSize: 8, seed: 1, out: path.join(tmpDir(), 'run') });
@@ -32,7 +37,9 @@ describe('trainFromFolder', () => {
     }
     expect(m.test.confusion).toHaveLength(3);
     expect(m.test.perClass.map((c: any) => c.name)).toEqual(['blue', 'green', 'red']);
-    expect(Object.keys(m.timings)).toEqual(['discover', 'split', 'backbone', 'features', 'train', 'evaluate', 'save', 'total']);
+    expect(Object.keys(m.timings)).toEqual(['discover', 'split', 'audit', 'backbone', 'features', 'train', 'evaluate', 'save', 'total']);
+    expect(m.features.forwardSeconds).toBeGreaterThan(0);
+    expect(m.audit.formats).toEqual({ jpeg: 61, unknown: 3 });
     expect(m.dataset.classes).toBe(3);
     expect(m.test.accuracy).toBeGreaterThan(0.9);
     const history = JSON.parse(await fs.readFile(path.join(run.outDir, 'history.json'), 'utf8'));
@@ -41,9 +48,15 @@ describe('trainFromFolder', () => {
   });
 
   it('reports the unreadable image and the non-image file, and trains on the rest', async () => {
-    const skipped = run.metrics.dataset.skippedFiles.map((s) => `${path.basename(s.path)}: ${s.reason}`).sort();
-    expect(skipped).toEqual(['broken.jpg: not a readable image (unsupported image format)', 'notes.txt: not an image file (extension .txt)']);
-    expect(run.metrics.dataset.skipped).toBe(2);
+    const skipped = run.metrics.dataset.skippedFiles.map((s: any) => `${path.basename(s.path)}: ${s.reason}`).sort();
+    expect(skipped).toEqual([
+      'broken.jpg: not a readable image (unsupported image format)',
+      'empty.jpg: empty file',
+      'notes.txt: not an image file (extension .txt)',
+      'photoshop.png: not a readable image (unsupported image format)',
+      'truncated.jpg: not a readable image (truncated JPEG: the file ends before its end-of-image marker)',
+    ]);
+    expect(run.metrics.dataset.skipped).toBe(5);
     const s = run.metrics.dataset.split!;
     expect(s.train + s.val + s.test).toBe(60);
   });
@@ -51,7 +64,7 @@ describe('trainFromFolder', () => {
   it('keeps the test split untouched by training: split.json lists disjoint parts', async () => {
     const split = JSON.parse(await fs.readFile(path.join(run.outDir, 'split.json'), 'utf8'));
     const all = [...split.train, ...split.val, ...split.test].map((e: [string, number]) => e[0]);
-    expect(new Set(all).size).toBe(61);
+    expect(new Set(all).size).toBe(64);
     expect(split.counts).toEqual({ train: split.train.length, val: split.val.length, test: split.test.length });
   });
 
@@ -77,6 +90,7 @@ describe('trainFromFolder', () => {
     const again = await trainFromFolder({ data, backbone, epochs: 15, lr: 0.01, batchSize: 8, seed: 1, out: path.join(tmpDir(), 'run2') });
     expect(again.metrics.features.computed).toBe(0);
     expect(again.metrics.features.fromCache).toBe(60);
+    expect(again.metrics.features.computed).toBe(0);
     expect(again.metrics.test.accuracy).toBe(run.metrics.test.accuracy);
     expect(again.history.map((h) => h.loss)).toEqual(run.history.map((h) => h.loss));
   });
@@ -94,7 +108,7 @@ describe('predictImages / loadClassifier', () => {
     expect(r.predictions).toHaveLength(20);
     expect(r.predictions.every((p) => p.top.length === 2 && p.top[0]!.probability >= p.top[1]!.probability)).toBe(true);
     const reasons = r.failed.map((f) => `${path.basename(f.path)}: ${f.reason}`);
-    expect(reasons).toEqual(['nonexistent.jpg: no such file or folder', 'broken.jpg: not a readable image (unsupported image format)']);
+    expect(reasons).toEqual(['nonexistent.jpg: no such file or folder', 'broken.jpg: not a readable image (unsupported image format)', 'empty.jpg: empty file']);
   });
 
   it('explains what it cannot load', async () => {

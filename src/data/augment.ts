@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import sharp, { type Sharp } from 'sharp';
 import { Rng } from '../util/rng.js';
 import { decodeBmp } from './bmp.js';
-import { ImageDecodeError, type DecodeOptions } from './decode.js';
+import { decodeFailureReason, ImageDecodeError, type DecodeOptions } from './decode.js';
 import { sniffImageFormat } from './formats.js';
 
 export interface AugmentOptions {
@@ -72,12 +72,12 @@ async function finish(p: Sharp, o: DecodeOptions, label: string): Promise<Uint8A
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-async function withErrors<T>(label: string, f: () => Promise<T>): Promise<T> {
+async function withErrors<T>(label: string, buf: Uint8Array, f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (e: any) {
     if (e instanceof ImageDecodeError) throw e;
-    throw new ImageDecodeError(label, `not a readable image (${String(e.message ?? e).split('\n')[0]!.replace(/^Input (buffer|file) (contains |has )?/, '')})`);
+    throw new ImageDecodeError(label, decodeFailureReason(buf, e));
   }
 }
 
@@ -144,7 +144,7 @@ export function transformRgb(src: Uint8Array, S: number, out: Uint8Array, w: num
 /** Decodes an image with a random augmentation drawn from `rng`. */
 export async function decodeAugmented(src: string | Uint8Array, o: DecodeOptions, aug: AugmentOptions, rng: Rng, label = typeof src === 'string' ? src : '<buffer>'): Promise<Uint8Array> {
   const buf = await readBytes(src, label);
-  return withErrors(label, async () => {
+  return withErrors(label, buf, async () => {
     const s = await source(buf);
     const W = s.width;
     const H = s.height;
@@ -200,7 +200,7 @@ export const TTA_VARIANTS: TtaVariant[] = [
 
 export async function decodeVariant(src: string | Uint8Array, o: DecodeOptions, v: TtaVariant, label = typeof src === 'string' ? src : '<buffer>'): Promise<Uint8Array> {
   const buf = await readBytes(src, label);
-  return withErrors(label, async () => {
+  return withErrors(label, buf, async () => {
     const s = await source(buf);
     let p = s.img();
     if (v.crop < 1) {

@@ -39,6 +39,15 @@ function input(buf: Uint8Array): Sharp {
   return sharp(buf, { failOn: 'error', sequentialRead: true });
 }
 
+/** A readable reason for a failed decode (libvips' message, or what the bytes show, e.g. a truncated JPEG). */
+export function decodeFailureReason(buf: Uint8Array, e: unknown): string {
+  const fmt = sniffImageFormat(buf.subarray(0, 16));
+  if (fmt === 'jpeg' && !(buf[buf.length - 2] === 0xff && buf[buf.length - 1] === 0xd9)) return 'not a readable image (truncated JPEG: the file ends before its end-of-image marker)';
+  if (fmt === 'png' && !Buffer.from(buf.subarray(Math.max(0, buf.length - 12))).includes(Buffer.from('IEND'))) return 'not a readable image (truncated PNG: no IEND chunk)';
+  const msg = String((e as Error)?.message ?? e).split('\n')[0]!.replace(/^Input (buffer|file) (contains |has )?/, '');
+  return `not a readable image (${msg})`;
+}
+
 /** Decodes an image (a path or its bytes) to width*height*3 bytes of RGB. */
 export async function decodeImage(src: string | Uint8Array, opts: DecodeOptions, label = typeof src === 'string' ? src : '<buffer>'): Promise<Uint8Array> {
   let buf: Uint8Array;
@@ -66,7 +75,6 @@ export async function decodeImage(src: string | Uint8Array, opts: DecodeOptions,
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   } catch (e: any) {
     if (e instanceof ImageDecodeError) throw e;
-    const msg = String(e.message ?? e).split('\n')[0]!.replace(/^Input (buffer|file) (contains |has )?/, '');
-    throw new ImageDecodeError(label, `not a readable image (${msg})`);
+    throw new ImageDecodeError(label, decodeFailureReason(buf, e));
   }
 }

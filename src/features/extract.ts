@@ -31,6 +31,8 @@ export interface FeatureSet {
   fromCache: number;
   computed: number;
   seconds: number;
+  /** Seconds inside the backbone's forward passes (the rest is reading, hashing and decoding, overlapped). */
+  modelSeconds: number;
 }
 
 export interface FeatureExtractor {
@@ -71,7 +73,7 @@ export async function createFeatureExtractor(backbone: Backbone, opts: FeatureEx
       });
       progress.done();
       await index?.save();
-      return { features: r.outputs, dim, ok: r.ok, failed: r.failed, fromCache: r.fromCache, computed: r.computed, seconds: (performance.now() - t0) / 1000 };
+      return { features: r.outputs, dim, ok: r.ok, failed: r.failed, fromCache: r.fromCache, computed: r.computed, seconds: (performance.now() - t0) / 1000, modelSeconds: r.modelSeconds };
     },
     close: () => runner.close(),
   };

@@ -76,7 +76,7 @@ function side(name: 'scratch' | 'transfer', run: RunFolder, summary: ModelSummar
 
 export async function compareOnFolder(o: TrainRunOptions): Promise<CompareResult> {
   const log = o.logger ?? silentLogger;
-  const { ds, split, outDir, timings } = await prepareData(o, log);
+  const { ds, split, outDir, timings, audit } = await prepareData(o, log);
   const classes = ds.classes.length;
   const seed = o.seed ?? 42;
   const tf = await getTf();
@@ -98,7 +98,7 @@ export async function compareOnFolder(o: TrainRunOptions): Promise<CompareResult
     const dir = path.join(outDir, name);
     await fs.mkdir(dir, { recursive: true });
     await fs.copyFile(path.join(outDir, 'split.json'), path.join(dir, 'split.json'));
-    const r = await writeRunFolder(dir, ds, split, outcome, timings, runTitle(ds, outcome));
+    const r = await writeRunFolder(dir, ds, split, { ...outcome, details: { ...outcome.details, audit } }, timings, runTitle(ds, outcome));
     log.info(`${name}: test accuracy ${r.metrics.test.accuracy.toFixed(4)}, test loss ${r.metrics.test.loss.toFixed(4)} (${seconds.toFixed(1)} s)`);
     return r;
   };

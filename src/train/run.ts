@@ -10,6 +10,9 @@ import { loadImageFolder, type ImageFolder } from '../data/discover.js';
 import { splitDataset, splitToJson, type DatasetSplit, type SplitMode } from '../data/split.js';
 import { formatSummary, summarizeDataset } from '../data/summary.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { auditDataset, formatAudit, type DatasetAudit } from '../data/audit.js';
+import { ContentHashIndex } from '../features/hash-index.js';
+import { featuresRoot } from '../features/cache.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 import type { EpochLog } from './fit.js';
@@ -95,6 +98,7 @@ export function timestamp(): string {
 export interface PreparedData {
   ds: ImageFolder;
   split: DatasetSplit;
+  audit: DatasetAudit;
   outDir: string;
   timings: Record<string, number>;
 }
@@ -115,7 +119,12 @@ export async function prepareData(o: TrainRunOptions, log: Logger): Promise<Prep
   await writeFileAtomic(path.join(outDir, 'split.json'), JSON.stringify(splitToJson(ds, split)));
   for (const line of formatSummary(summarizeDataset(ds, split))) log.info(line);
   for (const s of ds.skipped) log.info(`  skipped ${s.path}: ${s.reason}`);
-  return { ds, split, outDir, timings: { discover, split: (performance.now() - t) / 1000 } };
+  const splitSeconds = (performance.now() - t) / 1000;
+  t = performance.now();
+  const audit = await auditDataset(ds, split, await ContentHashIndex.open(path.join(featuresRoot(), 'content-hashes.json')));
+  for (const line of formatAudit(audit, ds.root)) log.info(line);
+  if (audit.crossSplit) log.warn(`${audit.crossSplit} group${audit.crossSplit > 1 ? 's' : ''} of identical images span the train/val/test splits: test accuracy will be optimistic`);
+  return { ds, split, outDir, audit, timings: { discover, split: splitSeconds, audit: (performance.now() - t) / 1000 } };
 }
 
 export function runTitle(ds: ImageFolder, o: ModelOutcome): string {
@@ -125,7 +134,7 @@ export function runTitle(ds: ImageFolder, o: ModelOutcome): string {
 
 export async function trainFromFolder(o: TrainRunOptions): Promise<TrainRunResult> {
   const log = o.logger ?? silentLogger;
-  const { ds, split, outDir, timings } = await prepareData(o, log);
+  const { ds, split, outDir, timings, audit } = await prepareData(o, log);
   const mode = o.mode ?? 'transfer';
   let outcome: ModelOutcome;
   if (mode === 'transfer') outcome = await runTransfer(split, ds.classes.length, o, log);
@@ -133,6 +142,5 @@ export async function trainFromFolder(o: TrainRunOptions): Promise<TrainRunResul
   else if (mode === 'finetune') outcome = await runFinetune(split, ds.classes.length, { ...o, checkpointDir: path.join(outDir, 'checkpoint') }, log);
   else throw new Error(`unknown mode '${mode as string}'`);
   if (o.tta) outcome = await withTta(outcome, split, o, log);
-  const r = await writeRunFolder(outDir, ds, split, outcome, timings, runTitle(ds, outcome));
-  return r;
+  return writeRunFolder(outDir, ds, split, { ...outcome, details: { ...outcome.details, audit } }, timings, runTitle(ds, outcome));
 }

@@ -83,7 +83,7 @@ export async function runTransfer(split: DatasetSplit, classes: number, o: Train
 
   // the test split is only touched now, after training
   const fTest: FeatureSet = skipTest
-    ? { features: new Float32Array(0), dim: fx.dim, ok: [], failed: [], fromCache: 0, computed: 0, seconds: 0 }
+    ? { features: new Float32Array(0), dim: fx.dim, ok: [], failed: [], fromCache: 0, computed: 0, seconds: 0, modelSeconds: 0 }
     : await fx.extract(
         split.test.map((i) => i.path),
         'features test',
@@ -144,7 +144,13 @@ export async function runTransfer(split: DatasetSplit, classes: number, o: Train
       },
       head: trained.spec,
       training: { ...tr, backend: trained.backend, bestEpoch: trained.bestEpoch, epochsRun: trained.history.length, stoppedEarly: trained.stoppedEarly },
-      features: { fromCache: fTrainVal.fromCache + fTest.fromCache, computed, seconds: timings.features, imagesPerSecond: computed ? computed / timings.features : null },
+      features: {
+        fromCache: fTrainVal.fromCache + fTest.fromCache,
+        computed,
+        seconds: timings.features,
+        forwardSeconds: fTrainVal.modelSeconds + fTest.modelSeconds,
+        imagesPerSecond: computed ? computed / timings.features : null,
+      },
     },
     timings,
   };
