@@ -4,11 +4,10 @@
  * and files with identical content — within a class, across classes (conflicting labels), or across the
  * train/val/test splits (leakage that inflates test accuracy).
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ContentHashIndex } from '../features/hash-index.js';
 import type { ImageFolder, LabelledImage } from './discover.js';
-import { sniffImageFormat } from './formats.js';
+import { readFileHead, sniffImageFormat } from './formats.js';
 import type { DatasetSplit } from './split.js';
 
 export interface DatasetAudit {
@@ -27,17 +26,6 @@ export interface DatasetAudit {
 
 const EXT_FORMAT: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.png': 'png', '.gif': 'gif', '.webp': 'webp', '.bmp': 'bmp', '.tif': 'tiff', '.tiff': 'tiff' };
 
-async function head(file: string): Promise<Uint8Array> {
-  const h = await fs.open(file, 'r');
-  try {
-    const buf = new Uint8Array(16);
-    const { bytesRead } = await h.read(buf, 0, 16, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await h.close();
-  }
-}
-
 export async function auditDataset(ds: ImageFolder, split: DatasetSplit | undefined, hashes: ContentHashIndex): Promise<DatasetAudit> {
   const splitOf = new Map<string, string>();
   if (split) for (const [name, part] of [['train', split.train], ['val', split.val], ['test', split.test]] as Array<[string, LabelledImage[]]>) for (const im of part) splitOf.set(im.path, name);
@@ -51,7 +39,7 @@ export async function auditDataset(ds: ImageFolder, split: DatasetSplit | undefi
       const im = ds.images[i++]!;
       let fmt = 'unreadable';
       try {
-        fmt = sniffImageFormat(await head(im.path)) ?? 'unknown';
+        fmt = sniffImageFormat(await readFileHead(im.path)) ?? 'unknown';
         const { hash } = await hashes.hash(im.path);
         const list = byHash.get(hash) ?? [];
         list.push(im);

@@ -4,7 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { hasImageExtension, sniffImageFormat } from './formats.js';
+import { hasImageExtension, readFileHead, sniffImageFormat } from './formats.js';
 
 export interface LabelledImage {
   /** Absolute path. */
@@ -62,17 +62,6 @@ async function entries(dir: string) {
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-async function readHead(file: string): Promise<Uint8Array> {
-  const h = await fs.open(file, 'r');
-  try {
-    const buf = new Uint8Array(16);
-    const { bytesRead } = await h.read(buf, 0, 16, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await h.close();
-  }
-}
-
 /** All image files under a class folder (recursively), recording everything else as skipped. */
 async function imagesUnder(dir: string, skipped: SkippedFile[]): Promise<string[]> {
   const found: string[] = [];
@@ -86,7 +75,7 @@ async function imagesUnder(dir: string, skipped: SkippedFile[]): Promise<string[
     } else if (path.extname(e.name) === '') {
       let fmt;
       try {
-        fmt = sniffImageFormat(await readHead(e.full));
+        fmt = sniffImageFormat(await readFileHead(e.full));
       } catch (err: any) {
         skipped.push({ path: e.full, reason: `unreadable: ${err.code ?? err.message}` });
         continue;

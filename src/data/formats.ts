@@ -1,4 +1,5 @@
 /** Which files are images: by extension (any case), or by content for files that have no extension. */
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.gif', '.webp', '.bmp', '.tif', '.tiff'];
@@ -19,4 +20,16 @@ export function sniffImageFormat(head: Uint8Array): ImageFormat | undefined {
   if (b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d) return 'bmp';
   if (b.length >= 4 && ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 0x2a))) return 'tiff';
   return undefined;
+}
+
+/** The first bytes of a file (enough for sniffImageFormat). */
+export async function readFileHead(file: string, n = 16): Promise<Uint8Array> {
+  const h = await fs.open(file, 'r');
+  try {
+    const buf = new Uint8Array(n);
+    const { bytesRead } = await h.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await h.close();
+  }
 }

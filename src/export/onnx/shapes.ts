@@ -29,12 +29,14 @@ export function broadcastShapes(shapes: number[][]): number[] {
   return out;
 }
 
-function ints(node: NodeSpec, key: string): number[] | undefined {
+/** An integer-list attribute of a node, if set. */
+export function ints(node: NodeSpec, key: string): number[] | undefined {
   const v = node.attrs[key];
   return Array.isArray(v) ? v : undefined;
 }
 
-function int(node: NodeSpec, key: string, dflt: number): number {
+/** An integer attribute of a node, or `dflt`. */
+export function int(node: NodeSpec, key: string, dflt: number): number {
   const v = node.attrs[key];
   return typeof v === 'number' ? v : dflt;
 }

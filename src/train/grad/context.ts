@@ -1,5 +1,5 @@
 /** What gradient rules use: the graph being extended, forward shapes, and small constant helpers. */
-import type { NodeSpec, OnnxGraph } from '../../export/onnx/graph.js';
+import type { OnnxGraph } from '../../export/onnx/graph.js';
 
 export class GradientError extends Error {}
 
@@ -59,13 +59,4 @@ export class GradContext {
     return this.node('Reshape', [r, this.int64(to.length ? to : [])]);
   }
 
-  static attrInts(n: NodeSpec, key: string): number[] | undefined {
-    const v = n.attrs[key];
-    return Array.isArray(v) ? v : undefined;
-  }
-
-  static attrInt(n: NodeSpec, key: string, dflt: number): number {
-    const v = n.attrs[key];
-    return typeof v === 'number' ? v : dflt;
-  }
 }

@@ -4,12 +4,11 @@
  * All are checked against numerical gradients in test/grad-rules.test.ts.
  */
 import type { NodeSpec } from '../../export/onnx/graph.js';
+import { int, ints } from '../../export/onnx/shapes.js';
 import { GradContext, GradientError } from './context.js';
 
 export type GradRule = (c: GradContext, n: NodeSpec, dY: string, need: boolean[]) => Array<string | undefined>;
 
-const ints = GradContext.attrInts;
-const int = GradContext.attrInt;
 
 /** Conv attributes made explicit (pads as numbers) for a node with known shapes. */
 function convGeometry(c: GradContext, n: NodeSpec) {
