@@ -12,18 +12,20 @@ function specBytes(s: WeightSpec): number {
   return s.shape.reduce((a, b) => a * b, 1) * (SPEC_BYTES[s.quantization?.dtype ?? s.dtype] ?? 4);
 }
 
+/** The layers of a (possibly nested) topology, nested models expanded, in order, with their class. */
+export function flatLayers(t: { class_name: string; config: any }): Array<{ name: string; className: string }> {
+  const out: Array<{ name: string; className: string }> = [];
+  const layers: any[] = Array.isArray(t.config) ? t.config : (t.config.layers ?? []);
+  for (const l of layers) {
+    if (MODEL_CLASSES.has(l.class_name)) out.push(...flatLayers(l));
+    else out.push({ name: layerName(l), className: l.class_name });
+  }
+  return out;
+}
+
 /** Every layer name in a (possibly nested) topology. */
 export function allLayerNames(topology: { class_name: string; config: any }): Set<string> {
-  const names = new Set<string>();
-  const visit = (cls: string, config: any) => {
-    const layers: any[] = Array.isArray(config) ? config : (config.layers ?? []);
-    for (const l of layers) {
-      names.add(layerName(l));
-      if (MODEL_CLASSES.has(l.class_name)) visit(l.class_name, l.config);
-    }
-  };
-  visit(topology.class_name, topology.config);
-  return names;
+  return new Set(flatLayers(topology).map((l) => l.name));
 }
 
 /** Keeps the weights whose layer (the first part of the weight name) is in `layers`. */

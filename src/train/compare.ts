@@ -16,7 +16,6 @@ import { lineChart, sideBySide } from '../report/svg.js';
 import { svgToPng } from '../report/thumbnails.js';
 import { getTf } from '../runtime/tfjs.js';
 import { writeFileAtomic } from '../util/fs.js';
-import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 import { VERSION } from '../version.js';
 import { buildArchitecture, DEFAULT_ARCH, modelArtifacts } from './architectures.js';

@@ -4,7 +4,9 @@
  * `--unfreeze N` trains the top N groups that have weights; a layer name trains from that layer up; 'all'.
  */
 import type { KerasTopology } from '../backbones/layers-model.js';
-import { layerName, MODEL_CLASSES } from '../export/onnx/keras-graph.js';
+import { flatLayers } from '../backbones/surgery.js';
+
+export { flatLayers };
 
 export interface LayerGroup {
   name: string;
@@ -31,17 +33,6 @@ export function groupOf(layer: string): string {
     if (m) return f(m);
   }
   return layer;
-}
-
-/** Flattened layers (nested models expanded), in order, with their class. */
-export function flatLayers(t: { class_name: string; config: any }): Array<{ name: string; className: string }> {
-  const out: Array<{ name: string; className: string }> = [];
-  const layers: any[] = Array.isArray(t.config) ? t.config : (t.config.layers ?? []);
-  for (const l of layers) {
-    if (MODEL_CLASSES.has(l.class_name)) out.push(...flatLayers(l));
-    else out.push({ name: layerName(l), className: l.class_name });
-  }
-  return out;
 }
 
 export function layerGroups(topology: KerasTopology): LayerGroup[] {
