@@ -120,19 +120,19 @@ async function benchTrain(): Promise<void> {
 
 /** Training throughput of the onnxruntime engine on real Caltech images (decode included), a few batches. */
 async function benchTraining(files: string[], labels: number[]): Promise<void> {
-  const { buildArchitecture } = await import('../src/train/architectures.js');
-  const { OnnxTrainer } = await import('../src/train/onnx-trainer.js');
-  const { imageBatches } = await import('../src/train/image-batches.js');
+  const { buildArchitecture } = await import('../src/engine/architectures.js');
+  const { OnnxTrainer } = await import('../src/engine/onnx-trainer.js');
+  const { imageBatches } = await import('../src/engine/image-batches.js');
   const { composeClassifier } = await import('../src/classifier/compose.js');
   const { augmentRng, decodeAugmented, DEFAULT_AUGMENT } = await import('../src/data/augment.js');
-  const { groupsToUnfreeze } = await import('../src/train/layer-groups.js');
-  const { modelArtifacts } = await import('../src/train/architectures.js');
-  const { buildHead, headSpec } = await import('../src/train/head.js');
+  const { groupsToUnfreeze } = await import('../src/engine/layer-groups.js');
+  const { modelArtifacts } = await import('../src/engine/architectures.js');
+  const { buildHead, headSpec } = await import('../src/engine/head.js');
   const { getTf } = await import('../src/runtime/tfjs.js');
   const n = quick ? 256 : 1024;
   const src = { paths: files.slice(0, n), labels: labels.slice(0, n) };
   const order = src.paths.map((_, i) => i);
-  const measure = async (label: string, trainer: import('../src/train/onnx-trainer.js').OnnxTrainer, batch: number, preprocessing: 'unit' | 'tf', decode?: (p: string, i: number) => Promise<Uint8Array>) => {
+  const measure = async (label: string, trainer: import('../src/engine/onnx-trainer.js').OnnxTrainer, batch: number, preprocessing: 'unit' | 'tf', decode?: (p: string, i: number) => Promise<Uint8Array>) => {
     const t = performance.now();
     let seen = 0;
     for await (const b of imageBatches(src, order, { inputSize: [224, 224], preprocessing, resize: 'squash', batchSize: batch, decode })) {

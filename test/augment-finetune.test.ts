@@ -6,7 +6,7 @@ import { readLayersModel } from '../src/backbones/layers-model.js';
 import { augmentRng, decodeAugmented, decodeVariant, parseAugment, transformRgb, TTA_VARIANTS } from '../src/data/augment.js';
 import { decodeImage } from '../src/data/decode.js';
 import { kerasAppTopology } from '../src/backbones/keras-apps/artifacts.js';
-import { groupsToUnfreeze, layerGroups } from '../src/train/layer-groups.js';
+import { groupsToUnfreeze, layerGroups } from '../src/engine/layer-groups.js';
 import { trainFromFolder } from '../src/train/run.js';
 import { loadClassifier } from '../src/classifier/load.js';
 import { predictImages } from '../src/classifier/predict.js';

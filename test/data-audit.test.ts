@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { auditDataset, formatAudit } from '../src/data/audit.js';
 import { loadImageFolder } from '../src/data/discover.js';
 import { splitDataset } from '../src/data/split.js';
-import { ContentHashIndex } from '../src/features/hash-index.js';
+import { ContentHashIndex } from '../src/data/hash-index.js';
 import { HYMENOPTERA, hasShared, makeDataset, tmpDir } from './helpers.js';
 
 describe('dataset audit', () => {

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadClassifier } from '../src/classifier/load.js';
 import { predictImages } from '../src/classifier/predict.js';
 import { exportClassifier, ExportError } from '../src/export/export.js';
-import { decodeModel } from '../src/export/onnx/proto.js';
+import { decodeModel } from '../src/onnx/proto.js';
 import { trainFromFolder } from '../src/train/run.js';
 import { makeDataset, makeTinyBackbone, runCli, tmpDir } from './helpers.js';
 

@@ -96,7 +96,7 @@ describe('feature extraction and its cache', () => {
 
 describe('content hash index', () => {
   it('skips reading unchanged files and re-hashes changed ones', async () => {
-    const { ContentHashIndex } = await import('../src/features/hash-index.js');
+    const { ContentHashIndex } = await import('../src/data/hash-index.js');
     const dir = tmpDir();
     const f = path.join(dir, 'a.bin');
     await fs.writeFile(f, 'one');

@@ -4,10 +4,10 @@
  */
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { OnnxGraph } from '../src/export/onnx/graph.js';
-import { inferShapes } from '../src/export/onnx/shapes.js';
-import { GradContext } from '../src/train/grad/context.js';
-import { backprop } from '../src/train/grad/builder.js';
+import { OnnxGraph } from '../src/onnx/graph.js';
+import { inferShapes } from '../src/onnx/shapes.js';
+import { GradContext } from '../src/engine/grad/context.js';
+import { backprop } from '../src/engine/grad/builder.js';
 import { Rng } from '../src/util/rng.js';
 
 type Build = (g: OnnxGraph, x: Record<string, string>) => string;

@@ -8,7 +8,7 @@ import sharp, { type Sharp } from 'sharp';
 import type * as TF from '@tensorflow/tfjs';
 import { writeLayersModel, type LayersModelArtifacts } from '../src/backbones/layers-model.js';
 import { getTf } from '../src/runtime/tfjs.js';
-import { modelArtifacts } from '../src/train/architectures.js';
+import { modelArtifacts } from '../src/engine/architectures.js';
 import { Rng } from '../src/util/rng.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -12,7 +12,7 @@ import { decodeWeights, readLayersModel } from '../src/backbones/layers-model.js
 import { findZooEntry } from '../src/backbones/zoo.js';
 import { zooSummary } from '../src/models/zoo-summary.js';
 import { getTf } from '../src/runtime/tfjs.js';
-import { layersModelToOnnx } from '../src/export/onnx/convert.js';
+import { layersModelToOnnx } from '../src/onnx/convert.js';
 import { MOBILENET, hasShared, runCli, tmpDir, writeAppH5 } from './helpers.js';
 
 describe('Keras application architectures', () => {

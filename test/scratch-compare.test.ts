@@ -7,7 +7,7 @@ import { loadClassifier } from '../src/classifier/load.js';
 import { predictImages } from '../src/classifier/predict.js';
 import { summarizeTopology } from '../src/models/summary.js';
 import { getTf } from '../src/runtime/tfjs.js';
-import { buildArchitecture } from '../src/train/architectures.js';
+import { buildArchitecture } from '../src/engine/architectures.js';
 import { compareOnFolder } from '../src/train/compare.js';
 import { trainFromFolder } from '../src/train/run.js';
 import { parseAugment } from '../src/data/augment.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { autoClassWeights, predictHead, trainHead, TrainingError, type LabelledFeatures } from '../src/train/fit.js';
+import { autoClassWeights, predictHead, trainHead, TrainingError, type LabelledFeatures } from '../src/engine/fit.js';
 import { Rng } from '../src/util/rng.js';
 
 /** Gaussian blobs: class c centred at a random point, well separated. */

@@ -4,7 +4,7 @@
  */
 import type { KerasTopology, LayersModelArtifacts, WeightSpec } from './layers-model.js';
 import { ModelFormatError } from './layers-model.js';
-import { MODEL_CLASSES, layerName } from '../export/onnx/keras-graph.js';
+import { MODEL_CLASSES, layerName } from './keras-graph.js';
 
 const SPEC_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
 

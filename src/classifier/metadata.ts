@@ -1,7 +1,7 @@
 /** metadata.json next to a shipped model: everything needed to feed it and read its output. */
 import type { ResizeKernel, ResizeMode } from '../data/decode.js';
 import { PREPROCESS_DESCRIPTIONS, type PreprocessMode } from '../backbones/preprocess.js';
-import type { HeadSpec } from '../train/head.js';
+import type { HeadSpec } from '../engine/head.js';
 import { VERSION } from '../version.js';
 
 export interface ClassifierMetadata {

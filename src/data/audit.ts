@@ -5,7 +5,7 @@
  * train/val/test splits (leakage that inflates test accuracy).
  */
 import path from 'node:path';
-import type { ContentHashIndex } from '../features/hash-index.js';
+import type { ContentHashIndex } from './hash-index.js';
 import type { ImageFolder, LabelledImage } from './discover.js';
 import { readFileHead, sniffImageFormat } from './formats.js';
 import type { DatasetSplit } from './split.js';

@@ -8,7 +8,7 @@ import { writeLayersModel } from '../backbones/layers-model.js';
 import { loadClassifier } from '../classifier/load.js';
 import type { ClassifierMetadata } from '../classifier/metadata.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { layersModelToOnnx } from './onnx/convert.js';
+import { layersModelToOnnx } from '../onnx/convert.js';
 
 export type ExportFormat = 'onnx' | 'tfjs';
 export const EXPORT_FORMATS: ExportFormat[] = ['onnx', 'tfjs'];

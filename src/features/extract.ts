@@ -11,7 +11,7 @@ import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 import path from 'node:path';
 import { extractorKey, FeatureCache, featuresRoot } from './cache.js';
-import { ContentHashIndex } from './hash-index.js';
+import { ContentHashIndex } from '../data/hash-index.js';
 
 export interface FeatureExtractorOptions {
   /** Use the on-disk cache (default true). */

@@ -7,7 +7,7 @@ import { kerasAppTopology } from '../backbones/keras-apps/artifacts.js';
 import { cutTopology } from '../backbones/surgery.js';
 import type { ZooEntry } from '../backbones/zoo.js';
 import { getTf } from '../runtime/tfjs.js';
-import { buildHead, headSpec, type HeadOptions } from '../train/head.js';
+import { buildHead, headSpec, type HeadOptions } from '../engine/head.js';
 import { summarizeTopology, type ModelSummary } from './summary.js';
 
 export async function zooSummary(entry: ZooEntry, transferClasses?: number, head: HeadOptions = {}): Promise<ModelSummary> {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import type { LayersModelArtifacts } from '../backbones/layers-model.js';
-import { layersModelToOnnx } from '../export/onnx/convert.js';
+import { layersModelToOnnx } from '../onnx/convert.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { sha256 } from '../util/hash.js';
 import { tlearnHome } from '../util/home.js';

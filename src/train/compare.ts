@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { LayersModelArtifacts } from '../backbones/layers-model.js';
 import { composeClassifier } from '../classifier/compose.js';
-import { buildOnnxGraph } from '../export/onnx/convert.js';
+import { buildOnnxGraph } from '../onnx/convert.js';
 import { computeMetrics, type Metrics } from '../evaluate/metrics.js';
 import { summarizeTopology, type ModelSummary } from '../models/summary.js';
 import { writeReport, topLossGallery, type ReportFiles } from '../report/html.js';
@@ -18,13 +18,14 @@ import { getTf } from '../runtime/tfjs.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { silentLogger } from '../util/log.js';
 import { VERSION } from '../version.js';
-import { buildArchitecture, DEFAULT_ARCH, modelArtifacts } from './architectures.js';
-import type { EpochLog } from './fit.js';
-import { buildHead, headSpec } from './head.js';
+import { buildArchitecture, DEFAULT_ARCH, modelArtifacts } from '../engine/architectures.js';
+import type { EpochLog } from '../engine/fit.js';
+import { buildHead, headSpec } from '../engine/head.js';
 import { runScratch } from './modes/scratch.js';
 import { loadRunBackbone, runTransfer } from './modes/transfer.js';
-import { classCounts, datasetRows, sampleImages, writeRunFolder, type ModelOutcome, type RunFolder } from './outcome.js';
-import { prepareData, runTitle, type TrainRunOptions } from './run.js';
+import { classCounts, datasetRows, sampleImages, writeRunFolder, type RunFolder } from './outcome.js';
+import { prepareData, runTitle } from './run.js';
+import type { ModelOutcome, TrainRunOptions } from './types.js';
 
 export interface CompareSide {
   name: 'scratch' | 'transfer';

@@ -1,14 +1,10 @@
 /**
- * What every training mode produces (a model, its history, validation and test predictions) and how a run
- * folder is written from it: model/ + metadata.json, metrics.json, history.json, test-predictions.csv and
+ * How a run folder is written from what a training mode produced (a `ModelOutcome`, see types.ts): model/ + metadata.json, metrics.json, history.json, test-predictions.csv and
  * report.html with its plots.
  */
 import path from 'node:path';
-import type { LayersModelArtifacts } from '../backbones/layers-model.js';
 import { writeLayersModel } from '../backbones/layers-model.js';
-import type { PreprocessMode } from '../backbones/preprocess.js';
-import { makeMetadata, type ClassifierMetadata } from '../classifier/metadata.js';
-import type { ResizeKernel, ResizeMode } from '../data/decode.js';
+import { makeMetadata } from '../classifier/metadata.js';
 import type { ImageFolder, LabelledImage, SkippedFile } from '../data/discover.js';
 import type { DatasetSplit } from '../data/split.js';
 import { summarizeDataset, type DatasetSummary } from '../data/summary.js';
@@ -17,40 +13,8 @@ import { predictionsCsv, topLossGallery, writeReport, type ReportFiles } from '.
 import { writeFileAtomic } from '../util/fs.js';
 import { Rng } from '../util/rng.js';
 import { VERSION } from '../version.js';
-import type { EpochLog } from './fit.js';
-
-export type TrainMode = 'transfer' | 'scratch' | 'finetune';
-export const TRAIN_MODES: TrainMode[] = ['transfer', 'scratch', 'finetune'];
-
-/** Predictions of a model for one split: rows of probabilities for the images that could be read. */
-export interface SplitPredictions {
-  probs: Float32Array;
-  labels: Int32Array;
-  paths: string[];
-}
-
-export interface ModelOutcome {
-  mode: TrainMode;
-  /** The whole classifier as a TF.js layers model. */
-  model: LayersModelArtifacts;
-  inputSize: [number, number];
-  preprocessing: PreprocessMode;
-  resize: ResizeMode;
-  kernel: ResizeKernel;
-  backbone: ClassifierMetadata['backbone'];
-  head?: ClassifierMetadata['head'];
-  history: EpochLog[];
-  val: SplitPredictions;
-  test: SplitPredictions;
-  /** Images that could not be read while training or evaluating. */
-  failed: SkippedFile[];
-  /** Rows for the report's run summary describing the model and how it was trained. */
-  describe: Array<[string, string]>;
-  /** Mode-specific details for metrics.json (backbone, head, training options...). */
-  details: Record<string, unknown>;
-  /** Seconds per stage (features, train, evaluate...). */
-  timings: Record<string, number>;
-}
+import type { EpochLog } from '../engine/fit.js';
+import type { ModelOutcome, TrainMode } from './types.js';
 
 export interface RunMetrics {
   tlearnVersion: string;

@@ -4,84 +4,26 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { PreprocessMode } from '../backbones/preprocess.js';
-import type { ResizeKernel, ResizeMode } from '../data/decode.js';
 import { loadImageFolder, type ImageFolder } from '../data/discover.js';
-import { splitDataset, splitToJson, type DatasetSplit, type SplitMode } from '../data/split.js';
+import { splitDataset, splitToJson, type DatasetSplit } from '../data/split.js';
 import { formatSummary, summarizeDataset } from '../data/summary.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { auditDataset, formatAudit, type DatasetAudit } from '../data/audit.js';
-import { ContentHashIndex } from '../features/hash-index.js';
+import { ContentHashIndex } from '../data/hash-index.js';
 import { featuresRoot } from '../features/cache.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
-import type { EpochLog } from './fit.js';
-import type { HeadKind } from './head.js';
+import type { EpochLog } from '../engine/fit.js';
 import { runScratch } from './modes/scratch.js';
 import { runTransfer } from './modes/transfer.js';
 import { runFinetune } from './modes/finetune.js';
 import { withTta } from './tta.js';
-import type { AugmentOptions } from '../data/augment.js';
-import type { LrSchedule } from './network.js';
-import type { OptimizerName } from './optimizers.js';
-import { writeRunFolder, type ModelOutcome, type RunMetrics, type TrainMode } from './outcome.js';
+import { writeRunFolder, type RunMetrics } from './outcome.js';
+import type { ModelOutcome, TrainMode, TrainRunOptions } from './types.js';
 import type { ReportFiles } from '../report/html.js';
 
-export type { RunMetrics, TrainMode };
+export type { RunMetrics, TrainMode, TrainRunOptions };
 
-export interface TrainRunOptions {
-  /** Folder of class folders (or train/ val/ [test/] folders of class folders). */
-  data: string;
-  exclude?: string[];
-  split?: [number, number, number];
-  seed?: number;
-  splitMode?: SplitMode;
-  /** transfer (default): frozen backbone + new head; scratch: a small CNN trained from scratch. */
-  mode?: TrainMode;
-  /** Zoo name or TF.js layers model folder (default mobilenet_v2_0.35). */
-  backbone?: string;
-  preprocessing?: PreprocessMode;
-  resize?: ResizeMode;
-  kernel?: ResizeKernel;
-  cutAt?: string;
-  head?: HeadKind;
-  hidden?: number;
-  dropout?: number;
-  /** scratch: the architecture (default notebook-cnn) and input size (default 224x224). */
-  arch?: string;
-  inputSize?: [number, number];
-  /** scratch/fine-tune: samples per onnxruntime run. */
-  microBatch?: number;
-  /** fine-tune: the backbone's top groups to train (a number), a layer name (that layer up), or 'all'. */
-  unfreeze?: string | number;
-  /** fine-tune: epochs and learning rate of the first stage (head on cached features). */
-  headEpochs?: number;
-  headLr?: number;
-  /** scratch/fine-tune: data augmentation. */
-  augment?: AugmentOptions;
-  /** Test-time augmentation for the final test metrics (flips and centre crops averaged). */
-  tta?: boolean;
-  /** A Keras .h5 weights file for the zoo backbone (instead of the cache). */
-  weights?: string;
-  schedule?: LrSchedule;
-  optimizer?: OptimizerName;
-  lr?: number;
-  momentum?: number;
-  epochs?: number;
-  batchSize?: number;
-  weightDecay?: number;
-  labelSmoothing?: number;
-  classWeights?: 'auto' | 'none';
-  patience?: number;
-  /** Which validation number picks the best epoch and drives early stopping (default val_loss). */
-  monitor?: 'val_loss' | 'val_acc';
-  /** Run folder (default runs/<timestamp>). */
-  out?: string;
-  /** Use the features cache (default true). */
-  cache?: boolean;
-  threads?: number;
-  logger?: Logger;
-}
 
 export interface TrainRunResult {
   outDir: string;

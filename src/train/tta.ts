@@ -4,8 +4,7 @@ import type { DatasetSplit } from '../data/split.js';
 import { createRunner } from '../runtime/inference.js';
 import { streamImages } from '../runtime/image-stream.js';
 import type { Logger } from '../util/log.js';
-import type { ModelOutcome } from './outcome.js';
-import type { TrainRunOptions } from './run.js';
+import type { ModelOutcome, TrainRunOptions } from './types.js';
 
 export async function withTta(o: ModelOutcome, split: DatasetSplit, opts: TrainRunOptions, log: Logger): Promise<ModelOutcome> {
   const t = performance.now();

@@ -1,9 +1,9 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_BACKBONE } from '../../backbones/zoo.js';
 import { parseFractions } from '../../data/split.js';
-import { ARCHITECTURES, DEFAULT_ARCH } from '../../train/architectures.js';
+import { ARCHITECTURES, DEFAULT_ARCH } from '../../engine/architectures.js';
 import { compareOnFolder } from '../../train/compare.js';
-import { OPTIMIZERS } from '../../train/optimizers.js';
+import { OPTIMIZERS } from '../../engine/optimizers.js';
 import { createLogger } from '../../util/log.js';
 import { metricsTable, table } from '../format.js';
 import { int, list, oneOf, positive, size } from '../options.js';

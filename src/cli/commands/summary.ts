@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import path from 'node:path';
 import { readLayersModel } from '../../backbones/layers-model.js';
 import { findZooEntry } from '../../backbones/zoo.js';
-import { ARCHITECTURES, buildArchitecture } from '../../train/architectures.js';
+import { ARCHITECTURES, buildArchitecture } from '../../engine/architectures.js';
 import { summarizeTopology } from '../../models/summary.js';
 import { zooSummary } from '../../models/zoo-summary.js';
 import { isDirectory } from '../../util/fs.js';

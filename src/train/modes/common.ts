@@ -3,9 +3,9 @@ import { augmentRng, decodeAugmented, describeAugment } from '../../data/augment
 import type { ResizeKernel, ResizeMode } from '../../data/decode.js';
 import type { DatasetSplit } from '../../data/split.js';
 import type { Logger } from '../../util/log.js';
-import { autoClassWeights } from '../fit.js';
-import type { NetworkTrainOptions } from '../network.js';
-import type { TrainRunOptions } from '../run.js';
+import { autoClassWeights } from '../../engine/fit.js';
+import type { NetworkTrainOptions } from '../../engine/network.js';
+import type { TrainRunOptions } from '../types.js';
 
 export function sharedNetworkOptions(
   o: TrainRunOptions,

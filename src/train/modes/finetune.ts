@@ -9,10 +9,9 @@ import { describeAugment, type AugmentOptions } from '../../data/augment.js';
 import { sharedNetworkOptions } from './common.js';
 import type { DatasetSplit } from '../../data/split.js';
 import type { Logger } from '../../util/log.js';
-import { groupsToUnfreeze } from '../layer-groups.js';
-import { trainNetwork } from '../network.js';
-import type { ModelOutcome } from '../outcome.js';
-import type { TrainRunOptions } from '../run.js';
+import { groupsToUnfreeze } from '../../engine/layer-groups.js';
+import { trainNetwork } from '../../engine/network.js';
+import type { ModelOutcome, TrainRunOptions } from '../types.js';
 import { batchSource, networkDescription, splitPredictions } from './scratch.js';
 import { runTransfer } from './transfer.js';
 

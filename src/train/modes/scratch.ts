@@ -5,11 +5,10 @@ import { sharedNetworkOptions } from './common.js';
 import type { DatasetSplit } from '../../data/split.js';
 import { countParams } from '../../backbones/surgery.js';
 import type { Logger } from '../../util/log.js';
-import { buildArchitecture, DEFAULT_ARCH } from '../architectures.js';
-import type { BatchSource } from '../image-batches.js';
-import { trainNetwork, type TrainedNetwork } from '../network.js';
-import type { ModelOutcome, SplitPredictions } from '../outcome.js';
-import type { TrainRunOptions } from '../run.js';
+import { buildArchitecture, DEFAULT_ARCH } from '../../engine/architectures.js';
+import type { BatchSource } from '../../engine/image-batches.js';
+import { trainNetwork, type TrainedNetwork } from '../../engine/network.js';
+import type { ModelOutcome, SplitPredictions, TrainRunOptions } from '../types.js';
 
 export function batchSource(images: LabelledImage[]): BatchSource {
   return { paths: images.map((i) => i.path), labels: images.map((i) => i.label) };

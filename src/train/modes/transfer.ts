@@ -8,10 +8,9 @@ import type { DatasetSplit } from '../../data/split.js';
 import { createFeatureExtractor, type FeatureSet } from '../../features/extract.js';
 import { getTf } from '../../runtime/tfjs.js';
 import type { Logger } from '../../util/log.js';
-import { modelArtifacts } from '../architectures.js';
-import { predictHead, trainHead, type LabelledFeatures } from '../fit.js';
-import type { ModelOutcome, SplitPredictions } from '../outcome.js';
-import type { TrainRunOptions } from '../run.js';
+import { modelArtifacts } from '../../engine/architectures.js';
+import { predictHead, trainHead, type LabelledFeatures } from '../../engine/fit.js';
+import type { ModelOutcome, SplitPredictions, TrainRunOptions } from '../types.js';
 
 /** Rows of a feature set for the images that decoded, with their labels. */
 function labelled(images: LabelledImage[], f: FeatureSet): { data: LabelledFeatures; kept: LabelledImage[] } {

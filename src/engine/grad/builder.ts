@@ -1,11 +1,11 @@
 /**
  * Training graphs: a forward ONNX graph (from the exporter in training mode) plus a softmax cross-entropy loss
  * and the reverse-mode gradient of every trained parameter, as one ONNX model that onnxruntime runs. The
- * optimizer lives outside (train/optimizers-js.ts); the graph only computes loss, logits and gradients.
+ * optimizer lives outside (engine/optimizers-js.ts); the graph only computes loss, logits and gradients.
  */
-import type { OnnxGraphBuild } from '../../export/onnx/convert.js';
-import type { NodeSpec } from '../../export/onnx/graph.js';
-import { inferShapes } from '../../export/onnx/shapes.js';
+import type { OnnxGraphBuild } from '../../onnx/convert.js';
+import type { NodeSpec } from '../../onnx/graph.js';
+import { inferShapes } from '../../onnx/shapes.js';
 import { GradContext, GradientError } from './context.js';
 import { GRAD_RULES, NON_DIFFERENTIABLE_INPUTS } from './rules.js';
 

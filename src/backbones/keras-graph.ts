@@ -128,3 +128,12 @@ export function consumerCounts(g: KerasGraph): Map<string, { count: number; cons
 export function modelInputShape(topology: { class_name: string; config: any }): Array<number | null> | undefined {
   return toKerasGraph(topology).inputShapes[0];
 }
+
+/** The declared input shape, looking into a nested first model (Teachable Machine's layout) when needed. */
+export function findInputShape(topology: { class_name: string; config: any }): Array<number | null> | undefined {
+  const graph = toKerasGraph(topology);
+  if (graph.inputShapes[0]) return graph.inputShapes[0];
+  const first = graph.layers.find((l) => l.className !== 'InputLayer');
+  if (first && MODEL_CLASSES.has(first.className)) return findInputShape({ class_name: first.className, config: first.config });
+  return undefined;
+}

@@ -1,6 +1,6 @@
 /** Convolution, pooling and spatial layers. Tensors are computed in NCHW (ONNX's layout). */
-import type { LayerNode } from './keras-graph.js';
-import { UnsupportedModelError } from './keras-graph.js';
+import type { LayerNode } from '../backbones/keras-graph.js';
+import { UnsupportedModelError } from '../backbones/keras-graph.js';
 import { ConvertContext, one, pair, type LayerConverter, type Scope, type Value } from './context.js';
 
 type Dim = number | null;

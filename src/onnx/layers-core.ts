@@ -1,6 +1,6 @@
 /** Dense, reshaping, activation, merge and normalisation layers. */
-import type { LayerNode } from './keras-graph.js';
-import { UnsupportedModelError } from './keras-graph.js';
+import type { LayerNode } from '../backbones/keras-graph.js';
+import { UnsupportedModelError } from '../backbones/keras-graph.js';
 import { ConvertContext, one, type LayerConverter, type Value } from './context.js';
 import { batchNormScaleShift } from './layers-conv.js';
 

@@ -1,5 +1,5 @@
 /** What gradient rules use: the graph being extended, forward shapes, and small constant helpers. */
-import type { OnnxGraph } from '../../export/onnx/graph.js';
+import type { OnnxGraph } from '../../onnx/graph.js';
 
 export class GradientError extends Error {}
 

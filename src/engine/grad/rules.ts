@@ -3,8 +3,8 @@
  * gradient of its (first) output and which inputs need a gradient, and emits ONNX nodes that compute them.
  * All are checked against numerical gradients in test/grad-rules.test.ts.
  */
-import type { NodeSpec } from '../../export/onnx/graph.js';
-import { int, ints } from '../../export/onnx/shapes.js';
+import type { NodeSpec } from '../../onnx/graph.js';
+import { int, ints } from '../../onnx/shapes.js';
 import { GradContext, GradientError } from './context.js';
 
 export type GradRule = (c: GradContext, n: NodeSpec, dY: string, need: boolean[]) => Array<string | undefined>;

@@ -2,14 +2,14 @@
  * TF.js / Keras layers model → ONNX. The graph takes NHWC float32 input (as TF.js does) and transposes to
  * NCHW once inside; convolutions run in NCHW, and tensors go back to NHWC only where a layer needs Keras' order.
  */
-import { decodeWeights, type LayersModelArtifacts } from '../../backbones/layers-model.js';
+import { decodeWeights, type LayersModelArtifacts } from '../backbones/layers-model.js';
 import { ConvertContext, WeightStore, type DropoutMask, type LayerConverter, type ParamBinding, type Scope, type TrainingConversion, type Value } from './context.js';
 import { OnnxGraph } from './graph.js';
-import { consumerCounts, MODEL_CLASSES, toKerasGraph, UnsupportedModelError, type KerasGraph, type LayerNode, type TensorRef } from './keras-graph.js';
+import { consumerCounts, findInputShape, MODEL_CLASSES, toKerasGraph, UnsupportedModelError, type KerasGraph, type LayerNode, type TensorRef } from '../backbones/keras-graph.js';
 import { convLayers } from './layers-conv.js';
 import { coreLayers } from './layers-core.js';
 
-export { UnsupportedModelError };
+export { findInputShape, UnsupportedModelError };
 export type { DropoutMask, ParamBinding, TrainingConversion };
 
 const CONVERTERS: Record<string, LayerConverter> = { ...convLayers, ...coreLayers };
@@ -80,15 +80,6 @@ function runGraph(ctx: ConvertContext, graph: KerasGraph, inputs: Value[]): Valu
     if (!v) throw new UnsupportedModelError(`model ${graph.name}: output ${r.layer} is not produced by any layer`);
     return v;
   });
-}
-
-/** The declared input shape, looking into a nested first model (Teachable Machine's layout) when needed. */
-export function findInputShape(topology: { class_name: string; config: any }): Array<number | null> | undefined {
-  const graph = toKerasGraph(topology);
-  if (graph.inputShapes[0]) return graph.inputShapes[0];
-  const first = graph.layers.find((l) => l.className !== 'InputLayer');
-  if (first && MODEL_CLASSES.has(first.className)) return findInputShape({ class_name: first.className, config: first.config });
-  return undefined;
 }
 
 export interface OnnxGraphBuild {

@@ -1,8 +1,8 @@
 /** Shared state and helpers for converting Keras layers to ONNX nodes. */
-import type { NamedWeight } from '../../backbones/layers-model.js';
+import type { NamedWeight } from '../backbones/layers-model.js';
 import { OnnxGraph } from './graph.js';
-import type { LayerNode } from './keras-graph.js';
-import { UnsupportedModelError } from './keras-graph.js';
+import type { LayerNode } from '../backbones/keras-graph.js';
+import { UnsupportedModelError } from '../backbones/keras-graph.js';
 
 /** 'nhwc' is Keras' own layout; 4-D tensors produced by convolutions are kept 'nchw' (ONNX's) until a layer needs Keras' order. */
 export type Layout = 'nhwc' | 'nchw';

@@ -1,0 +1,104 @@
+/**
+ * The types every training mode and the run share: the options of a run (what `tlearn train` was asked)
+ * and what a mode hands back (a model, its predictions on val and test, its history). `run.ts` imports the
+ * modes and the modes import these, so nothing here imports either.
+ */
+import type { LayersModelArtifacts } from '../backbones/layers-model.js';
+import type { PreprocessMode } from '../backbones/preprocess.js';
+import type { ClassifierMetadata } from '../classifier/metadata.js';
+import type { AugmentOptions } from '../data/augment.js';
+import type { ResizeKernel, ResizeMode } from '../data/decode.js';
+import type { SkippedFile } from '../data/discover.js';
+import type { SplitMode } from '../data/split.js';
+import type { EpochLog } from '../engine/fit.js';
+import type { HeadKind } from '../engine/head.js';
+import type { LrSchedule } from '../engine/network.js';
+import type { OptimizerName } from '../engine/optimizers.js';
+import type { Logger } from '../util/log.js';
+
+export type TrainMode = 'transfer' | 'scratch' | 'finetune';
+export const TRAIN_MODES: TrainMode[] = ['transfer', 'scratch', 'finetune'];
+
+/** Predictions of a model for one split: rows of probabilities for the images that could be read. */
+export interface SplitPredictions {
+  probs: Float32Array;
+  labels: Int32Array;
+  paths: string[];
+}
+
+export interface ModelOutcome {
+  mode: TrainMode;
+  /** The whole classifier as a TF.js layers model. */
+  model: LayersModelArtifacts;
+  inputSize: [number, number];
+  preprocessing: PreprocessMode;
+  resize: ResizeMode;
+  kernel: ResizeKernel;
+  backbone: ClassifierMetadata['backbone'];
+  head?: ClassifierMetadata['head'];
+  history: EpochLog[];
+  val: SplitPredictions;
+  test: SplitPredictions;
+  /** Images that could not be read while training or evaluating. */
+  failed: SkippedFile[];
+  /** Rows for the report's run summary describing the model and how it was trained. */
+  describe: Array<[string, string]>;
+  /** Mode-specific details for metrics.json (backbone, head, training options...). */
+  details: Record<string, unknown>;
+  /** Seconds per stage (features, train, evaluate...). */
+  timings: Record<string, number>;
+}
+
+export interface TrainRunOptions {
+  /** Folder of class folders (or train/ val/ [test/] folders of class folders). */
+  data: string;
+  exclude?: string[];
+  split?: [number, number, number];
+  seed?: number;
+  splitMode?: SplitMode;
+  /** transfer (default): frozen backbone + new head; scratch: a small CNN trained from scratch. */
+  mode?: TrainMode;
+  /** Zoo name or TF.js layers model folder (default mobilenet_v2_0.35). */
+  backbone?: string;
+  preprocessing?: PreprocessMode;
+  resize?: ResizeMode;
+  kernel?: ResizeKernel;
+  cutAt?: string;
+  head?: HeadKind;
+  hidden?: number;
+  dropout?: number;
+  /** scratch: the architecture (default notebook-cnn) and input size (default 224x224). */
+  arch?: string;
+  inputSize?: [number, number];
+  /** scratch/fine-tune: samples per onnxruntime run. */
+  microBatch?: number;
+  /** fine-tune: the backbone's top groups to train (a number), a layer name (that layer up), or 'all'. */
+  unfreeze?: string | number;
+  /** fine-tune: epochs and learning rate of the first stage (head on cached features). */
+  headEpochs?: number;
+  headLr?: number;
+  /** scratch/fine-tune: data augmentation. */
+  augment?: AugmentOptions;
+  /** Test-time augmentation for the final test metrics (flips and centre crops averaged). */
+  tta?: boolean;
+  /** A Keras .h5 weights file for the zoo backbone (instead of the cache). */
+  weights?: string;
+  schedule?: LrSchedule;
+  optimizer?: OptimizerName;
+  lr?: number;
+  momentum?: number;
+  epochs?: number;
+  batchSize?: number;
+  weightDecay?: number;
+  labelSmoothing?: number;
+  classWeights?: 'auto' | 'none';
+  patience?: number;
+  /** Which validation number picks the best epoch and drives early stopping (default val_loss). */
+  monitor?: 'val_loss' | 'val_acc';
+  /** Run folder (default runs/<timestamp>). */
+  out?: string;
+  /** Use the features cache (default true). */
+  cache?: boolean;
+  threads?: number;
+  logger?: Logger;
+}
