@@ -4,6 +4,7 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { tempPath } from '../util/tempfiles.js';
 import type { PublishedHash } from './zoo.js';
 
 export class DownloadError extends Error {
@@ -36,7 +37,7 @@ export async function downloadFile(url: string, dest: string, expected?: Publish
   }
   if (!res.ok || !res.body) throw new DownloadError(`download of ${url} failed: HTTP ${res.status} ${res.statusText}`, url);
   await fs.mkdir(path.dirname(dest), { recursive: true });
-  const tmp = `${dest}.${process.pid}.download`;
+  const tmp = tempPath(dest);
   const sha = createHash('sha256');
   const md5 = expected?.algorithm === 'md5' ? createHash('md5') : undefined;
   const total = Number(res.headers.get('content-length') ?? 0);

@@ -69,6 +69,11 @@ export async function buildArchitecture(name: string, inputSize: [number, number
   if (!arch) throw new Error(`unknown architecture '${name}' (choose ${Object.keys(ARCHITECTURES).join(', ')})`);
   const tf = await getTf();
   const model = arch.build(tf, inputSize, classes, seed);
+  const empty = model.layers.find((l) => (l.outputShape as Array<number | null>).some((d) => d !== null && d <= 0));
+  if (empty) {
+    model.dispose();
+    throw new Error(`input size ${inputSize.join('x')} is too small for ${name}: layer ${empty.name} would have no output (use a larger --input-size)`);
+  }
   const artifacts = await modelArtifacts(tf, model);
   model.dispose();
   return { arch, artifacts };

@@ -172,6 +172,23 @@ export class OnnxTrainer {
     return out[this.evalSession.outputNames[0]!]!.data as Float32Array;
   }
 
+  /** Names and shapes of the trained weights (Keras names), in the order of `values`. */
+  get paramSpecs(): Array<{ name: string; dims: number[] }> {
+    return this.bindings.map((p) => ({ name: p.kerasName, dims: [...p.dims] }));
+  }
+
+  /** Everything training changes: weights, optimizer state and the dropout generator (for a checkpoint). */
+  getState(): { weights: Float32Array[]; optimizer: { t: number; slots: Float32Array[][] }; rng: number } {
+    return { weights: this.values, optimizer: this.optimizer.getState(), rng: this.rng.getState() };
+  }
+
+  setState(s: { weights: Float32Array[]; optimizer: { t: number; slots: Float32Array[][] }; rng: number }): void {
+    if (s.weights.length !== this.values.length || s.weights.some((w, i) => w.length !== this.values[i]!.length)) throw new Error('checkpoint weights do not match the model');
+    this.restore(s.weights);
+    this.optimizer.setState(s.optimizer);
+    this.rng.setState(s.rng);
+  }
+
   /** A copy of the current weights (to keep the best epoch). */
   snapshot(): Float32Array[] {
     return this.values.map((v) => new Float32Array(v));

@@ -36,6 +36,7 @@ export function sharedNetworkOptions(
     seed,
     threads: o.threads,
     trainDecode: aug ? (epoch) => (p, index) => decodeAugmented(p, decodeOpts, aug, augmentRng(seed, epoch, index)) : undefined,
+    checkpoint: o.checkpoint,
     logger: log,
   };
 }
