@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { promises as fs, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CheckpointError, decodeCheckpoint, encodeCheckpoint, readCheckpoint, writeCheckpoint } from '../src/engine/checkpoint.js';
+import { decodeCheckpoint, encodeCheckpoint, readCheckpoint, writeCheckpoint } from '../src/engine/checkpoint.js';
 import { loadLoopState, saveLoopState, trainingFingerprint } from '../src/engine/network-state.js';
 import { OnnxTrainer } from '../src/engine/onnx-trainer.js';
 import { buildArchitecture } from '../src/engine/architectures.js';
@@ -41,6 +41,8 @@ describe('temporary files', () => {
       // another machine's writer (host differs): kept until it is a day old
       [path.basename(foreign)]: false,
     });
+    // not deeper than asked
+    expect((await findTempFiles(dir, 0)).map((t) => path.relative(dir, t.path))).not.toContain(path.relative(dir, legacy));
     const removed = await sweepTempFiles(dir);
     expect(removed.map((t) => path.relative(dir, t.path)).sort()).toEqual([path.basename(dead), path.basename(old), path.basename(staging), path.relative(dir, legacy)].sort());
     expect((await fs.readdir(dir)).sort()).toEqual([path.basename(mine), path.basename(foreign), 'keep.json', 'sub'].sort());
@@ -106,7 +108,7 @@ describe('checkpoints', () => {
     const file = path.join(tmpDir(), 'state.bin');
     const fp = trainingFingerprint(a, { test: 1 });
     const state = { epoch: 1, batch: 0, step: 1, partial: { lossSum: 0, correct: 0, n: 0, seconds: 0 }, shuffleRng: 7, best: { loss: 0.9, epoch: 1, weights: a.snapshot() }, stale: 0, stoppedEarly: false, history: [], epochSeconds: [1], failed: [] };
-    let extra = new Float32Array([4, 5]);
+    let extra: Float32Array = new Float32Array([4, 5]);
     const part = { name: 'ema', save: () => ({ meta: { decay: 0.99 }, tensors: [extra] }), load: (s: { meta?: unknown; tensors: Float32Array[] }) => (extra = s.tensors[0]!) };
     await saveLoopState(file, fp, a, state, [part]);
     const next = await a.trainBatch(x, y);

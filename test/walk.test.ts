@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { loadImageFolder, findImages } from '../src/data/discover.js';
 import { describeContent, sniffImageFormat } from '../src/data/formats.js';
@@ -88,7 +88,7 @@ describe('walking hostile folders', () => {
   });
 
   it('sniffs formats by their first bytes and names common non-images', async () => {
-    const head = async (img: sharp.Sharp) => new Uint8Array(await img.toBuffer());
+    const head = async (img: Sharp) => new Uint8Array(await img.toBuffer());
     const base = () => sharp({ create: { width: 4, height: 4, channels: 3, background: '#fff' } });
     expect(sniffImageFormat(await head(base().avif()))).toBe('avif');
     expect(sniffImageFormat(await head(base().webp()))).toBe('webp');

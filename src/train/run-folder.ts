@@ -128,7 +128,8 @@ export async function openRunFolder(command: RunCommand, o: TrainRunOptions, res
       const work = await unfinishedWork(outDir);
       if (work) throw new DatasetError(`${outDir} holds an unfinished run (${path.relative(outDir, work)}); continue it with: tlearn ${command} --resume ${outDir} (or choose another --out, or delete the folder)`);
     }
-    const swept = await sweepTempFiles(tlearnHome(), outDir);
+    // a run folder is shallow (model/, checkpoint/, scratch/...); --out may be any folder, so do not walk far
+    const swept = [...(await sweepTempFiles(tlearnHome())), ...(await sweepTempFiles(outDir, 3))];
     if (swept.length) log.info(`removed ${swept.length} temporary file${swept.length > 1 ? 's' : ''} left by stopped processes (${(swept.reduce((a, t) => a + t.bytes, 0) / 1e6).toFixed(1)} MB)`);
   } catch (e) {
     await release();

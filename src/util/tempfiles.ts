@@ -68,10 +68,10 @@ async function sizeOf(p: string, st: { isDirectory(): boolean; size: number }): 
   return total;
 }
 
-/** Every temporary file or folder under `root` (symbolic links are not followed). */
-export async function findTempFiles(root: string, now = Date.now()): Promise<TempEntry[]> {
+/** Every temporary file or folder under `root`, down to `maxDepth` folders (symbolic links are not followed). */
+export async function findTempFiles(root: string, maxDepth = Infinity, now = Date.now()): Promise<TempEntry[]> {
   const out: TempEntry[] = [];
-  const walk = async (dir: string): Promise<void> => {
+  const walk = async (dir: string, depth: number): Promise<void> => {
     const list = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
     for (const e of list) {
       const full = path.join(dir, e.name);
@@ -81,22 +81,20 @@ export async function findTempFiles(root: string, now = Date.now()): Promise<Tem
         if (!st) continue;
         const old = now - st.mtimeMs > STALE_AFTER_MS;
         out.push({ path: full, bytes: await sizeOf(full, st), stale: old || (writer.sameHost && !processAlive(writer.pid)) });
-      } else if (e.isDirectory()) await walk(full);
+      } else if (e.isDirectory() && depth < maxDepth) await walk(full, depth + 1);
     }
   };
-  await walk(root);
+  await walk(root, 0);
   return out.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-/** Removes the stale temporary files under each root; returns what was removed. */
-export async function sweepTempFiles(...roots: string[]): Promise<TempEntry[]> {
+/** Removes the stale temporary files under `root` (down to `maxDepth` folders); returns what was removed. */
+export async function sweepTempFiles(root: string, maxDepth = Infinity): Promise<TempEntry[]> {
   const removed: TempEntry[] = [];
-  for (const root of roots) {
-    for (const t of await findTempFiles(root)) {
-      if (!t.stale) continue;
-      await fs.rm(t.path, { recursive: true, force: true });
-      removed.push(t);
-    }
+  for (const t of await findTempFiles(root, maxDepth)) {
+    if (!t.stale) continue;
+    await fs.rm(t.path, { recursive: true, force: true });
+    removed.push(t);
   }
   return removed;
 }
