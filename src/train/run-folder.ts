@@ -76,7 +76,7 @@ export async function resolveRunOptions(command: RunCommand, o: RunRequest, log:
   if (o.resume && o.from) throw new DatasetError('--resume and --from cannot be used together');
   const src = o.resume ?? o.from;
   if (!src) {
-    if (!o.data) throw new DatasetError('no dataset folder given');
+    if (!o.data) throw new DatasetError(`no dataset folder given (tlearn ${command} <data>, or --resume / --from <run folder>)`);
     return { options: o as TrainRunOptions, resume: false };
   }
   const dir = path.resolve(src);

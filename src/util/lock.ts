@@ -41,7 +41,7 @@ export async function lockFolder(dir: string, what: string): Promise<() => Promi
     }
     const stale = holder ? holder.host === me.host && !processAlive(holder.pid) : attempt > 0;
     if (holder && !stale) {
-      throw new LockError(`${dir} is in use by ${holder.what} (process ${holder.pid}${holder.host !== me.host ? ` on ${holder.host}` : ''}, started ${holder.startedAt}); wait for it to finish, or stop it`);
+      throw new LockError(`${dir} is in use by ${holder.what} (process ${holder.pid}${holder.host !== me.host ? ` on ${holder.host}` : ''}, started ${holder.startedAt}); wait for it to finish, or stop it (if no such process is running, delete ${file})`);
     }
     if (stale) await fs.rm(file, { force: true });
     else await new Promise((r) => setTimeout(r, 100));

@@ -8,14 +8,11 @@ export function checkCommand(): Command {
   return new Command('check')
     .summary('audit a dataset folder without training')
     .description(
-      'Check a folder of class folders as `tlearn train` would read it, in seconds, without training: classes and\n' +
-        'image counts, formats, every skipped file with its reason (not an image, unreadable, hidden, symbolic link\n' +
-        'loops, dangling links, second paths to the same file), identical files within a class and across classes (a\n' +
-        'label conflict), near-duplicates (a perceptual hash of each decoded image) that would land in different\n' +
-        'splits, images smaller than the model\'s input, and class imbalance. Every image is decoded once, small; the\n' +
-        'results are remembered by content in $TLEARN_HOME, so a second check is quicker.\n\n' +
-        'Exits 0 when the folder can be trained on, 1 when it cannot (then the reason is the one line on stderr).\n' +
-        '`tlearn train` stops on label conflicts and symbolic link loops unless given --force.',
+      [
+        "Check a folder of class folders as `tlearn train` would read it, in seconds, without training: classes and image counts, formats, every skipped file with its reason (not an image, unreadable, hidden, symbolic link loops, dangling links, second paths to the same file), identical files within a class and across classes (a label conflict), near-duplicates (a perceptual hash of each decoded image) that would land in different splits, images smaller than the model's input, and class imbalance.",
+        'Every image is decoded once, small; the results are remembered by content in $TLEARN_HOME/checks, so a second check is quicker.',
+        'Exits 0 when the folder can be trained on, 1 when it cannot (then the reason is the one line on stderr). `tlearn train` stops on label conflicts and symbolic link loops unless given --force.',
+      ].join('\n\n'),
     )
     .argument('<data>', 'dataset folder')
     .option('--exclude <classes>', 'comma-separated class folders to leave out', list)

@@ -13,14 +13,13 @@ export function compareCommand(): Command {
   return new Command('compare')
     .summary("the classic notebook: a CNN from scratch vs transfer learning, on one split")
     .description(
-      'Train two models on the same split with the same optimizer and hyperparameters: (1) a small CNN from scratch\n' +
-        "(--arch, the Keras notebook's by default) and (2) a new softmax head on a frozen pretrained backbone (features\n" +
-        'from the cache). Prints both Keras-style summaries and per-epoch histories, evaluates both on the test split,\n' +
-        'and writes the notebook\'s figure (validation loss left, validation accuracy right, per epoch) as compare.png\n' +
-        'and compare.svg, compare.json (histories, test results, wall times), report.html, and a run folder per model\n' +
+      'Train two models on the same split with the same optimizer and hyperparameters: (1) a small CNN from scratch ' +
+        "(--arch, the Keras notebook's by default) and (2) a new softmax head on a frozen pretrained backbone (features " +
+        'from the cache). Prints both Keras-style summaries and per-epoch histories, evaluates both on the test split, ' +
+        'and writes the notebook\'s figure (validation loss left, validation accuracy right, per epoch) as compare.png ' +
+        'and compare.svg, compare.json (histories, test results, wall times), report.html, and a run folder per model ' +
         '(scratch/ and transfer/) that tlearn predict, evaluate and export accept.\n\n' +
-        'The scratch side writes a checkpoint at the end of every epoch (in scratch/checkpoint/); a stopped or killed\n' +
-        'compare continues with `tlearn compare --resume <folder>`.',
+        'The scratch side writes a checkpoint at the end of every epoch (in scratch/checkpoint/); a stopped or killed compare continues with `tlearn compare --resume <folder>`.',
     )
     .argument('[data]', 'dataset folder (one sub-folder per class; not needed with --resume or --from)')
     .option('--exclude <classes>', 'comma-separated class folders to leave out', list)

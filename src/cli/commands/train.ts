@@ -17,19 +17,16 @@ export function trainCommand(): Command {
   return new Command('train')
     .summary('train a classifier on a folder of class folders')
     .description(
-      'Train an image classifier by transfer learning: a frozen pretrained backbone turns every image into a feature\n' +
-        'vector (computed once, then read from the cache), a new softmax head is trained on the training split,\n' +
-        'the best epoch by validation loss is kept, and the held-out test split is evaluated once at the end.\n' +
+      'Train an image classifier by transfer learning: a frozen pretrained backbone turns every image into a feature ' +
+        'vector (computed once, then read from the cache), a new softmax head is trained on the training split, ' +
+        'the best epoch by validation loss is kept, and the held-out test split is evaluated once at the end. ' +
         'With --mode scratch, a small CNN is trained from scratch instead (onnxruntime computes the gradients).\n\n' +
-        'DATA is a folder with one sub-folder of images per class, or with train/ and val/ (or valid/) and optional\n' +
+        'DATA is a folder with one sub-folder of images per class, or with train/ and val/ (or valid/) and optional ' +
         'test/ folders of class folders. Without test/, the given val/ folder is held out as the test split.\n\n' +
-        'Writes to --out: metrics.json, history.json, split.json and model/ (a TF.js layers model of backbone + head\n' +
+        'Writes to --out: metrics.json, history.json, split.json and model/ (a TF.js layers model of backbone + head ' +
         'with metadata.json), usable with `tlearn predict`, and options.json (the options, for --resume and --from).\n\n' +
-        'Before training, the data is checked as `tlearn check` does (without decoding): training stops on identical\n' +
-        'files with different labels and on symbolic link loops unless --force is given.\n\n' +
-        'Scratch and fine-tune training write a checkpoint at the end of every epoch; a run that was stopped (Ctrl-C\n' +
-        'writes a checkpoint too) or killed continues with `tlearn train --resume <run folder>`, with its recorded options\n' +
-        'and split, and ends with the same model as a run that was never stopped.',
+        'Before training, the data is checked as `tlearn check` does (without decoding): training stops on identical files with different labels and on symbolic link loops unless --force is given.\n\n' +
+        'Scratch and fine-tune training write a checkpoint at the end of every epoch; a run that was stopped (Ctrl-C writes a checkpoint too) or killed continues with `tlearn train --resume <run folder>`, with its recorded options and split, and ends with the same model as a run that was never stopped.',
     )
     .argument('[data]', 'dataset folder (not needed with --resume or --from)')
     .option('--exclude <classes>', 'comma-separated class folders to leave out', list)
