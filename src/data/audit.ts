@@ -107,7 +107,7 @@ export async function auditDataset(ds: ImageFolder, split: DatasetSplit | undefi
     try {
       const { hash, bytes } = await hashes.hash(im.path);
       contentOf[i] = hash;
-      fmt = sniffImageFormat(bytes ?? (await readFileHead(im.path))) ?? 'unknown';
+      fmt = ds.formats?.get(im.path) ?? sniffImageFormat(bytes ?? (await readFileHead(im.path))) ?? 'unknown';
       const list = byHash.get(hash) ?? [];
       list.push(im);
       byHash.set(hash, list);

@@ -5,6 +5,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { comparePaths, FolderWalker, type SkippedFile } from './walk.js';
+import type { ImageFormat } from './formats.js';
 
 export type { SkippedFile };
 
@@ -28,6 +29,8 @@ export interface ImageFolder {
   skipped: SkippedFile[];
   /** Symbolic links that lead back into a folder being walked (also in `skipped`). */
   loops?: SkippedFile[];
+  /** Each image's format, by content, as found when walking. */
+  formats?: Map<string, ImageFormat>;
   /** Classes dropped by `exclude`. */
   excluded: string[];
   /** Things the user should know (e.g. an empty class folder). */
@@ -99,7 +102,7 @@ export async function loadImageFolder(root: string, options: LoadImageFolderOpti
   if (!st.isDirectory()) throw new DatasetError(`${root} is not a folder; expected a folder with one sub-folder per class`);
   const exclude = (options.exclude ?? []).map((s) => s.trim()).filter(Boolean);
   const walker = new FolderWalker();
-  const { skipped, loops } = walker;
+  const { skipped, loops, formats } = walker;
   const warnings: string[] = [];
   await walker.enter(abs);
   const top = await walker.topLevel(abs).catch((e) => {
@@ -139,6 +142,7 @@ export async function loadImageFolder(root: string, options: LoadImageFolderOpti
       predefined: { train: lists.train, val: lists.val, ...(testDir ? { test: lists.test } : {}) },
       skipped,
       loops,
+      formats,
       excluded,
       warnings,
     };
@@ -153,5 +157,5 @@ export async function loadImageFolder(root: string, options: LoadImageFolderOpti
   if (!classes.length) throw new DatasetError(`no images found under ${root}`);
   if (classes.length < 2) throw new DatasetError(`${root} has only one class with images ('${classes[0]}'); a classifier needs at least two`);
   const images = classes.flatMap((c, label) => scanned.get(c)!.map((p) => ({ path: p, label })));
-  return { root: abs, classes, images, skipped, loops, excluded, warnings };
+  return { root: abs, classes, images, skipped, loops, formats, excluded, warnings };
 }

@@ -9,7 +9,7 @@
 import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { mapConcurrent } from '../util/concurrency.js';
-import { describeContent, formatOfExtension, readFileHead, sniffImageFormat } from './formats.js';
+import { describeContent, formatOfExtension, readFileHead, sniffImageFormat, type ImageFormat } from './formats.js';
 
 export interface SkippedFile {
   path: string;
@@ -43,21 +43,28 @@ export function comparePaths(a: string, b: string): number {
   return x.length - y.length;
 }
 
-/** Why a regular file is not an image, or undefined when its content is one. */
-export async function nonImageReason(file: string, size: number): Promise<string | undefined> {
-  if (size === 0) return 'empty file';
+/** A regular file's image format by content, or why it is not an image. */
+export async function classifyFile(file: string, size: number): Promise<{ format: ImageFormat } | { reason: string }> {
+  if (size === 0) return { reason: 'empty file' };
   let head: Uint8Array;
   try {
     head = await readFileHead(file);
   } catch (e: any) {
-    return `cannot read file (${e.code ?? e.message})`;
+    return { reason: `cannot read file (${e.code ?? e.message})` };
   }
-  if (sniffImageFormat(head)) return undefined;
+  const format = sniffImageFormat(head);
+  if (format) return { format };
   const ext = path.extname(file);
   const what = describeContent(head);
-  if (formatOfExtension(file)) return `not an image: the content is ${what ?? 'not a format tlearn reads'} (named ${ext})`;
-  if (!ext) return what ? `no file extension and not an image (${what})` : 'no file extension and not a recognised image';
-  return `not an image file (extension ${ext}${what && what !== 'text' ? `, ${what}` : ''})`;
+  if (formatOfExtension(file)) return { reason: `not an image: the content is ${what ?? 'not a format tlearn reads'} (named ${ext})` };
+  if (!ext) return { reason: what ? `no file extension and not an image (${what})` : 'no file extension and not a recognised image' };
+  return { reason: `not an image file (extension ${ext}${what && what !== 'text' ? `, ${what}` : ''})` };
+}
+
+/** Why a regular file is not an image, or undefined when its content is one. */
+export async function nonImageReason(file: string, size: number): Promise<string | undefined> {
+  const c = await classifyFile(file, size);
+  return 'reason' in c ? c.reason : undefined;
 }
 
 export class FolderWalker {
@@ -67,6 +74,8 @@ export class FolderWalker {
   readonly skipped: SkippedFile[] = [];
   /** Symbolic links that lead back into a folder being walked. */
   readonly loops: SkippedFile[] = [];
+  /** The format (by content) of every image found. */
+  readonly formats = new Map<string, ImageFormat>();
 
   private skip(p: string, reason: string): void {
     this.skipped.push({ path: p, reason });
@@ -121,11 +130,14 @@ export class FolderWalker {
 
   /** Pushes the files whose content is an image into `into`, and skips the rest with their reason. */
   private async classify(files: Array<{ path: string; size: number }>, into: string[]): Promise<void> {
-    const reasons = await mapConcurrent(files, IO_CONCURRENCY, (f) => nonImageReason(f.path, f.size));
+    const kinds = await mapConcurrent(files, IO_CONCURRENCY, (f) => classifyFile(f.path, f.size));
     files.forEach((f, i) => {
-      const reason = reasons[i];
-      if (reason) this.skip(f.path, reason);
-      else into.push(f.path);
+      const k = kinds[i]!;
+      if ('reason' in k) this.skip(f.path, k.reason);
+      else {
+        this.formats.set(f.path, k.format);
+        into.push(f.path);
+      }
     });
   }
 
