@@ -29,6 +29,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
 async function main(): Promise<void> {
   if (!existsSync(CALTECH)) throw new Error(`bench:robust needs ${CALTECH} (see ../shared/README.md)`);
   process.env.TLEARN_HOME = mkdtempSync(path.join(os.tmpdir(), 'tlearn-bench-robust-'));
+  const load = os.loadavg()[0]!;
   const [ds, walk] = await timed(() => loadImageFolder(CALTECH, { exclude: EXCLUDE }));
   rows.push(['walk Caltech-97 (every file judged by its first bytes, links followed once)', `${walk.toFixed(2)} s`, `${ds.images.length} images, ${ds.skipped.length} skipped`]);
   log(rows.at(-1)!.join(' | '));
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
 
   const cpu = os.cpus()[0]?.model.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
   const table = [
-    `Measured ${new Date().toISOString().slice(0, 10)} on ${cpu}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, with \`npm run bench:robust\`.`,
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${cpu}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, with \`npm run bench:robust\`; load average ${load.toFixed(1)} at the start${load > os.availableParallelism() ? ' (other processes were using the machine: absolute times are inflated)' : ''}.`,
     '',
     '| measurement | result | notes |',
     '|---|---|---|',
