@@ -5,14 +5,17 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadBackbone } from '../src/backbones/load.js';
 import { decodeVector, encodeVector, parseJob, parseResult } from '../src/distributed/codec.js';
 import { extractViaQueue, type QueueExtractResult, type VectorStore } from '../src/distributed/coordinator.js';
 import { mapPath, parsePathMap, readSource, readSourceList } from '../src/distributed/sources.js';
 import { FeatureCache } from '../src/features/cache.js';
 import { extractFeatures } from '../src/features/extract.js';
+import { connectRedis, RunRegistry } from '../src/distributed/connection.js';
 import { sha256 } from '../src/util/hash.js';
+import { silentLogger, type Logger } from '../src/util/log.js';
 import { makeDataset, makeTinyBackbone, runCli, tmpDir } from './helpers.js';
 import { closedPort, hasRedis, serveFiles, spawnWorker, startRedis, type ImageServer, type RedisServer, type WorkerProc } from './redis.js';
 
@@ -23,6 +26,9 @@ describe('job and result codecs', () => {
     expect(s).toBe(Buffer.from(new Uint8Array(v.buffer)).toString('base64'));
     expect(Array.from(decodeVector(s, v.length))).toEqual(Array.from(v));
     expect(() => decodeVector(s, v.length + 1)).toThrow(/28 bytes, expected 32/);
+    // a row inside a bigger array (as workers encode them) carries only its own values
+    const rows = new Float32Array([9, 9, 1.25, -2.5, 9]);
+    expect(Array.from(decodeVector(encodeVector(rows.subarray(2, 4)), 2))).toEqual([1.25, -2.5]);
   });
 
   it('malformed jobs and results are refused with what is wrong', () => {
@@ -272,6 +278,26 @@ describe.runIf(hasRedis('distributed extraction tests'))('extraction over BullMQ
     const wh = await runCli(['worker', '--help']);
     for (const f of ['--queue', '--concurrency', '--threads', '--backbone', '--path-map', '--name', '--lock-duration', '--stalled-interval', '--poll', '--fetch-timeout']) expect(wh.stdout, f).toContain(f);
     expect(wh.stdout).toMatch(/SIGTERM/);
+  });
+
+  it('with no worker: the coordinator says so; an interrupt withdraws its run and its queued jobs', async () => {
+    const lines: string[] = [];
+    const logger: Logger = { info: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`), progress: silentLogger.progress };
+    const abort = new AbortController();
+    const run = extractViaQueue(images.slice(0, 10), { redis: redis.url, backbone, jobSize: 2, featuresDir: tmpDir(), logger, signal: abort.signal, noWorkerWarnMs: 300 });
+    await vi.waitFor(() => expect(lines.join('\n')).toMatch(/warning: no worker is serving tlearn-extract-\w+ yet: start `tlearn worker --queue redis:\/\/127.0.0.1:\d+`/), { timeout: 30_000, interval: 100 });
+    const client = await connectRedis(redis.url);
+    const registry = new RunRegistry(client);
+    expect((await registry.live()).map((a) => a.spec.backbone)).toEqual([backbone]);
+    abort.abort();
+    const r = await run;
+    expect(r).toMatchObject({ interrupted: true, stored: 0, computed: 0, jobs: 5 });
+    expect(lines.join('\n')).toMatch(/interrupted: 0 vectors stored in this run are kept; run the same command again/);
+    expect(await registry.live()).toEqual([]);
+    client.disconnect();
+    const q = new Queue(r.queue, { connection: { url: redis.url } });
+    expect(await q.getJobCounts('waiting', 'active', 'delayed')).toEqual({ waiting: 0, active: 0, delayed: 0 });
+    await q.close();
   });
 
   it('tlearn extract without --queue fills the same store the coordinator reads', async () => {

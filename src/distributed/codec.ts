@@ -4,6 +4,7 @@
  * feature vector as base64 of its float32 little-endian bytes (1280 floats: 6,828 characters, a third more
  * than the raw bytes and a quarter of what JSON numbers take), or the reason the image failed.
  */
+import os from 'node:os';
 import type { PreprocessMode } from '../backbones/preprocess.js';
 import { PREPROCESS_MODES } from '../backbones/preprocess.js';
 import type { ResizeKernel, ResizeMode } from '../data/decode.js';
@@ -50,8 +51,11 @@ export interface ExtractJobResult {
 
 export class CodecError extends Error {}
 
+const LE = os.endianness() === 'LE';
+
 /** float32 values → base64 of their little-endian bytes. */
 export function encodeVector(v: Float32Array): string {
+  if (LE) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
   const buf = Buffer.allocUnsafe(v.length * 4);
   for (let i = 0; i < v.length; i++) buf.writeFloatLE(v[i]!, i * 4);
   return buf.toString('base64');
@@ -62,7 +66,8 @@ export function decodeVector(s: string, dim: number): Float32Array {
   const buf = Buffer.from(s, 'base64');
   if (buf.length !== dim * 4) throw new CodecError(`a vector has ${buf.length} bytes, expected ${dim * 4} (${dim} float32 values)`);
   const out = new Float32Array(dim);
-  for (let i = 0; i < dim; i++) out[i] = buf.readFloatLE(i * 4);
+  if (LE) new Uint8Array(out.buffer).set(buf);
+  else for (let i = 0; i < dim; i++) out[i] = buf.readFloatLE(i * 4);
   return out;
 }
 

@@ -95,6 +95,8 @@ export interface QueueExtractResult {
   interrupted: boolean;
 }
 
+class StoreError extends Error {}
+
 interface Pending {
   id: string;
   n: number;
@@ -219,8 +221,8 @@ export async function extractViaQueue(inputs: string[], o: QueueExtractOptions):
     let duplicates = 0;
     const tq = performance.now();
     let lastWorkerSeen = performance.now();
-    let lastWorkerCheck = 0;
-    let lastWarn = 0;
+    let lastWorkerCheck = -Infinity;
+    let lastWarn = -Infinity;
     let lastLostCheck = performance.now();
 
     const failJob = (p: Pending, reason: string) => {
@@ -275,7 +277,9 @@ export async function extractViaQueue(inputs: string[], o: QueueExtractOptions):
             if (!v || 'error' in it) continue;
             if (resolved[i]) continue;
             if (!written.has(it.hash)) {
-              await store.put(it.hash, v);
+              await store.put(it.hash, v).catch((e) => {
+                throw new StoreError(`cannot write to the features store: ${e?.message ?? e}`);
+              });
               written.add(it.hash);
               stored++;
             } else duplicates++;
@@ -340,25 +344,41 @@ export async function extractViaQueue(inputs: string[], o: QueueExtractOptions):
     };
 
     let interrupted = false;
+    let failingSince: number | undefined;
+    let lastError = '';
     while (nextJob < jobs.length || outstanding.size) {
       if (o.signal?.aborted) {
         interrupted = true;
         break;
       }
-      if (outstanding.size < inFlight && nextJob < jobs.length) {
-        const add = jobs.slice(nextJob, nextJob + (inFlight - outstanding.size));
-        nextJob += add.length;
-        await enqueue(add);
-      }
-      const got = await sweep();
-      const now = performance.now();
-      if (now - lastWorkerCheck > 2000) {
-        lastWorkerCheck = now;
-        await checkWorkers();
-      }
-      if (now - lastLostCheck > 15_000) {
-        lastLostCheck = now;
-        await checkLost();
+      let got = 0;
+      try {
+        if (outstanding.size < inFlight && nextJob < jobs.length) {
+          const add = jobs.slice(nextJob, nextJob + (inFlight - outstanding.size));
+          await enqueue(add);
+          nextJob += add.length;
+        }
+        got = await sweep();
+        const now = performance.now();
+        if (now - lastWorkerCheck > 2000) {
+          lastWorkerCheck = now;
+          await checkWorkers();
+        }
+        if (now - lastLostCheck > 15_000) {
+          lastLostCheck = now;
+          await checkLost();
+        }
+        failingSince = undefined;
+        lastError = '';
+      } catch (e: any) {
+        if (e instanceof StoreError) throw e;
+        // Redis unreachable for a while: keep waiting (workers do too), say so once, give up after 5 minutes
+        const msg = String(e?.message ?? e);
+        failingSince ??= performance.now();
+        if (performance.now() - failingSince > 300_000) throw new Error(`lost Redis at ${redactUrl(o.redis)} for 5 minutes (${msg}); the ${stored} vectors stored so far are kept`);
+        if (msg !== lastError) log.warn(`Redis: ${msg} (retrying)`);
+        lastError = msg;
+        await sleep(2000, o.signal);
       }
       if (!got) await sleep(pollMs, o.signal);
     }
