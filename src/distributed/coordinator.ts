@@ -325,11 +325,9 @@ export async function extractViaQueue(inputs: string[], o: QueueExtractOptions):
         const p = outstanding.get(id)!;
         outstanding.delete(id);
         if (p.retry >= 2) failJob(p, 'the job vanished from Redis three times (BullMQ needs maxmemory-policy noeviction)');
-        else {
-          log.warn(`job ${id} vanished from Redis; queueing it again`);
-          again.push({ ...p, retry: p.retry + 1, id: jobId(run, p.n, p.retry + 1) });
-        }
+        else again.push({ ...p, retry: p.retry + 1, id: jobId(run, p.n, p.retry + 1) });
       });
+      if (again.length) log.warn(`${again.length} job${again.length > 1 ? 's' : ''} vanished from Redis (restarted without persistence?); queueing ${again.length > 1 ? 'them' : 'it'} again`);
       await enqueue(again);
     };
 
