@@ -233,7 +233,7 @@ describe.runIf(hasRedis('distributed extraction tests'))('extraction over BullMQ
   it('tlearn extract --queue, a second run from the store, then tlearn train from the store; a worker with another backbone refuses loudly', async () => {
     const home = tmpDir('tlearn-coordinator-home-');
     const env = { TLEARN_HOME: home };
-    const w = worker('cli-worker');
+    const w = worker('cli-worker', ['--concurrency', '2']);
     await w.waitFor(/waiting for extractions/);
     const first = await runCli(['extract', data, '--backbone', backbone, '--queue', redis.url, '--job-size', '8', '--json'], env);
     expect(first.code, first.stderr).toBe(0);
@@ -278,6 +278,22 @@ describe.runIf(hasRedis('distributed extraction tests'))('extraction over BullMQ
     const wh = await runCli(['worker', '--help']);
     for (const f of ['--queue', '--concurrency', '--threads', '--backbone', '--path-map', '--name', '--lock-duration', '--stalled-interval', '--poll', '--fetch-timeout']) expect(wh.stdout, f).toContain(f);
     expect(wh.stdout).toMatch(/SIGTERM/);
+  });
+
+  it('--path-map: a worker reads the coordinator\'s paths where the share is mounted on its machine', async () => {
+    const mount = path.join(tmpDir(), 'mounted-elsewhere');
+    await fs.cp(data, mount, { recursive: true });
+    await fs.rm(path.join(mount, 'blue', 'img_001.jpg'));
+    const w = worker('mapped', ['--path-map', `${data}=${mount}`]);
+    await w.waitFor(/waiting for extractions/);
+    const some = ['red/img_002.jpg', 'blue/img_001.jpg', 'green/img_004.jpg'].map((f) => path.join(data, f));
+    const dir = tmpDir('tlearn-store-');
+    const r = await extractViaQueue(some, { redis: redis.url, backbone, featuresDir: dir });
+    expect(r.failed).toEqual([{ path: some[1], reason: `cannot read file (ENOENT) at ${path.join(mount, 'blue', 'img_001.jpg')}` }]);
+    expect(r.computed).toBe(2);
+    const stored = await new FeatureCache(r.key, r.dim, dir).get(r.hashes[0]!);
+    expect(Array.from(stored!)).toEqual(Array.from(reference.get(some[0]!)!));
+    expect(await w.stop()).toEqual({ code: 0, signal: null });
   });
 
   it('with no worker: the coordinator says so; an interrupt withdraws its run and its queued jobs', async () => {
