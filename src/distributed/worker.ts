@@ -94,7 +94,7 @@ export async function startExtractionWorker(o: ExtractionWorkerOptions): Promise
       wake = () => (clearTimeout(t), r());
     });
 
-  const process_ = async (s: Served, job: Job): Promise<ExtractJobResult> => {
+  const processJob = async (s: Served, job: Job): Promise<ExtractJobResult> => {
     let data;
     try {
       data = parseJob(job.data);
@@ -167,8 +167,11 @@ export async function startExtractionWorker(o: ExtractionWorkerOptions): Promise
       s.refusal = `it cannot load the backbone ${what}: ${String(e?.message ?? e).split('\n')[0]}`;
     }
     if (s.refusal) log.info(`error: ${a.queue}: this worker will refuse jobs: ${s.refusal}`);
-    if (stopping) return void (await s.fx?.close());
-    s.worker = new Worker(a.queue, (job) => process_(s, job), {
+    if (stopping) {
+      await s.fx?.close();
+      return;
+    }
+    s.worker = new Worker(a.queue, (job) => processJob(s, job), {
       connection: bullConnection(o.redis),
       prefix: BULL_PREFIX,
       name,
