@@ -45,16 +45,16 @@ export function extractCommand(): Command {
   return new Command('extract')
     .summary('compute feature vectors into the store, here or on many workers (--queue)')
     .description(
-      'Compute the backbone feature vector of every image into the features store ($TLEARN_HOME/features), so that a\n' +
+      'Compute the backbone feature vector of every image into the features store ($TLEARN_HOME/features), so that a ' +
         'later `tlearn train` on the same images with the same backbone runs from the store.\n\n' +
-        'DATA is a dataset folder (the images `tlearn train` would use; --exclude applies), a folder of images, or a\n' +
+        'DATA is a dataset folder (the images `tlearn train` would use; --exclude applies), a folder of images, or a ' +
         'list file: one image path (relative to the list file) or http(s) URL per line, # starts a comment.\n\n' +
-        'With --queue redis://host:port this process is the coordinator: images already in the store are skipped,\n' +
-        'the rest go to a BullMQ queue named after the extractor key in jobs of --job-size images, `tlearn worker`\n' +
-        'processes (on any machines that see the same image paths) compute them, and every returned vector is\n' +
-        'written to the store here as it arrives. Redis is yours: tlearn starts none. The run ends when every image\n' +
+        'With --queue redis://host:port this process is the coordinator: images already in the store are skipped, ' +
+        'the rest go to a BullMQ queue named after the extractor key in jobs of --job-size images, `tlearn worker` ' +
+        'processes (on any machines that see the same image paths) compute them, and every returned vector is ' +
+        'written to the store here as it arrives. Redis is yours: tlearn starts none. The run ends when every image ' +
         'is stored or reported as failed with its reason; Ctrl-C stops it and keeps what was stored.\n\n' +
-        'Exit status: 0 when every image was stored or failed on its own (unreadable, not an image); 1 when a job\n' +
+        'Exit status: 0 when every image was stored or failed on its own (unreadable, not an image); 1 when a job ' +
         'failed as a whole (e.g. a worker refused it: wrong backbone) or nothing could be extracted.',
     )
     .argument('<data>', 'dataset folder, folder of images, or list file of paths and URLs')

@@ -10,16 +10,16 @@ export function workerCommand(): Command {
   return new Command('worker')
     .summary('compute feature vectors for `tlearn extract --queue` coordinators')
     .description(
-      'Serve the feature extractions that `tlearn extract --queue` coordinators run through this Redis, on as many\n' +
-        'machines as you like. For each extraction the worker loads the same backbone (its zoo name from this\n' +
-        "machine's cache or the zoo's download location; a folder from the shared filesystem), checks that it gives\n" +
-        "the coordinator's extractor key, then takes jobs: it reads each image by its path or http(s) URL, decodes\n" +
-        'and runs it exactly as a local `tlearn train` would, and returns the vectors. Images that cannot be read or\n' +
-        'decoded come back as failures with the reason. A worker whose backbone differs (other weights, another\n' +
-        'model at that path) refuses a job with the reason, which the coordinator reports, and stops serving that\n' +
+      'Serve the feature extractions that `tlearn extract --queue` coordinators run through this Redis, on as many ' +
+        'machines as you like. For each extraction the worker loads the same backbone (its zoo name from this ' +
+        "machine's cache or the zoo's download location; a folder from the shared filesystem), checks that it gives " +
+        "the coordinator's extractor key, then takes jobs: it reads each image by its path or http(s) URL, decodes " +
+        'and runs it exactly as a local `tlearn train` would, and returns the vectors. Images that cannot be read or ' +
+        'decoded come back as failures with the reason. A worker whose backbone differs (other weights, another ' +
+        'model at that path) refuses a job with the reason, which the coordinator reports, and stops serving that ' +
         'extraction.\n\n' +
-        'SIGTERM or Ctrl-C: finish the jobs in progress, then exit 0 (again: quit at once, their jobs go to other\n' +
-        'workers). A worker that dies holding a job loses its lock; another worker takes the job over after about\n' +
+        'SIGTERM or Ctrl-C: finish the jobs in progress, then exit 0 (again: quit at once, their jobs go to other ' +
+        'workers). A worker that dies holding a job loses its lock; another worker takes the job over after about ' +
         '--lock-duration, found by its stalled-job check every --stalled-interval.',
     )
     .requiredOption('--queue <redis-url>', "the coordinators' Redis: redis://[user:password@]host:port[/db] (rediss:// for TLS)")
