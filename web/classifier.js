@@ -4,9 +4,9 @@
 //   await load('./');                                   // the folder holding model.onnx and metadata.json
 //   const { top, unknown } = await classify(imgOrCanvasOrBlob, { top: 3 });
 //
-// Images are resized as in training (squash or centre crop, from metadata.json) on a canvas, and scaled as the
-// model's preprocessing says (preprocess.js).
-import { readProbabilities, rgbaToInput, sourceRect } from './preprocess.js';
+// Images are decoded by the browser and resized in JavaScript the way training resizes them (squash or centre
+// crop, from metadata.json; see preprocess.js), then scaled as the model's preprocessing says.
+import { readProbabilities, resizePixels, rgbaToInput } from './preprocess.js';
 
 let ortModule;
 /** onnxruntime-web, loaded once from ./ort/ next to this file. */
@@ -39,18 +39,20 @@ async function drawable(input) {
   throw new TypeError('classify() takes an image, canvas, video, ImageBitmap or Blob');
 }
 
-/** The image resized to width x height as training does, as RGBA bytes. */
+/**
+ * The image resized to width x height as training does, as RGBA bytes: the browser decodes it (applying EXIF
+ * orientation), a canvas hands over its pixels at full size, and resizePixels (preprocess.js) resamples them
+ * the way tlearn's training decode (sharp/libvips, linear kernel) does.
+ */
 export async function resizedPixels(input, width, height, resize) {
   const d = await drawable(input);
   try {
     if (!d.width || !d.height) throw new Error('the image has no pixels (not loaded yet?)');
-    const canvas = typeof OffscreenCanvas !== 'undefined' ? new OffscreenCanvas(width, height) : Object.assign(document.createElement('canvas'), { width, height });
+    const canvas = typeof OffscreenCanvas !== 'undefined' ? new OffscreenCanvas(d.width, d.height) : Object.assign(document.createElement('canvas'), { width: d.width, height: d.height });
     const ctx = canvas.getContext('2d', { willReadFrequently: true });
-    ctx.imageSmoothingEnabled = true;
-    ctx.imageSmoothingQuality = 'high';
-    const r = sourceRect(d.width, d.height, width, height, resize);
-    ctx.drawImage(d.source, r.sx, r.sy, r.sw, r.sh, 0, 0, width, height);
-    return ctx.getImageData(0, 0, width, height).data;
+    ctx.drawImage(d.source, 0, 0, d.width, d.height);
+    const full = ctx.getImageData(0, 0, d.width, d.height).data;
+    return resizePixels(full, d.width, d.height, 4, width, height, resize);
   } finally {
     d.close?.();
   }

@@ -194,7 +194,10 @@ function selectModel(name) {
 }
 
 async function start() {
-  $('mode-note').textContent = mode === 'local' ? 'The model runs in this browser (onnxruntime-web); no image leaves this computer.' : 'The model runs on the tlearn server.';
+  $('mode-note').textContent =
+    mode === 'local'
+      ? 'tlearn: the model runs in this browser (onnxruntime-web); no image leaves this computer. Images are resized in JavaScript the way training resizes them.'
+      : 'tlearn: the model runs on the tlearn server; images are decoded and preprocessed exactly as in training.';
   try {
     state.models = mode === 'local' ? await loadLocal() : (await api('v1/models')).models;
     $('key-form').hidden = true;
