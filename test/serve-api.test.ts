@@ -10,6 +10,7 @@ import { chooseThreshold, rejectionStats } from '../src/classifier/threshold.js'
 import { loadClassifier } from '../src/classifier/load.js';
 import { predictImages } from '../src/classifier/predict.js';
 import { encodeBmp } from '../src/data/bmp.js';
+import { evaluateFolder } from '../src/evaluate/run.js';
 import { exportClassifier } from '../src/export/export.js';
 import type { InferenceRunner } from '../src/runtime/inference.js';
 import { Batcher } from '../src/serve/batcher.js';
@@ -118,6 +119,13 @@ describe('the open-set threshold', () => {
     const bad = await runCli(['predict', runDir, path.join(data, 'red', 'img_000.jpg'), '--threshold', '1.5']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--threshold must be a probability in \[0, 1\], got '1.5'/);
+    // evaluate reports what the threshold rejects on the folder it evaluates
+    const ev = await evaluateFolder(runDir, data, { out: path.join(tmpDir(), 'ev') });
+    expect(ev.openSet.threshold).toBe(meta.threshold.value);
+    expect(ev.openSet.n).toBe(ev.metrics.n);
+    expect(JSON.parse(await fs.readFile(path.join(ev.outDir, 'metrics.json'), 'utf8')).openSet.rejected).toBe(ev.openSet.rejected);
+    const off = await evaluateFolder(runDir, data, { out: path.join(tmpDir(), 'ev0'), threshold: 0 });
+    expect(off.openSet.rejected).toBe(0);
   });
 });
 
@@ -180,6 +188,34 @@ describe('dynamic batching', () => {
 });
 
 describe('tlearn serve API', () => {
+  it('--help explains every flag', async () => {
+    const help = (await runCli(['serve', '--help'])).stdout;
+    for (const flag of ['--host', '--port', '--api-key', '--insecure-no-auth', '--cors', '--max-body-mb', '--max-pixels', '--max-images', '--timeout-ms', '--max-batch', '--max-wait-ms', '--threads', '--quiet']) expect(help).toContain(flag);
+    expect(help).toMatch(/POST \/v1\/models\/\{name\}:predict/);
+    expect((await runCli(['export', '--help'])).stdout).toMatch(/web: +a static folder/);
+  });
+
+  it('web export: the files of a static site; refuses to write into the run folder or a folder that is not an export', async () => {
+    const out = path.join(tmpDir(), 'site');
+    const r = await exportClassifier(runDir, { format: 'web', out });
+    expect(r.files.map((f) => path.relative(out, f)).sort()).toEqual(['README.md', 'assets/page.css', 'assets/page.js', 'classifier.js', 'index.html', 'metadata.json', 'model.onnx', 'ort/ort-wasm-simd-threaded.mjs', 'ort/ort-wasm-simd-threaded.wasm', 'ort/ort.wasm.bundle.min.mjs', 'preprocess.js']);
+    expect(r.bytes).toBeGreaterThan(1e6);
+    expect(await fs.readFile(path.join(out, 'index.html'), 'utf8')).toContain('content="local"');
+    const meta = JSON.parse(await fs.readFile(path.join(out, 'metadata.json'), 'utf8'));
+    expect(meta).toMatchObject({ name: 'tiny', labels: ['blue', 'green', 'red'], modelFile: 'model.onnx', inputName: 'input' });
+    expect(meta.threshold.value).toBeGreaterThan(0);
+    expect(meta.test.accuracy).toBeGreaterThan(0);
+    await exportClassifier(runDir, { format: 'web', out }); // again into its own export: fine
+    await expect(exportClassifier(runDir, { format: 'web', out: runDir })).rejects.toThrow(/is the run or model folder itself/);
+    const other = tmpDir();
+    await fs.writeFile(path.join(other, 'notes.txt'), 'mine');
+    await expect(exportClassifier(runDir, { format: 'web', out: other })).rejects.toThrow(/exists and is not a tlearn web export/);
+    expect(await fs.readdir(other)).toEqual(['notes.txt']);
+    const cli = await runCli(['export', runDir, '--format', 'web', '--out', path.join(tmpDir(), 'cli-site')]);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/exported web: .*cli-site \(11 files, \d+\.\d MB\)/);
+  });
+
   it('names models by folder or name=path, and refuses duplicates and bad names', () => {
     expect(defaultModelName('/x/runs/pets')).toBe('pets');
     expect(defaultModelName('/x/runs/pets/model')).toBe('pets');
