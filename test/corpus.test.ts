@@ -75,6 +75,19 @@ describe('the bad-input corpus', () => {
     expect(ds.skipped).toHaveLength(items.filter((i) => i.atWalk).length);
   });
 
+  it('a PNG with alpha: training, predict and serve see the same pixels, transparent ones white', async () => {
+    const { prepareImage } = await import('../src/serve/images.js');
+    const { preprocess } = await import('../src/backbones/preprocess.js');
+    const { makeMetadata } = await import('../src/classifier/metadata.js');
+    const file = path.join(root, 'cats', 'alpha.png');
+    const meta = makeMetadata({ labels: ['a', 'b'], inputSize: [16, 16], preprocessing: 'unit', resize: 'squash', kernel: 'linear', backbone: { name: 'x', source: 'x', id: 'x', params: 0, note: '' } });
+    const served = await prepareImage({ name: 'alpha.png', bytes: await fs.readFile(file) }, 0, 1, meta);
+    const trained = preprocess(await decodeImage(file, { width: 16, height: 16 }), 'unit');
+    expect(Array.from(served)).toEqual(Array.from(trained));
+    // the right half was transparent (stored as blue): white
+    expect(Array.from(served.subarray((8 * 16 + 12) * 3, (8 * 16 + 12) * 3 + 3))).toEqual([1, 1, 1]);
+  });
+
   it('tlearn check lists each bad file with its reason and the symlink loop, counts the good images, and exits 0', async () => {
     await openToOthers(root);
     const home = tmpDir('tlearn-check-home-');
