@@ -24,7 +24,7 @@ export type { Backbone, LoadBackboneOptions } from './backbones/load.js';
 export { ZOO, DEFAULT_BACKBONE, findZooEntry } from './backbones/zoo.js';
 export type { ZooEntry, PublishedHash } from './backbones/zoo.js';
 export { ensureZooModel, importModel, zooStatus, BackboneUnavailableError, CacheIntegrityError } from './backbones/model-cache.js';
-export { downloadFile, DownloadError, HashMismatchError } from './backbones/download.js';
+export { downloadFile, DownloadError, HashMismatchError, mirrored, type DownloadOptions, type DownloadResult, type ExpectedHash } from './util/download.js';
 export { readLayersModel, writeLayersModel, decodeWeights, encodeWeights, ModelFormatError } from './backbones/layers-model.js';
 export type { LayersModelArtifacts, WeightSpec, NamedWeight, KerasTopology } from './backbones/layers-model.js';
 export { cutAndPool, teachableMachineBackbone, countParams } from './backbones/surgery.js';
