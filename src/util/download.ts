@@ -6,9 +6,9 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { once } from 'node:events';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { tlearnHome } from './home.js';
 import type { Logger, Progress } from './log.js';
 
@@ -167,17 +167,24 @@ async function fetchOnce(url: string, partial: string, metaFile: string, hashes:
     const newMeta: PartialMeta = { url, etag: res.headers.get('etag') ?? undefined, lastModified: res.headers.get('last-modified') ?? undefined, total: total || undefined };
     await fs.writeFile(metaFile, JSON.stringify(newMeta));
     o.onStart?.(state.have, total);
-    const body = Readable.fromWeb(res.body as any);
-    body.on('data', (chunk: Buffer) => {
-      bump();
-      for (const h of hashes) h.update(chunk);
-      state.have += chunk.length;
-      o.onProgress?.(state.have, total);
-    });
+    // Every byte received is written before an interruption is reported, so that a resume loses nothing.
+    const out = createWriteStream(partial, { flags: append ? 'a' : 'w' });
+    let broken: any;
     try {
-      await pipeline(body, createWriteStream(partial, { flags: append ? 'a' : 'w' }));
-    } catch (e: any) {
-      throw new InterruptedError(`the connection broke after ${state.have} bytes (${ctl.signal.aborted ? String(ctl.signal.reason?.message ?? 'timeout') : (networkCode(e) ?? e.cause?.message ?? e.message)})`);
+      for await (const chunk of Readable.fromWeb(res.body as any) as AsyncIterable<Buffer>) {
+        bump();
+        for (const h of hashes) h.update(chunk);
+        state.have += chunk.length;
+        if (!out.write(chunk)) await once(out, 'drain');
+        o.onProgress?.(state.have, total);
+      }
+    } catch (e) {
+      broken = e;
+    }
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    if (broken) {
+      const why = ctl.signal.aborted ? String(ctl.signal.reason?.message ?? 'timeout') : (networkCode(broken) ?? broken.cause?.message ?? broken.message);
+      throw new InterruptedError(`the connection broke after ${state.have} bytes (${why})`);
     }
     if (total && state.have !== total) throw new InterruptedError(`the connection closed after ${state.have} of ${total} bytes`);
     return state.have;
