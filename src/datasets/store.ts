@@ -10,7 +10,7 @@ import { constants as fsc, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { loadImageFolder } from '../data/discover.js';
 import { DownloadError, downloadsDir, downloadWithProgress, HashMismatchError, mirrored, type ExpectedHash } from '../util/download.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { pidAlive, writeFileAtomic } from '../util/fs.js';
 import { hashFile } from '../util/hash.js';
 import { tlearnHome } from '../util/home.js';
 import { silentLogger, type Logger, type Progress } from '../util/log.js';
@@ -86,15 +86,6 @@ async function recordKnownHash(url: string, h: KnownHash): Promise<void> {
   const all = await knownHashes();
   all[url] = h;
   await writeFileAtomic(knownHashesFile(), `${JSON.stringify(all, null, 2)}\n`);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e: any) {
-    return e.code === 'EPERM';
-  }
 }
 
 /** Removes staging folders left by processes that were killed mid-way. */

@@ -9,6 +9,7 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { pidAlive } from './fs.js';
 import { tlearnHome } from './home.js';
 import type { Logger, Progress } from './log.js';
 
@@ -74,15 +75,6 @@ async function readMeta(file: string): Promise<PartialMeta | undefined> {
 
 async function sizeOf(file: string): Promise<number> {
   return (await fs.stat(file).catch(() => undefined))?.size ?? 0;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e: any) {
-    return e.code === 'EPERM';
-  }
 }
 
 /** Takes `<dest>.lock`, or fails clearly when another live process holds it; a stale lock is taken over. */
