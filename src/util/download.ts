@@ -266,8 +266,8 @@ export async function downloadWithProgress(url: string, dest: string, label: str
   const result = await downloadFile(url, dest, {
     expected,
     onStart: (from, total) => {
-      bar?.done();
-      if (from) log.info(`${label}: resuming an interrupted download at ${(from / 1e6).toFixed(1)} MB`);
+      // After a retry within this call the warning has said it all; a part left by an earlier call is news.
+      if (from && !bar) log.info(`${label}: resuming an interrupted download at ${(from / 1e6).toFixed(1)} MB`);
       bar = log.progress(label, total, 'B', from);
       last = from;
     },
