@@ -301,6 +301,9 @@ describe('tlearn datasets and tlearn train <name> (CLI, end to end on the served
     expect(list.stdout).toMatch(/^tiny\s+3\s+30\s+.*yes \(downloaded\)/m);
     expect(list.stdout).toMatch(/^caltech101\s+102\s+9,145\s+about 137 MB zip\s+no\s+https:\/\/data\.caltech\.edu/m);
     expect((await runCli(['datasets', 'path', 'tiny'], env)).stdout.trim()).toBe(folder);
+    const help = await runCli(['datasets', 'import', '--help'], env);
+    for (const flag of ['--name', '--copy', '--root', '--max-size', '--quiet']) expect(help.stdout, flag).toContain(flag);
+    expect((await runCli(['train', '--help'], env)).stdout).toMatch(/or\s+dataset\s+name\s+\(tlearn\s+datasets\s+list\)/);
     const notHere = await runCli(['datasets', 'path', 'imagenette'], env);
     expect(notHere.code).toBe(1);
     expect(notHere.stderr).toMatch(/dataset imagenette is not in the store: tlearn datasets get imagenette/);
