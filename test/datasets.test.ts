@@ -195,7 +195,9 @@ describe('datasets by name: download, verify, extract into place', () => {
     srv.cut.set('/tiny.tgz', 1);
     const r = await resolveDataArg('tiny');
     expect(r.record!.images).toBe(30);
-    expect(srv.requests.map((q) => q.range)).toEqual([undefined, `bytes=${Math.floor(tinyTgz.length / 2)}-`]);
+    expect(srv.requests).toHaveLength(2);
+    expect(srv.requests[0]!.range).toBeUndefined();
+    expect(srv.requests[1]!.range).toMatch(/^bytes=[1-9]\d*-$/);
   });
 
   it('an interrupted extraction (a killed process) leaves no dataset that looks whole, and is cleaned up later', async () => {

@@ -63,7 +63,15 @@ interface PartialMeta {
 }
 
 /** Something went wrong after the response started: the part on disk is kept and can be resumed. */
-class InterruptedError extends Error {}
+class InterruptedError extends Error {
+  constructor(
+    message: string,
+    /** The host could not be reached at all when resuming. */
+    readonly offline = false,
+  ) {
+    super(message);
+  }
+}
 
 async function readMeta(file: string): Promise<PartialMeta | undefined> {
   try {
@@ -126,7 +134,7 @@ async function fetchOnce(url: string, partial: string, metaFile: string, hashes:
       res = await fetch(url, { headers, signal: ctl.signal, redirect: 'follow' });
     } catch (e: any) {
       const code = networkCode(e);
-      if (state.have > 0) throw new InterruptedError(`cannot reach ${url} (${code ?? e.cause?.message ?? e.message})`);
+      if (state.have > 0) throw new InterruptedError(`cannot reach ${url} (${code ?? e.cause?.message ?? e.message})`, NETWORK_CODES.has(code ?? '') || !code);
       throw new DownloadError(`cannot reach ${url} (${code ?? e.cause?.message ?? e.message})`, url, NETWORK_CODES.has(code ?? '') || !code);
     }
     if (res.status === 416 && state.have > 0 && meta?.total === state.have) return state.have; // it was complete
@@ -216,7 +224,7 @@ export async function downloadFile(url: string, dest: string, o: DownloadOptions
         if (!(e instanceof InterruptedError)) throw e;
         if (attempt >= retries) {
           state.have = await sizeOf(partial);
-          throw new DownloadError(`download of ${url} interrupted: ${e.message}; ${state.have ? `the ${state.have} bytes received are kept in ${partial} and the next attempt resumes from there` : 'nothing was kept'}`, url);
+          throw new DownloadError(`download of ${url} interrupted: ${e.message}; ${state.have ? `the ${state.have} bytes received are kept in ${partial} and the next attempt resumes from there` : 'nothing was kept'}`, url, e.offline);
         }
         await rehash();
         o.onRetry?.(attempt + 1, e.message, state.have);
