@@ -6,10 +6,12 @@ import { compareCommand } from './commands/compare.js';
 import { datasetsCommand } from './commands/datasets.js';
 import { summaryCommand } from './commands/summary.js';
 import { evaluateCommand } from './commands/evaluate.js';
+import { extractCommand } from './commands/extract.js';
 import { exportCommand } from './commands/export.js';
 import { modelsCommand } from './commands/models.js';
 import { predictCommand } from './commands/predict.js';
 import { trainCommand } from './commands/train.js';
+import { workerCommand } from './commands/worker.js';
 
 export function buildProgram(): Command {
   const program = new Command('tlearn')
@@ -25,6 +27,8 @@ export function buildProgram(): Command {
   program.addCommand(summaryCommand());
   program.addCommand(modelsCommand());
   program.addCommand(datasetsCommand());
+  program.addCommand(extractCommand());
+  program.addCommand(workerCommand());
   program.addCommand(cacheCommand());
   program.addHelpText(
     'after',

@@ -16,7 +16,7 @@ import type { ArchiveFormat } from './registry.js';
 export class UnsafeArchiveError extends Error {}
 export class ArchiveError extends Error {}
 
-export interface ExtractOptions {
+export interface ExtractArchiveOptions {
   /** Refuse the archive when its files add up to more than this (default 64 GiB). */
   maxBytes?: number;
   /** Only this member of a zip is used: an archive itself, extracted in turn (Caltech-101's tar.gz). */
@@ -25,7 +25,7 @@ export interface ExtractOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export interface ExtractResult {
+export interface ExtractArchiveResult {
   files: number;
   bytes: number;
 }
@@ -139,7 +139,7 @@ function wrapZipError(e: any, archive: string): Error {
   return new ArchiveError(`${archive} is not a readable zip archive: ${msg}`);
 }
 
-async function extractZip(file: string, dest: string, budget: Budget, o: ExtractOptions): Promise<void> {
+async function extractZip(file: string, dest: string, budget: Budget, o: ExtractArchiveOptions): Promise<void> {
   let zip: yauzl.ZipFile;
   try {
     zip = await yauzl.openPromise(file, { lazyEntries: true, autoClose: false, validateEntrySizes: true, strictFileNames: false });
@@ -245,7 +245,7 @@ export async function sniffArchive(file: string): Promise<ArchiveFormat | undefi
  * Extracts `file` into `dest` (created; it should be a fresh staging folder that the caller renames into place
  * once everything checked out, and removes on failure).
  */
-export async function extractArchive(file: string, format: ArchiveFormat, dest: string, o: ExtractOptions = {}): Promise<ExtractResult> {
+export async function extractArchive(file: string, format: ArchiveFormat, dest: string, o: ExtractArchiveOptions = {}): Promise<ExtractArchiveResult> {
   const budget = new Budget(o.maxBytes ?? 64 * GIB, file);
   await fs.mkdir(dest, { recursive: true, mode: 0o755 });
   if (format === 'zip') {
