@@ -231,7 +231,7 @@ describe('datasets by name: download, verify, extract into place', () => {
       process.chdir(cwd);
     }
     await expect(resolveDataArg('no-such-set')).rejects.toThrow(/no-such-set is neither a folder nor a dataset name \(names: caltech101, hymenoptera, tf_flowers, imagenette, tiny/);
-    await expect(resolveDataArg('./missing/folder')).rejects.toThrow(/dataset folder \.\/missing\/folder does not exist/);
+    expect(await resolveDataArg('./missing/folder')).toEqual({ folder: './missing/folder', presets: {} }); // reported by the loader
   });
 
   it('a broken registry.json is reported with the file and the entry', async () => {

@@ -30,12 +30,16 @@ function presetsOf(entry?: DatasetEntry): Record<string, string[]> {
   return Object.fromEntries(Object.entries(entry?.presets ?? {}).map(([k, v]) => [k, v.classes]));
 }
 
-/** Resolves a <data> argument: an existing path as it is, else a dataset name (downloading it if needed). */
+/**
+ * Resolves a <data> argument: an existing path as it is, else a dataset name (downloading it if needed). An
+ * argument that cannot be a name (it has a '/', an upper-case letter...) is returned as the path it is.
+ */
 export async function resolveDataArg(arg: string, o: ResolveOptions = {}): Promise<ResolvedData> {
   const log = o.logger ?? silentLogger;
   if (await fs.stat(arg).catch(() => undefined)) return { folder: arg, presets: {} };
   const name = arg.trim().toLowerCase();
-  if (!isDatasetName(name)) throw new DatasetError(`dataset folder ${arg} does not exist`);
+  // Not a name: a path that does not exist, which the command's own loader reports in its terms.
+  if (!isDatasetName(name)) return { folder: arg, presets: {} };
   const entry = await findEntry(name);
   let record = await readDatasetRecord(name);
   if (!entry && !record) {
