@@ -2,6 +2,7 @@
 import type { ResizeKernel, ResizeMode } from '../data/decode.js';
 import { PREPROCESS_DESCRIPTIONS, type PreprocessMode } from '../backbones/preprocess.js';
 import type { HeadSpec } from '../engine/head.js';
+import type { OpenSetThreshold } from './threshold.js';
 import { VERSION } from '../version.js';
 
 export interface ClassifierMetadata {
@@ -22,6 +23,8 @@ export interface ClassifierMetadata {
   output: 'probabilities';
   backbone: { name: string; source: string; id: string; params: number; note: string };
   head?: HeadSpec;
+  /** The default open-set threshold on the best class probability (chosen on the validation split). */
+  threshold?: OpenSetThreshold;
   /** Teachable Machine's key for the input size, for tools that read TM metadata. */
   imageSize: number;
 }
@@ -34,6 +37,7 @@ export function makeMetadata(p: {
   kernel: ResizeKernel;
   backbone: ClassifierMetadata['backbone'];
   head?: HeadSpec;
+  threshold?: OpenSetThreshold;
 }): ClassifierMetadata {
   return {
     format: 'tlearn-classifier',
@@ -51,6 +55,7 @@ export function makeMetadata(p: {
     output: 'probabilities',
     backbone: p.backbone,
     head: p.head,
+    threshold: p.threshold,
     imageSize: p.inputSize[0],
   };
 }

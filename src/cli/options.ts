@@ -52,3 +52,12 @@ export function size(name: string) {
     return [h, w];
   };
 }
+
+/** A probability in [0, 1]. */
+export function probability(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !(n >= 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a probability in [0, 1], got '${v}'`);
+    return n;
+  };
+}
