@@ -65,3 +65,6 @@ export async function installFolder(staging: string, dir: string, keepExisting: 
   await fs.rename(staging, dir);
   await fs.rm(aside, { recursive: true, force: true });
 }
+
+/** True when a process with this id is running (for lock files and staging folders left by killed processes). */
+export { pidAlive } from './tempfiles.js';

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { processAlive } from './tempfiles.js';
+import { pidAlive } from './tempfiles.js';
 
 export const LOCK_FILE = '.tlearn-lock';
 
@@ -39,7 +39,7 @@ export async function lockFolder(dir: string, what: string): Promise<() => Promi
     } catch {
       holder = undefined; // being written, or garbage
     }
-    const stale = holder ? holder.host === me.host && !processAlive(holder.pid) : attempt > 0;
+    const stale = holder ? holder.host === me.host && !pidAlive(holder.pid) : attempt > 0;
     if (holder && !stale) {
       throw new LockError(`${dir} is in use by ${holder.what} (process ${holder.pid}${holder.host !== me.host ? ` on ${holder.host}` : ''}, started ${holder.startedAt}); wait for it to finish, or stop it (if no such process is running, delete ${file})`);
     }

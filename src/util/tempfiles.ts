@@ -40,7 +40,7 @@ export function parseTempName(name: string): TempWriter | undefined {
 }
 
 /** Whether process `pid` is alive on this machine. */
-export function processAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
@@ -80,7 +80,7 @@ export async function findTempFiles(root: string, maxDepth = Infinity, now = Dat
         const st = await fs.lstat(full).catch(() => undefined);
         if (!st) continue;
         const old = now - st.mtimeMs > STALE_AFTER_MS;
-        out.push({ path: full, bytes: await sizeOf(full, st), stale: old || (writer.sameHost && !processAlive(writer.pid)) });
+        out.push({ path: full, bytes: await sizeOf(full, st), stale: old || (writer.sameHost && !pidAlive(writer.pid)) });
       } else if (e.isDirectory() && depth < maxDepth) await walk(full, depth + 1);
     }
   };

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { checkDataset, formatCheck } from '../../data/check.js';
+import { expandExclude, resolveDataArg } from '../../datasets/resolve.js';
 import { parseFractions } from '../../data/split.js';
 import { createLogger } from '../../util/log.js';
 import { int, list, size } from '../options.js';
@@ -14,8 +15,8 @@ export function checkCommand(): Command {
         'Exits 0 when the folder can be trained on, 1 when it cannot (then the reason is the one line on stderr). `tlearn train` stops on label conflicts and symbolic link loops unless given --force.',
       ].join('\n\n'),
     )
-    .argument('<data>', 'dataset folder')
-    .option('--exclude <classes>', 'comma-separated class folders to leave out', list)
+    .argument('<data>', 'dataset folder, or dataset name (tlearn datasets list; a path wins)')
+    .option('--exclude <classes>', 'comma-separated class folders to leave out; for a named dataset also a named list (caltech101: notebook)', list)
     .option('--split <fractions>', 'train,val,test fractions (to see which near-duplicates land in different splits)', parseFractions, [0.7, 0.15, 0.15])
     .addOption(new Option('--split-mode <mode>', 'stratified or random, as for train').choices(['stratified', 'random']).default('stratified'))
     .option('--seed <n>', 'split seed, as for train', int('--seed', 0), 42)
@@ -27,7 +28,8 @@ export function checkCommand(): Command {
       const base = createLogger({ quiet: o.quiet || o.json });
       // a small folder is checked at once: progress only for large ones
       const log = { ...base, progress: (label: string, total: number) => (total >= 500 ? base.progress(label, total) : { tick: () => {}, done: () => {} }) };
-      const c = await checkDataset(data, { exclude: o.exclude, split: o.split, splitMode: o.splitMode, seed: o.seed, inputSize: o.inputSize, nearDistance: o.nearDistance, logger: log });
+      const d = await resolveDataArg(data, { logger: base });
+      const c = await checkDataset(d.folder, { exclude: expandExclude(o.exclude, d), split: o.split, splitMode: o.splitMode, seed: o.seed, inputSize: o.inputSize, nearDistance: o.nearDistance, logger: log });
       if (o.json) process.stdout.write(`${JSON.stringify(c)}\n`);
       else process.stdout.write(`${formatCheck(c).filter((l) => !l.startsWith('not trainable: ')).join('\n')}\n`);
       if (!c.trainable) {

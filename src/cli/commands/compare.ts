@@ -4,6 +4,7 @@ import { parseFractions } from '../../data/split.js';
 import { ARCHITECTURES, DEFAULT_ARCH } from '../../engine/architectures.js';
 import { compareOnFolder } from '../../train/compare.js';
 import type { RunRequest } from '../../train/types.js';
+import { expandExclude, resolveDataArg } from '../../datasets/resolve.js';
 import { OPTIMIZERS } from '../../engine/optimizers.js';
 import { createLogger } from '../../util/log.js';
 import { metricsTable, table } from '../format.js';
@@ -21,8 +22,8 @@ export function compareCommand(): Command {
         '(scratch/ and transfer/) that tlearn predict, evaluate and export accept.\n\n' +
         'The scratch side writes a checkpoint at the end of every epoch (in scratch/checkpoint/); a stopped or killed compare continues with `tlearn compare --resume <folder>`.',
     )
-    .argument('[data]', 'dataset folder (one sub-folder per class; not needed with --resume or --from)')
-    .option('--exclude <classes>', 'comma-separated class folders to leave out', list)
+    .argument('[data]', 'dataset folder (one sub-folder per class), or dataset name (tlearn datasets list; a path wins); not needed with --resume or --from')
+    .option('--exclude <classes>', 'comma-separated class folders to leave out; for a named dataset also a named list (caltech101: notebook)', list)
     .option('--split <fractions>', 'train,val,test fractions', parseFractions, [0.7, 0.15, 0.15])
     .addOption(new Option('--split-mode <mode>', 'stratified or random (the notebook\'s plain shuffle)').choices(['stratified', 'random']).default('stratified'))
     .option('--seed <n>', 'seed for the split, initial weights, shuffling and dropout', int('--seed', 0), 42)
@@ -43,9 +44,10 @@ export function compareCommand(): Command {
     .option('-q, --quiet', 'no progress or logs on stderr')
     .action(async (data: string | undefined, o: any, cmd: Command) => {
       const log = createLogger({ quiet: o.quiet });
+      const d = data === undefined ? undefined : await resolveDataArg(data, { logger: log });
       const r = await withSignals(() => compareOnFolder(givenOptions(cmd, o, {
-        data,
-        exclude: o.exclude,
+        data: d?.folder,
+        exclude: d ? expandExclude(o.exclude, d) : o.exclude,
         split: o.split,
         splitMode: o.splitMode,
         seed: o.seed,
