@@ -22,6 +22,12 @@ export interface ClassifierMetadata {
   output: 'probabilities';
   backbone: { name: string; source: string; id: string; params: number; note: string };
   head?: HeadSpec;
+  /**
+   * Temperature scaling fitted on the validation split. It is already folded into the model's final Dense layer
+   * (kernel and bias divided by the temperature): the model's outputs are the calibrated probabilities, nothing
+   * needs to be applied. Absent in models made before calibration existed or with --no-calibrate.
+   */
+  calibration?: { method: 'temperature'; temperature: number; layer: string; fittedOn: 'validation split'; folded: true };
   /** Teachable Machine's key for the input size, for tools that read TM metadata. */
   imageSize: number;
 }
@@ -34,6 +40,7 @@ export function makeMetadata(p: {
   kernel: ResizeKernel;
   backbone: ClassifierMetadata['backbone'];
   head?: HeadSpec;
+  calibration?: ClassifierMetadata['calibration'];
 }): ClassifierMetadata {
   return {
     format: 'tlearn-classifier',
@@ -51,6 +58,7 @@ export function makeMetadata(p: {
     output: 'probabilities',
     backbone: p.backbone,
     head: p.head,
+    ...(p.calibration ? { calibration: p.calibration } : {}),
     imageSize: p.inputSize[0],
   };
 }

@@ -68,7 +68,13 @@ export async function buildArchitecture(name: string, inputSize: [number, number
   const arch = ARCHITECTURES[name];
   if (!arch) throw new Error(`unknown architecture '${name}' (choose ${Object.keys(ARCHITECTURES).join(', ')})`);
   const tf = await getTf();
-  const model = arch.build(tf, inputSize, classes, seed);
+  let model: TF.Sequential;
+  try {
+    model = arch.build(tf, inputSize, classes, seed);
+  } catch (e: any) {
+    if (/Negative dimension/.test(String(e?.message))) throw new Error(`input size ${inputSize.join('x')} is too small for ${name}: its convolutions and poolings shrink it to nothing (try --input-size 64 or more)`);
+    throw e;
+  }
   const artifacts = await modelArtifacts(tf, model);
   model.dispose();
   return { arch, artifacts };

@@ -64,7 +64,17 @@ export async function writeRunFolder(outDir: string, ds: ImageFolder, split: Dat
   const tSave = performance.now();
   const modelDir = path.join(outDir, 'model');
   await writeLayersModel(modelDir, o.model);
-  const metadata = makeMetadata({ labels: ds.classes, inputSize: o.inputSize, preprocessing: o.preprocessing, resize: o.resize, kernel: o.kernel, backbone: o.backbone, head: o.head });
+  const cal = o.calibration;
+  const metadata = makeMetadata({
+    labels: ds.classes,
+    inputSize: o.inputSize,
+    preprocessing: o.preprocessing,
+    resize: o.resize,
+    kernel: o.kernel,
+    backbone: o.backbone,
+    head: o.head,
+    calibration: cal?.method === 'temperature' ? { method: 'temperature', temperature: cal.temperature, layer: cal.layer!, fittedOn: 'validation split', folded: true } : undefined,
+  });
   await writeFileAtomic(path.join(modelDir, 'metadata.json'), JSON.stringify(metadata, null, 2));
   const val = computeMetrics(o.val.probs, o.val.labels, ds.classes);
   const test = computeMetrics(o.test.probs, o.test.labels, ds.classes);
@@ -87,6 +97,7 @@ export async function writeRunFolder(outDir: string, ds: ImageFolder, split: Dat
       fractions: split.fractions,
     },
     ...o.details,
+    ...(cal ? { calibration: cal } : {}),
     val,
     test,
     timings: allTimings,
@@ -107,6 +118,7 @@ export async function writeRunFolder(outDir: string, ds: ImageFolder, split: Dat
     primary: { name: o.mode, metrics: test, split: 'test' },
     gallery: topLossGallery(o.test.probs, o.test.labels, o.test.paths, ds.classes),
     timings: metrics.timings,
+    calibration: cal,
   });
   return { outDir, metrics, history: o.history, report };
 }

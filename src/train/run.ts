@@ -18,6 +18,7 @@ import { runScratch } from './modes/scratch.js';
 import { runTransfer } from './modes/transfer.js';
 import { runFinetune } from './modes/finetune.js';
 import { withTta } from './tta.js';
+import { calibrateOutcome } from './calibrate.js';
 import { writeRunFolder, type RunMetrics } from './outcome.js';
 import type { ModelOutcome, TrainMode, TrainRunOptions } from './types.js';
 import type { ReportFiles } from '../report/html.js';
@@ -83,6 +84,8 @@ export async function trainFromFolder(o: TrainRunOptions): Promise<TrainRunResul
   else if (mode === 'scratch') outcome = await runScratch(split, ds.classes.length, o, log);
   else if (mode === 'finetune') outcome = await runFinetune(split, ds.classes.length, { ...o, checkpointDir: path.join(outDir, 'checkpoint') }, log);
   else throw new Error(`unknown mode '${mode as string}'`);
+  // the model is final: calibrate it before anything reads its probabilities
+  outcome = calibrateOutcome(outcome, log, o.calibrate ?? true);
   if (o.tta) outcome = await withTta(outcome, split, o, log);
   return writeRunFolder(outDir, ds, split, { ...outcome, details: { ...outcome.details, audit } }, timings, runTitle(ds, outcome));
 }

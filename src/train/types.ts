@@ -26,6 +26,26 @@ export interface SplitPredictions {
   paths: string[];
 }
 
+/** Loss and expected calibration error of one split's probabilities. */
+export interface CalibrationPoint {
+  loss: number;
+  ece: number;
+}
+
+/** What the calibration step did (metrics.json `calibration`, the report's calibration section). */
+export interface CalibrationSummary {
+  /** 'temperature': fitted and folded into the model; 'none': left as trained (see `note`). */
+  method: 'temperature' | 'none';
+  temperature: number;
+  /** The Dense layer whose kernel and bias were divided by the temperature. */
+  layer: string | null;
+  fittedOn: 'val';
+  note?: string;
+  /** Before and after, on the validation split (the fit) and on the test split (never used for the fit; without TTA). */
+  val: { before: CalibrationPoint; after: CalibrationPoint };
+  test: { before: CalibrationPoint; after: CalibrationPoint };
+}
+
 export interface ModelOutcome {
   mode: TrainMode;
   /** The whole classifier as a TF.js layers model. */
@@ -47,6 +67,8 @@ export interface ModelOutcome {
   details: Record<string, unknown>;
   /** Seconds per stage (features, train, evaluate...). */
   timings: Record<string, number>;
+  /** Set by the calibration step (train/calibrate.ts) once the model is final. */
+  calibration?: CalibrationSummary;
 }
 
 export interface TrainRunOptions {
@@ -81,6 +103,8 @@ export interface TrainRunOptions {
   augment?: AugmentOptions;
   /** Test-time augmentation for the final test metrics (flips and centre crops averaged). */
   tta?: boolean;
+  /** Fit a temperature on the validation split and fold it into the model (default true). */
+  calibrate?: boolean;
   /** A Keras .h5 weights file for the zoo backbone (instead of the cache). */
   weights?: string;
   schedule?: LrSchedule;

@@ -32,6 +32,7 @@ export function compareCommand(): Command {
     .option('--lr <rate>', 'learning rate for both (default: the optimizer\'s Keras default)', positive('--lr'))
     .option('--epochs <n>', 'epochs for both', int('--epochs'), 10)
     .option('--batch-size <n>', 'batch size for both', int('--batch-size'), 128)
+    .option('--no-calibrate', 'keep the raw probabilities of both models (by default each gets a temperature fitted on the validation split and folded into its final layer)')
     .option('--out <dir>', 'output folder (default runs/compare-<timestamp>)')
     .option('--threads <n>', 'onnxruntime threads (default: all cores)', int('--threads'))
     .option('--json', 'print compare.json\'s content on stdout (logs stay on stderr)')
@@ -52,6 +53,7 @@ export function compareCommand(): Command {
         lr: o.lr,
         epochs: o.epochs,
         batchSize: o.batchSize,
+        calibrate: o.calibrate,
         out: o.out ?? `runs/compare-${new Date().toISOString().replace(/\.\d+Z$/, '').replace(/:/g, '-')}`,
         threads: o.threads,
         logger: log,

@@ -10,7 +10,7 @@ import { parseAugment } from '../../data/augment.js';
 import { ARCHITECTURES, DEFAULT_ARCH } from '../../engine/architectures.js';
 import { size } from '../options.js';
 import { createLogger } from '../../util/log.js';
-import { confusedLines, metricsTable } from '../format.js';
+import { calibrationLines, confusedLines, metricsTable } from '../format.js';
 import { int, list, num, oneOf, positive } from '../options.js';
 
 export function trainCommand(): Command {
@@ -41,6 +41,7 @@ export function trainCommand(): Command {
     .option('--head-lr <rate>', "finetune: the first stage's learning rate (default: the optimizer's)", positive('--head-lr'))
     .option('--augment [spec]', 'scratch/finetune: data augmentation; spec e.g. "crop=0.6,flip,rotate=10,color=0.2" (that is the default)')
     .option('--tta', 'test-time augmentation for the test metrics: flips and centre crops averaged')
+    .option('--no-calibrate', 'keep the raw probabilities: by default a temperature is fitted on the validation split (lowest log-loss) and folded into the final layer, so the model, predict and the exports give calibrated probabilities; the predicted class never changes')
     .option('--weights <file.h5>', "zoo backbone: use this Keras .h5 weights file (checked against Keras' hash where published) instead of the cache")
     .addOption(new Option('--arch <name>', `scratch: the CNN (${Object.keys(ARCHITECTURES).join(', ')})`).default(DEFAULT_ARCH))
     .option('--input-size <HxW>', 'scratch: image size fed to the CNN, e.g. 224 or 160x160', size('--input-size'))
@@ -84,6 +85,7 @@ export function trainCommand(): Command {
         headLr: o.headLr,
         augment: parseAugment(o.augment),
         tta: o.tta,
+        calibrate: o.calibrate,
         weights: o.weights,
         splitMode: o.splitMode,
         seed: o.seed,
@@ -117,6 +119,7 @@ export function trainCommand(): Command {
           ['test', m.test],
         ]),
         '',
+        ...calibrationLines(m.calibration),
         'most confused (test, true → predicted):',
         ...(confusedLines(m.test).length ? confusedLines(m.test) : ['  none']),
         '',
