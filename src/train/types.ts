@@ -19,6 +19,18 @@ import type { Logger } from '../util/log.js';
 export type TrainMode = 'transfer' | 'scratch' | 'finetune';
 export const TRAIN_MODES: TrainMode[] = ['transfer', 'scratch', 'finetune'];
 
+/** Options that only the network trainer (scratch, fine-tune) uses, with their flags. */
+export const NETWORK_ONLY_OPTIONS: Array<[keyof TrainRunOptions, string]> = [
+  ['warmup', '--warmup'],
+  ['bn', '--bn'],
+  ['bnMomentum', '--bn-momentum'],
+  ['bnReestimate', '--bn-reestimate'],
+  ['ema', '--ema'],
+  ['swa', '--swa'],
+  ['mixup', '--mixup'],
+  ['cutmix', '--cutmix'],
+];
+
 /** Predictions of a model for one split: rows of probabilities for the images that could be read. */
 export interface SplitPredictions {
   probs: Float32Array;
@@ -108,6 +120,26 @@ export interface TrainRunOptions {
   /** A Keras .h5 weights file for the zoo backbone (instead of the cache). */
   weights?: string;
   schedule?: LrSchedule;
+  /** scratch/fine-tune: linear learning-rate warm-up over this many epochs (not with one-cycle). */
+  warmup?: number;
+  /**
+   * fine-tune: the unfrozen blocks' BatchNormalization: 'frozen' (default) keeps it in inference mode with its
+   * ImageNet statistics; 'train' trains gamma/beta and normalises with batch statistics (per micro-batch),
+   * updating the moving statistics with a momentum. (From scratch, an architecture's BatchNormalization always trains.)
+   */
+  bn?: 'frozen' | 'train';
+  /** Momentum of the moving statistics of training-mode BatchNormalization (default: each layer's own). */
+  bnMomentum?: number;
+  /** After training, re-estimate the BatchNormalization statistics of the trained part on this many training images (true = all). */
+  bnReestimate?: boolean | number;
+  /** scratch/fine-tune: exponential moving average of the weights with this decay (e.g. 0.999). */
+  ema?: number;
+  /** scratch/fine-tune: stochastic weight averaging over the last N epochs (kept if it validates better). */
+  swa?: number;
+  /** scratch/fine-tune: mixup with Beta(alpha, alpha) (e.g. 0.2); 0 = off. */
+  mixup?: number;
+  /** scratch/fine-tune: CutMix with Beta(alpha, alpha) (e.g. 1.0); 0 = off. With --mixup, one or the other per batch. */
+  cutmix?: number;
   optimizer?: OptimizerName;
   lr?: number;
   momentum?: number;

@@ -47,6 +47,14 @@ export function trainCommand(): Command {
     .option('--input-size <HxW>', 'scratch: image size fed to the CNN, e.g. 224 or 160x160', size('--input-size'))
     .option('--micro-batch <n>', 'scratch: images per onnxruntime run (memory vs speed; default 8 at 224x224, gradients are summed over --batch-size)', int('--micro-batch'))
     .addOption(new Option('--schedule <kind>', 'scratch/finetune: learning-rate schedule over all steps (default: constant for scratch, one-cycle for finetune)').choices(['constant', 'cosine', 'one-cycle']))
+    .option('--warmup <epochs>', 'scratch/finetune: raise the learning rate linearly over the first epochs, then follow --schedule (not with one-cycle, which warms up itself)', int('--warmup', 0))
+    .addOption(new Option('--bn <mode>', "finetune: the unfrozen blocks' BatchNormalization: frozen keeps inference mode and the pretrained statistics; train normalises with batch statistics (per --micro-batch), trains gamma/beta and updates the moving statistics (default frozen)").choices(['frozen', 'train']))
+    .option('--bn-momentum <m>', "scratch/finetune: momentum of the moving statistics of training-mode BatchNormalization (default: each layer's own, 0.99 in Keras, 0.999 in MobileNetV2)", num('--bn-momentum', 0, 1))
+    .option('--bn-reestimate [images]', 'scratch/finetune: after training, measure the BatchNormalization statistics of the trained blocks anew on the training images (un-augmented; all of them, or this many)', int('--bn-reestimate'))
+    .option('--ema <decay>', 'scratch/finetune: keep an exponential moving average of the weights (e.g. 0.999); validation, checkpoints and the result use the average', num('--ema', 0, 1))
+    .option('--swa <epochs>', 'scratch/finetune: stochastic weight averaging: average the weights of the last N epochs (BatchNormalization statistics re-measured), kept if it validates better than the best epoch', int('--swa'))
+    .option('--mixup <alpha>', 'scratch/finetune: mixup, each training image blended with another of its batch, weights ~ Beta(alpha, alpha), e.g. 0.2 (default off)', num('--mixup', 0))
+    .option('--cutmix <alpha>', 'scratch/finetune: CutMix, a box of another image of the batch pasted in, area ~ Beta(alpha, alpha), e.g. 1.0; with --mixup, one or the other per batch (default off)', num('--cutmix', 0))
     .option('--backbone <name|folder>', 'zoo name (see `tlearn models list`) or a TF.js layers model folder (also a Teachable Machine export)', DEFAULT_BACKBONE)
     .addOption(new Option('--preprocess <mode>', 'override the backbone\'s pixel preprocessing: tf = x/127.5-1, caffe = BGR minus ImageNet means, torch, unit = x/255, raw').argParser(oneOf('--preprocess', PREPROCESS_MODES)))
     .addOption(new Option('--resize <mode>', 'squash stretches to the input size (Keras load_img); center-crop keeps the aspect ratio and crops the middle').argParser(oneOf('--resize', RESIZE_MODES)))
@@ -80,6 +88,14 @@ export function trainCommand(): Command {
         inputSize: o.inputSize,
         microBatch: o.microBatch,
         schedule: o.schedule,
+        warmup: o.warmup,
+        bn: o.bn,
+        bnMomentum: o.bnMomentum,
+        bnReestimate: o.bnReestimate,
+        ema: o.ema,
+        swa: o.swa,
+        mixup: o.mixup,
+        cutmix: o.cutmix,
         unfreeze: o.unfreeze,
         headEpochs: o.headEpochs,
         headLr: o.headLr,
