@@ -18,6 +18,7 @@ export const RECIPES: Recipe[] = [
   { name: 'finetune', flags: FT, note: 'the current finetune default with augmentation: top 8 blocks, one-cycle, 10 epochs, BN frozen' },
   { name: 'finetune-bn-train', flags: [...FT, '--bn', 'train'], note: 'BatchNormalization of the unfrozen blocks in training mode (batch statistics per micro-batch of 32)' },
   { name: 'finetune-bn-train-m99', flags: [...FT, '--bn', 'train', '--bn-momentum', '0.99'], note: 'as finetune-bn-train with momentum 0.99 instead of MobileNetV2\'s 0.999' },
+  { name: 'finetune-bn-train-reestimate', flags: [...FT, '--bn', 'train', '--bn-reestimate'], note: 'BN in training mode, then its moving statistics re-estimated on the training images (no momentum lag)' },
   { name: 'finetune-bn-reestimate', flags: [...FT, '--bn-reestimate'], note: 'BN frozen while training, statistics of the unfrozen blocks re-estimated on the training images after' },
   { name: 'finetune-ema', flags: [...FT, '--ema', '0.999'], note: 'exponential moving average of the weights' },
   { name: 'finetune-swa', flags: [...FT, '--swa', '3'], note: 'SWA of the last 3 epochs, kept if it validates better' },
