@@ -25,6 +25,8 @@ export const RECIPES: Recipe[] = [
   { name: 'finetune-mixup', flags: [...FT, '--mixup', '0.2'], note: 'mixup alpha 0.2' },
   { name: 'finetune-cutmix', flags: [...FT, '--cutmix', '1'], note: 'CutMix alpha 1' },
   { name: 'finetune-cosine-warmup', flags: [...FT, '--schedule', 'cosine', '--warmup', '1'], note: 'cosine schedule after 1 warm-up epoch, instead of one-cycle' },
+  { name: 'finetune-progressive', flags: [...FT, '--progressive', '160'], note: 'progressive resizing: the first half of the epochs at 160x160' },
+  { name: 'finetune-15ep-progressive', flags: [...FT, '--epochs', '15', '--progressive', '128,176'], note: '15 epochs, a third each at 128, 176 and 224' },
   { name: 'finetune-15ep', flags: [...FT, '--epochs', '15'], note: '15 epochs' },
   { name: 'finetune-unfreeze-all', flags: [...FT, '--unfreeze', 'all'], note: 'the whole backbone trained' },
   { name: 'finetune-unfreeze-all-bn-train', flags: [...FT, '--unfreeze', 'all', '--bn', 'train'], note: 'the whole backbone trained, BN in training mode' },

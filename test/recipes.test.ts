@@ -238,7 +238,24 @@ describe('trainNetwork with recipe options', () => {
     for (const n of [plain, ema, swa, swaAcc]) await n.close();
   });
 
+  it('progressive resizing trains the first epochs at a smaller size, then at the model\'s own; validation stays at the model\'s size', async () => {
+    const lines: string[] = [];
+    const logger = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), progress: () => ({ tick() {}, done() {} }) };
+    const net = await trainNetwork(tiny, src(), src(), { ...base(), progressive: [[8, 8]], logger });
+    expect(lines.filter((l) => l.startsWith('progressive resizing'))).toEqual(['progressive resizing: training at 8x8 from epoch 1', 'progressive resizing: training at 16x16 from epoch 3']);
+    expect(net.options.progressive).toEqual([[8, 8]]);
+    expect(Math.max(...net.history.map((h) => h.val_acc))).toBeGreaterThan(0.8);
+    // the result is the model at its own size
+    const a = net.artifacts;
+    const m = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: a.modelTopology as any, weightSpecs: a.weightSpecs as any, weightData: a.weightData }));
+    expect(m.inputs[0]!.shape).toEqual([null, 16, 16, 3]);
+    m.dispose();
+    await net.close();
+  });
+
   it('bad combinations are refused before training', async () => {
+    await expect(trainNetwork(tiny, src(), src(), { ...base(), epochs: 2, progressive: [[8, 8], [12, 12]] })).rejects.toThrow(/--progressive: 3 sizes \(with the model's own 16x16\) need at least 3 epochs, got 2/);
+    await expect(trainNetwork(tiny, src(), src(), { ...base(), batchNorm: { reestimate: { images: 0 } } })).rejects.toThrow(/--bn-reestimate takes a number of images >= 1/);
     await expect(trainNetwork(tiny, src(), src(), { ...base(), warmupEpochs: 1, schedule: 'one-cycle' })).rejects.toThrow(/--warmup does not combine with the one-cycle schedule/);
     await expect(trainNetwork(tiny, src(), src(), { ...base(), warmupEpochs: 4 })).rejects.toThrow(/--warmup must be a whole number of epochs in 0..3/);
     await expect(trainNetwork(tiny, src(), src(), { ...base(), batchNorm: { momentum: 1 } })).rejects.toThrow(/--bn-momentum must be in \[0, 1\)/);
@@ -274,6 +291,8 @@ describe('runs: fine-tuning BatchNormalization, re-estimation, resnet-mini from 
     const after2 = await readLayersModel(path.join(re.outDir, 'model'));
     expect(w(after2, 'c2_bn/gamma')).toEqual(w(before, 'c2_bn/gamma'));
     expect(w(after2, 'c2_bn/moving_variance')).not.toEqual(w(before, 'c2_bn/moving_variance'));
+    const both: any = (await trainFromFolder({ ...common, bn: 'train', bnReestimate: 20, out: path.join(tmpDir(), 'bn-both') })).metrics;
+    expect(both.training.recipe).toMatchObject({ bnTrained: ['c2_bn'], bnReestimated: { layers: 1, images: 20 } });
     const html = await fs.readFile(re.report.html, 'utf8');
     expect(html).toContain('re-estimated after training for 1 layers');
   });
@@ -290,11 +309,20 @@ describe('runs: fine-tuning BatchNormalization, re-estimation, resnet-mini from 
     model.dispose();
   });
 
+  it('progressive resizing refuses a model whose layers depend on the input size (the notebook CNN flattens)', async () => {
+    await expect(trainFromFolder({ data: ds, mode: 'scratch', inputSize: [64, 64], progressive: [[56, 56]], epochs: 2, batchSize: 8, out: path.join(tmpDir(), 'prog') })).rejects.toThrow(
+      /this model cannot train at 56x56: its layers depend on the input size \(node .* inner dimensions differ \(32 and 128\)\); progressive resizing needs global pooling before the head/,
+    );
+  });
+
   it('CLI: recipe flags reach the run; flags the mode would not use are refused clearly', async () => {
-    const ok = await runCli(['train', ds, '--mode', 'scratch', '--input-size', '48', '--epochs', '2', '--batch-size', '8', '--mixup', '0.2', '--ema', '0.99', '--warmup', '1', '--out', path.join(tmpDir(), 'cli'), '--json', '--quiet']);
+    const ok = await runCli(['train', ds, '--mode', 'scratch', '--arch', 'resnet-mini', '--input-size', '32', '--progressive', '24', '--epochs', '2', '--batch-size', '8', '--mixup', '0.2', '--ema', '0.99', '--warmup', '1', '--out', path.join(tmpDir(), 'cli'), '--json', '--quiet']);
     expect(ok.code, ok.stderr).toBe(0);
     const m = JSON.parse(ok.stdout);
-    expect(m.training).toMatchObject({ mixup: 0.2, ema: 0.99, warmupEpochs: 1 });
+    expect(m.training).toMatchObject({ mixup: 0.2, ema: 0.99, warmupEpochs: 1, progressive: [[24, 24]] });
+    const badSize = await runCli(['train', ds, '--mode', 'scratch', '--progressive', '128,x', '--out', tmpDir()]);
+    expect(badSize.code).toBe(1);
+    expect(badSize.stderr).toMatch(/--progressive must be a size like 224 or 160x200/);
     const transfer = await runCli(['train', ds, '--backbone', backbone, '--mixup', '0.2', '--swa', '2', '--out', tmpDir()]);
     expect(transfer.code).toBe(1);
     expect(transfer.stderr).toMatch(/--swa, --mixup apply to --mode finetune and scratch/);

@@ -52,3 +52,13 @@ export function size(name: string) {
     return [h, w];
   };
 }
+
+/** Comma-separated sizes: '128,160' or '128x96,160x120'. */
+export function sizes(name: string) {
+  const one = size(name);
+  return (v: string): Array<[number, number]> => {
+    const parts = v.split(',').map((p) => p.trim()).filter(Boolean);
+    if (!parts.length) throw new InvalidArgumentError(`${name} needs at least one size, e.g. 128,160`);
+    return parts.map(one);
+  };
+}

@@ -59,8 +59,13 @@ export interface NetworkTrainOptions extends RecipeOptions {
   batchNorm?: BatchNormOptions;
   seed?: number;
   threads?: number;
-  /** Per-epoch image source for training (augmentation); default: plain decode. */
-  trainDecode?: (epoch: number) => BatchOptions['decode'];
+  /** Per-epoch image source for training (augmentation) at the epoch's training size; default: plain decode. */
+  trainDecode?: (epoch: number, size: [number, number]) => BatchOptions['decode'];
+  /**
+   * Progressive resizing: train the first epochs at these (smaller) sizes in turn, then at inputSize, the epochs
+   * split evenly between the stages. Validation, re-estimation and the result are always at inputSize.
+   */
+  progressive?: Array<[number, number]>;
   logger?: Logger;
   label?: string;
 }
@@ -86,6 +91,7 @@ export interface TrainedNetwork {
     labelSmoothing: number;
     schedule: LrSchedule;
     warmupEpochs: number;
+    progressive: Array<[number, number]> | null;
     patience: number | null;
     monitor: 'val_loss' | 'val_acc';
     seed: number;
@@ -142,6 +148,10 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
   const bnMomentum = o.batchNorm?.momentum;
   if (bnMomentum !== undefined && !(bnMomentum >= 0 && bnMomentum < 1)) throw new RecipeError(`--bn-momentum must be in [0, 1), got ${bnMomentum}`);
   const reestimate = o.batchNorm?.reestimate;
+  if (reestimate?.images !== undefined && !(Number.isInteger(reestimate.images) && reestimate.images >= 1)) throw new RecipeError(`--bn-reestimate takes a number of images >= 1, got ${reestimate.images}`);
+  const stages = [...(o.progressive ?? []), o.inputSize];
+  if (stages.length > epochs) throw new RecipeError(`--progressive: ${stages.length} sizes (with the model's own ${o.inputSize.join('x')}) need at least ${stages.length} epochs, got ${epochs}`);
+  const sizeAt = (epoch: number) => stages[Math.min(stages.length - 1, Math.floor(((epoch - 1) * stages.length) / epochs))]!;
   const trainer = await OnnxTrainer.create(initial, {
     trainable: o.trainable,
     lrMultiplier: o.lrMultiplier,
@@ -158,11 +168,11 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
     bnLive: reestimate?.layers,
   });
   const recipe = TrainingRecipe.start(o, epochs, seed, trainer.liveWeights);
-  const bnTrained = trainer.batchNormLayers.filter((l) => !reestimate?.layers?.(l));
+  const bnTrained = trainer.trainingModeBatchNorm;
   if (bnTrained.length) log.info(`BatchNormalization in training mode (batch statistics per micro-batch of ${microBatch}, moving statistics with momentum ${bnMomentum ?? "each layer's own"}): ${bnTrained.length} layer${bnTrained.length > 1 ? 's' : ''}`);
   for (const line of recipe.describe()) log.info(`recipe: ${line}`);
   const rng = new Rng(seed + 7);
-  const batchOpts = (decode?: BatchOptions['decode']): BatchOptions => ({ inputSize: o.inputSize, preprocessing: o.preprocessing, resize: o.resize, kernel: o.kernel, batchSize, decode });
+  const batchOpts = (decode?: BatchOptions['decode'], inputSize = o.inputSize): BatchOptions => ({ inputSize, preprocessing: o.preprocessing, resize: o.resize, kernel: o.kernel, batchSize, decode });
   const failed = new Map<string, SkippedFile>();
   const history: EpochLog[] = [];
   const epochSeconds: number[] = [];
@@ -243,14 +253,17 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const t0 = performance.now();
     const order = rng.shuffle(train.paths.map((_, i) => i));
+    const size = sizeAt(epoch);
+    if (o.progressive && (epoch === 1 || size !== sizeAt(epoch - 1))) log.info(`progressive resizing: training at ${size.join('x')} from epoch ${epoch}`);
+    await trainer.setTrainSize(size);
     const progress = log.progress(`${o.label ?? 'train'} epoch ${epoch}/${epochs}`, train.paths.length);
     let lossSum = 0;
     let correct = 0;
     let n = 0;
-    for await (const b of imageBatches(train, order, batchOpts(o.trainDecode?.(epoch)))) {
+    for await (const b of imageBatches(train, order, batchOpts(o.trainDecode?.(epoch, size), size))) {
       for (const f of b.failed) failed.set(f.path, f);
       if (b.labels.length) {
-        const batch = recipe.prepare(b.x, b.labels, o.inputSize);
+        const batch = recipe.prepare(b.x, b.labels, size);
         const r = await trainer.trainBatch(batch.x, b.labels, scheduleScale(schedule, step, totalSteps, warmupSteps), batch.mixed);
         recipe.afterStep(trainer.liveWeights);
         lossSum += r.lossSum;
@@ -325,6 +338,7 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
       labelSmoothing: o.labelSmoothing ?? 0,
       schedule,
       warmupEpochs,
+      progressive: o.progressive ?? null,
       patience: o.patience ?? null,
       monitor: o.monitor ?? 'val_loss',
       seed,

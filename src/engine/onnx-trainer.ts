@@ -9,6 +9,7 @@ import type * as ortTypes from 'onnxruntime-node';
 import type { LayersModelArtifacts } from '../backbones/layers-model.js';
 import { decodeWeights, encodeWeights } from '../backbones/layers-model.js';
 import { buildOnnxGraph, type OnnxGraphBuild } from '../onnx/convert.js';
+import { ShapeInferenceError } from '../onnx/shapes.js';
 import type { ParamBinding, StateBinding } from '../onnx/context.js';
 import { Rng } from '../util/rng.js';
 import { buildTrainingGraph, type TrainingGraph } from './grad/builder.js';
@@ -67,6 +68,17 @@ function sessionOptions(threads: number): ortTypes.InferenceSession.SessionOptio
   };
 }
 
+/** The training graph for one input size, its session and what it is fed. */
+interface TrainStep {
+  graph: TrainingGraph;
+  session: ortTypes.InferenceSession;
+  feeds: Feed[];
+  /** [height, width, channels] of the images it trains on. */
+  shape: [number, number, number];
+  /** Per training-mode BatchNormalization layer: its moving mean and variance (views into the trainer's values). */
+  movingStats: Map<string, { mean: Float32Array; variance: Float32Array }>;
+}
+
 export class OnnxTrainer {
   private statsSession?: Promise<{ session: ortTypes.InferenceSession; feeds: Feed[]; stats: OnnxGraphBuild['batchStats'] }>;
 
@@ -74,53 +86,85 @@ export class OnnxTrainer {
     private readonly ort: Ort,
     private readonly artifacts: LayersModelArtifacts,
     private readonly o: OnnxTrainerOptions,
-    private readonly graph: TrainingGraph,
-    private readonly train: ortTypes.InferenceSession,
+    private step: TrainStep,
     private readonly evalSession: ortTypes.InferenceSession,
     /** Trained weights, then BatchNormalization moving statistics: the order of snapshot() and exportArtifacts(). */
     private readonly bindings: ParamBinding[],
     /** The current values, in `bindings` order (trained weights first, `paramLength` of them). */
     private readonly current: Float32Array[],
     private readonly paramLength: number,
-    private readonly trainFeeds: Feed[],
     private readonly evalFeeds: Feed[],
-    /** Per trained BatchNormalization layer: its moving mean and variance (views into `current`). */
-    private readonly movingStats: Map<string, { mean: Float32Array; variance: Float32Array }>,
     private readonly optimizer: JsOptimizer,
+    /** The model's own input size: evaluation, re-estimation and exports use it. */
     readonly inputShape: [number, number, number],
     readonly classes: number,
     private readonly rng: Rng,
     private readonly threads: number,
   ) {}
 
+  /** Builds the training graph (at the model's size, or `size`) and its session, fed from the trainer's values. */
+  private static async buildStep(ort: Ort, artifacts: LayersModelArtifacts, o: OnnxTrainerOptions, threads: number, lookup: (kerasName: string) => Float32Array | undefined, stateOf: (layer: string, w: string) => Float32Array, size?: [number, number]): Promise<{ step: TrainStep; build: OnnxGraphBuild }> {
+    const build = buildOnnxGraph(artifacts, { training: { trainable: o.trainable, batchNorm: 'batch' }, logits: true, ...(size ? { inputShape: [null, size[0], size[1], 3] } : {}) });
+    if (!build.params.length) throw new Error('no trainable weights selected');
+    let graph: TrainingGraph;
+    try {
+      graph = buildTrainingGraph(build, o.microBatch);
+    } catch (e) {
+      if (size && e instanceof ShapeInferenceError) throw new Error(`this model cannot train at ${size.join('x')}: its layers depend on the input size (${e.message}); progressive resizing needs global pooling before the head`);
+      throw e;
+    }
+    const session = await ort.InferenceSession.create(graph.bytes, sessionOptions(threads));
+    const feeds = build.params.map((b) => {
+      const value = lookup(b.kerasName);
+      return { onnxName: b.onnxName, dims: b.dims, value: value ?? new Float32Array(b.initial) };
+    });
+    const movingStats = new Map(graph.batchStats.map((st) => [st.layer, { mean: stateOf(st.layer, 'moving_mean'), variance: stateOf(st.layer, 'moving_variance') }]));
+    return { step: { graph, session, feeds, shape: build.kerasInputShape.slice(1) as [number, number, number], movingStats }, build };
+  }
+
   static async create(artifacts: LayersModelArtifacts, o: OnnxTrainerOptions): Promise<OnnxTrainer> {
     const ort = await import('onnxruntime-node');
-    const trainBuild = buildOnnxGraph(artifacts, { training: { trainable: o.trainable, batchNorm: 'batch' }, logits: true });
-    if (!trainBuild.params.length) throw new Error('no trainable weights selected');
-    const inShape = trainBuild.kerasInputShape.slice(1) as [number, number, number];
-    const graph = buildTrainingGraph(trainBuild, o.microBatch);
-    const evalBuild = buildOnnxGraph(artifacts, { training: { trainable: o.trainable, dropout: false, batchNorm: 'moving', bnLive: o.bnLive } });
     const threads = o.threads ?? Math.max(1, os.availableParallelism());
-    const [train, evalSession] = await Promise.all([
-      ort.InferenceSession.create(graph.bytes, sessionOptions(threads)),
-      ort.InferenceSession.create(evalBuild.graph.toBytes(), sessionOptions(threads)),
-    ]);
+    const evalBuild = buildOnnxGraph(artifacts, { training: { trainable: o.trainable, dropout: false, batchNorm: 'moving', bnLive: o.bnLive } });
+    const state = evalBuild.state.map((b) => new Float32Array(b.initial));
+    const stateOf = (layer: string, w: string) => state[evalBuild.state.findIndex((b) => b.layer === layer && b.weight === w)]!;
+    // the training build creates the weight arrays (lookup finds none yet); they are then shared by every session
+    const { step, build: trainBuild } = await OnnxTrainer.buildStep(ort, artifacts, o, threads, () => undefined, stateOf);
     const bindings: ParamBinding[] = [...trainBuild.params, ...evalBuild.state];
-    const current = bindings.map((p) => new Float32Array(p.initial));
+    const current = [...step.feeds.map((f) => f.value), ...state];
     const byKeras = new Map(bindings.map((b, i) => [b.kerasName, current[i]!]));
-    const feeds = (list: ParamBinding[]): Feed[] => list.map((b) => ({ onnxName: b.onnxName, dims: b.dims, value: byKeras.get(b.kerasName)! }));
-    const movingStats = new Map<string, { mean: Float32Array; variance: Float32Array }>();
-    for (const st of graph.batchStats) {
-      const of = (w: string) => current[bindings.findIndex((b, i) => i >= trainBuild.params.length && (b as StateBinding).layer === st.layer && (b as StateBinding).weight === w)]!;
-      movingStats.set(st.layer, { mean: of('moving_mean'), variance: of('moving_variance') });
-    }
-    const values = current.slice(0, trainBuild.params.length);
+    const evalSession = await ort.InferenceSession.create(evalBuild.graph.toBytes(), sessionOptions(threads));
+    const evalFeeds = [...evalBuild.params, ...evalBuild.state].map((b) => ({ onnxName: b.onnxName, dims: b.dims, value: byKeras.get(b.kerasName)! }));
     const optimizer = new JsOptimizer(
       { name: o.optimizer, lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay },
-      trainBuild.params.map((p, i) => ({ value: values[i]!, decay: /kernel$/.test(p.kerasName), lrScale: o.lrMultiplier?.(p.kerasName) ?? 1 })),
+      trainBuild.params.map((p, i) => ({ value: current[i]!, decay: /kernel$/.test(p.kerasName), lrScale: o.lrMultiplier?.(p.kerasName) ?? 1 })),
     );
-    const classes = graph.params.length ? (trainBuild.kerasOutputShape[1] as number) : 0;
-    return new OnnxTrainer(ort, artifacts, o, graph, train, evalSession, bindings, current, trainBuild.params.length, feeds(trainBuild.params), feeds([...evalBuild.params, ...evalBuild.state]), movingStats, optimizer, inShape, classes, new Rng(o.seed), threads);
+    const classes = trainBuild.kerasOutputShape[1] as number;
+    return new OnnxTrainer(ort, artifacts, o, step, evalSession, bindings, current, trainBuild.params.length, evalFeeds, optimizer, step.shape, classes, new Rng(o.seed), threads);
+  }
+
+  /** The [height, width] the trainer trains at now (progressive resizing changes it; evaluation keeps inputShape). */
+  get trainSize(): [number, number] {
+    return [this.step.shape[0], this.step.shape[1]];
+  }
+
+  /**
+   * Trains at another input size from the next batch on (progressive resizing): a new training graph for the
+   * same weights, BatchNormalization statistics and optimizer state. Needs a model whose weights do not depend
+   * on the input size (global pooling before the head, as the zoo backbones).
+   */
+  async setTrainSize(size: [number, number]): Promise<void> {
+    if (size[0] === this.step.shape[0] && size[1] === this.step.shape[1]) return;
+    const byKeras = new Map(this.bindings.map((b, i) => [b.kerasName, this.current[i]!]));
+    const stateOf = (layer: string, w: string) => this.current[this.bindings.findIndex((b, i) => i >= this.paramLength && (b as StateBinding).layer === layer && (b as StateBinding).weight === w)]!;
+    const { step, build } = await OnnxTrainer.buildStep(this.ort, this.artifacts, this.o, this.threads, (k) => byKeras.get(k), stateOf, size);
+    const names = build.params.map((p) => p.kerasName).join();
+    if (names !== this.bindings.slice(0, this.paramLength).map((b) => b.kerasName).join()) {
+      await step.session.release();
+      throw new Error('internal error: the training graph at another input size trains other weights');
+    }
+    await this.step.session.release();
+    this.step = step;
   }
 
   get paramCount(): number {
@@ -141,6 +185,11 @@ export class OnnxTrainer {
     return this.current;
   }
 
+  /** BatchNormalization layers in training mode (batch statistics): those whose gamma/beta are trained. */
+  get trainingModeBatchNorm(): string[] {
+    return this.step.graph.batchStats.map((b) => b.layer);
+  }
+
   /** BatchNormalization layers whose moving statistics the model carries as live state (trained or re-estimated). */
   get batchNormLayers(): string[] {
     return [...new Set(this.bindings.slice(this.paramLength).map((b) => (b as StateBinding).layer))];
@@ -158,16 +207,17 @@ export class OnnxTrainer {
    */
   async trainBatch(x: Float32Array, labels: Int32Array, lrScale = 1, mixed?: MixedTargets): Promise<BatchResult> {
     const n = labels.length;
-    const mb = this.graph.batch;
-    const px = this.inputShape[0] * this.inputShape[1] * this.inputShape[2];
+    const { graph, session, feeds: stepFeeds, shape } = this.step;
+    const mb = graph.batch;
+    const px = shape[0] * shape[1] * shape[2];
     const K = this.classes;
-    const grads = this.graph.params.map((p) => new Float32Array(p.dims.reduce((a, b) => a * b, 1)));
+    const grads = graph.params.map((p) => new Float32Array(p.dims.reduce((a, b) => a * b, 1)));
     const smooth = this.o.labelSmoothing ?? 0;
     const cw = this.o.classWeights;
     let lossSum = 0;
     let correct = 0;
     let weightSum = 0;
-    const params = this.tensors(this.trainFeeds);
+    const params = this.tensors(stepFeeds);
     for (let s = 0; s < n; s += mb) {
       const e = Math.min(n, s + mb);
       // a short last micro-batch is filled with copies of its own samples at weight 0: they add nothing to the
@@ -187,20 +237,20 @@ export class OnnxTrainer {
       }
       const feeds: Record<string, ortTypes.Tensor> = {
         ...params,
-        [this.graph.inputName]: new this.ort.Tensor('float32', xb, [mb, ...this.inputShape]),
-        [this.graph.labelsName]: new this.ort.Tensor('float32', onehot, [mb, K]),
-        [this.graph.weightsName]: new this.ort.Tensor('float32', w, [mb]),
+        [graph.inputName]: new this.ort.Tensor('float32', xb, [mb, ...shape]),
+        [graph.labelsName]: new this.ort.Tensor('float32', onehot, [mb, K]),
+        [graph.weightsName]: new this.ort.Tensor('float32', w, [mb]),
       };
-      for (const m of this.graph.masks) {
+      for (const m of graph.masks) {
         const size = m.shape.reduce((a, b) => a * b, 1);
         const keep = 1 / (1 - m.rate);
         const mask = new Float32Array(size);
         for (let i = 0; i < size; i++) mask[i] = this.rng.next() >= m.rate ? keep : 0;
         feeds[m.name] = new this.ort.Tensor('float32', mask, m.shape);
       }
-      const out = await this.train.run(feeds);
-      lossSum += (out[this.graph.lossName]!.data as Float32Array)[0]!;
-      const logits = out[this.graph.logitsName]!.data as Float32Array;
+      const out = await session.run(feeds);
+      lossSum += (out[graph.lossName]!.data as Float32Array)[0]!;
+      const logits = out[graph.logitsName]!.data as Float32Array;
       for (let i = s; i < e; i++) {
         const r = i - s;
         let best = 0;
@@ -208,7 +258,7 @@ export class OnnxTrainer {
         // with mixed targets, a hit is the class with the larger share
         if (best === (mixed && mixed.lam[i]! < 0.5 ? mixed.labelsB[i] : labels[i])) correct++;
       }
-      this.graph.params.forEach((p, k) => {
+      graph.params.forEach((p, k) => {
         const gk = out[p.grad]!.data as Float32Array;
         const acc = grads[k]!;
         for (let i = 0; i < acc.length; i++) acc[i]! += gk[i]!;
@@ -223,8 +273,8 @@ export class OnnxTrainer {
 
   /** moving = momentum * moving + (1 - momentum) * batch; the batch variance made unbiased (count / (count - 1)). */
   private updateMovingStatistics(out: ortTypes.InferenceSession.OnnxValueMapType): void {
-    for (const st of this.graph.batchStats) {
-      const moving = this.movingStats.get(st.layer)!;
+    for (const st of this.step.graph.batchStats) {
+      const moving = this.step.movingStats.get(st.layer)!;
       const mom = this.o.bnMomentum ?? st.momentum;
       const mean = out[st.mean]!.data as Float32Array;
       const variance = out[st.variance]!.data as Float32Array;
@@ -253,7 +303,7 @@ export class OnnxTrainer {
     const { session, feeds, stats } = await this.statsSession;
     const sums = stats.map((st) => ({ st, s1: new Float64Array(st.channels), s2: new Float64Array(st.channels), count: 0 }));
     const px = this.inputShape[0] * this.inputShape[1] * this.inputShape[2];
-    const mb = this.graph.batch;
+    const mb = this.step.graph.batch;
     let images = 0;
     for await (const b of batches) {
       for (let s = 0; s < b.n; s += mb) {
@@ -314,6 +364,6 @@ export class OnnxTrainer {
 
   async close(): Promise<void> {
     const stats = this.statsSession ? [(await this.statsSession).session.release()] : [];
-    await Promise.all([this.train.release(), this.evalSession.release(), ...stats]);
+    await Promise.all([this.step.session.release(), this.evalSession.release(), ...stats]);
   }
 }

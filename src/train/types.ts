@@ -22,6 +22,7 @@ export const TRAIN_MODES: TrainMode[] = ['transfer', 'scratch', 'finetune'];
 /** Options that only the network trainer (scratch, fine-tune) uses, with their flags. */
 export const NETWORK_ONLY_OPTIONS: Array<[keyof TrainRunOptions, string]> = [
   ['warmup', '--warmup'],
+  ['progressive', '--progressive'],
   ['bn', '--bn'],
   ['bnMomentum', '--bn-momentum'],
   ['bnReestimate', '--bn-reestimate'],
@@ -120,6 +121,8 @@ export interface TrainRunOptions {
   /** A Keras .h5 weights file for the zoo backbone (instead of the cache). */
   weights?: string;
   schedule?: LrSchedule;
+  /** scratch/fine-tune: progressive resizing, the first epochs at these smaller sizes ([height, width]), then the model's own. */
+  progressive?: Array<[number, number]>;
   /** scratch/fine-tune: linear learning-rate warm-up over this many epochs (not with one-cycle). */
   warmup?: number;
   /**

@@ -11,7 +11,7 @@ import { ARCHITECTURES, DEFAULT_ARCH } from '../../engine/architectures.js';
 import { size } from '../options.js';
 import { createLogger } from '../../util/log.js';
 import { calibrationLines, confusedLines, metricsTable } from '../format.js';
-import { int, list, num, oneOf, positive } from '../options.js';
+import { int, list, num, oneOf, positive, sizes } from '../options.js';
 
 export function trainCommand(): Command {
   return new Command('train')
@@ -47,6 +47,7 @@ export function trainCommand(): Command {
     .option('--input-size <HxW>', 'scratch: image size fed to the CNN, e.g. 224 or 160x160', size('--input-size'))
     .option('--micro-batch <n>', 'scratch: images per onnxruntime run (memory vs speed; default 8 at 224x224, gradients are summed over --batch-size)', int('--micro-batch'))
     .addOption(new Option('--schedule <kind>', 'scratch/finetune: learning-rate schedule over all steps (default: constant for scratch, one-cycle for finetune)').choices(['constant', 'cosine', 'one-cycle']))
+    .option('--progressive <sizes>', "scratch/finetune: progressive resizing: train the first epochs at these smaller sizes in turn (e.g. 128,160), then at the model's own, the epochs split evenly; validation stays at the model's size (needs global pooling before the head, as the zoo backbones and resnet-mini)", sizes('--progressive'))
     .option('--warmup <epochs>', 'scratch/finetune: raise the learning rate linearly over the first epochs, then follow --schedule (not with one-cycle, which warms up itself)', int('--warmup', 0))
     .addOption(new Option('--bn <mode>', "finetune: the unfrozen blocks' BatchNormalization: frozen keeps inference mode and the pretrained statistics; train normalises with batch statistics (per --micro-batch), trains gamma/beta and updates the moving statistics (default frozen)").choices(['frozen', 'train']))
     .option('--bn-momentum <m>', "scratch/finetune: momentum of the moving statistics of training-mode BatchNormalization (default: each layer's own, 0.99 in Keras, 0.999 in MobileNetV2)", num('--bn-momentum', 0, 1))
@@ -89,6 +90,7 @@ export function trainCommand(): Command {
         microBatch: o.microBatch,
         schedule: o.schedule,
         warmup: o.warmup,
+        progressive: o.progressive,
         bn: o.bn,
         bnMomentum: o.bnMomentum,
         bnReestimate: o.bnReestimate,

@@ -44,7 +44,8 @@ export function sharedNetworkOptions(
     },
     seed,
     threads: o.threads,
-    trainDecode: aug ? (epoch) => (p, index) => decodeAugmented(p, decodeOpts, aug, augmentRng(seed, epoch, index)) : undefined,
+    progressive: o.progressive,
+    trainDecode: aug ? (epoch, [height, width]) => (p, index) => decodeAugmented(p, { ...decodeOpts, width, height }, aug, augmentRng(seed, epoch, index)) : undefined,
     logger: log,
   };
 }

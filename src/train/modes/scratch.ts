@@ -38,6 +38,7 @@ function recipeDescription(net: TrainedNetwork): Array<[string, string]> {
   const rows: Array<[string, string]> = [];
   const mix = [t.mixup ? `mixup alpha ${t.mixup}` : '', t.cutmix ? `CutMix alpha ${t.cutmix}` : ''].filter(Boolean);
   if (mix.length) rows.push(['mixing', mix.join(', ')]);
+  if (t.progressive) rows.push(['progressive resizing', `${[...t.progressive.map((s) => s.join('x')), 'the model\'s own size'].join(' → ')}, ${t.epochs} epochs split evenly`]);
   if (t.ema !== null) rows.push(['weight averaging', `exponential moving average, decay ${t.ema} (validation and the result use the average)`]);
   if (r.swa) rows.push(['weight averaging', `SWA of the last ${r.swa.epochs} epochs: val_acc ${r.swa.val_acc.toFixed(4)}, ${r.swa.kept ? 'kept' : `not kept (epoch ${net.bestEpoch} validated better)`}`]);
   if (r.bnTrained.length) rows.push(['BatchNormalization', `${r.bnTrained.length} layers in training mode (batch statistics${t.bnMomentum !== null ? `, momentum ${t.bnMomentum}` : ''})`]);
