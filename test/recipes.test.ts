@@ -254,7 +254,7 @@ describe('trainNetwork with recipe options', () => {
   });
 
   it('bad combinations are refused before training', async () => {
-    await expect(trainNetwork(tiny, src(), src(), { ...base(), epochs: 2, progressive: [[8, 8], [12, 12]] })).rejects.toThrow(/--progressive: 3 sizes \(with the model's own 16x16\) need at least 3 epochs, got 2/);
+    await expect(trainNetwork(tiny, src(), src(), { ...base(), epochs: 2, progressive: [[8, 8], [12, 12]] })).rejects.toThrow(/--progressive: 3 sizes \(with the model's own\) need at least 3 epochs, got 2/);
     await expect(trainNetwork(tiny, src(), src(), { ...base(), batchNorm: { reestimate: { images: 0 } } })).rejects.toThrow(/--bn-reestimate takes a number of images >= 1/);
     await expect(trainNetwork(tiny, src(), src(), { ...base(), warmupEpochs: 1, schedule: 'one-cycle' })).rejects.toThrow(/--warmup does not combine with the one-cycle schedule/);
     await expect(trainNetwork(tiny, src(), src(), { ...base(), warmupEpochs: 4 })).rejects.toThrow(/--warmup must be a whole number of epochs in 0..3/);
@@ -332,6 +332,9 @@ describe('runs: fine-tuning BatchNormalization, re-estimation, resnet-mini from 
     const badEma = await runCli(['train', ds, '--mode', 'scratch', '--ema', '1.5', '--out', tmpDir()]);
     expect(badEma.code).toBe(1);
     expect(badEma.stderr).toMatch(/--ema must be a number in \[0, 1\)/);
+    // conflicts are found before anything is read or computed (here the dataset does not even exist)
+    await expect(trainFromFolder({ data: '/nonexistent', mode: 'finetune', warmup: 1 })).rejects.toThrow(/--warmup does not combine with the one-cycle schedule/);
+    await expect(trainFromFolder({ data: '/nonexistent', mode: 'scratch', ema: 0.9, swa: 2 })).rejects.toThrow(/--ema and --swa are two ways of averaging weights; choose one/);
     const badBn = await runCli(['train', ds, '--mode', 'finetune', '--bn', 'sometimes', '--out', tmpDir()]);
     expect(badBn.code).toBe(1);
     expect(badBn.stderr).toMatch(/--bn.*'sometimes' is invalid/);

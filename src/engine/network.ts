@@ -14,7 +14,7 @@ import type { EpochLog } from './fit.js';
 import { imageBatches, type BatchOptions, type BatchSource } from './image-batches.js';
 import { OnnxTrainer } from './onnx-trainer.js';
 import { DEFAULT_LR, type OptimizerName } from './optimizers.js';
-import { RecipeError, TrainingRecipe, type RecipeOptions } from './recipe.js';
+import { checkRecipe, RecipeError, TrainingRecipe, type RecipeOptions } from './recipe.js';
 
 export type LrSchedule = 'constant' | 'cosine' | 'one-cycle';
 
@@ -133,6 +133,24 @@ export function scheduleScale(s: LrSchedule, step: number, total: number, warmup
   return 1;
 }
 
+/**
+ * Refuses recipe options that cannot work together, with the flags' names (RecipeError). trainNetwork calls it;
+ * a run calls it too before any work, with the mode's defaults.
+ */
+export function checkNetworkOptions(o: Pick<NetworkTrainOptions, 'epochs' | 'schedule' | 'warmupEpochs' | 'batchNorm' | 'progressive' | keyof RecipeOptions>): void {
+  const epochs = o.epochs ?? 10;
+  const warmupEpochs = o.warmupEpochs ?? 0;
+  if (!(Number.isInteger(warmupEpochs) && warmupEpochs >= 0 && warmupEpochs < epochs)) throw new RecipeError(`--warmup must be a whole number of epochs in 0..${epochs - 1}, got ${warmupEpochs}`);
+  if (warmupEpochs && (o.schedule ?? 'constant') === 'one-cycle') throw new RecipeError('--warmup does not combine with the one-cycle schedule, which warms up on its own; use --schedule cosine or constant');
+  const bnMomentum = o.batchNorm?.momentum;
+  if (bnMomentum !== undefined && !(bnMomentum >= 0 && bnMomentum < 1)) throw new RecipeError(`--bn-momentum must be in [0, 1), got ${bnMomentum}`);
+  const images = o.batchNorm?.reestimate?.images;
+  if (images !== undefined && !(Number.isInteger(images) && images >= 1)) throw new RecipeError(`--bn-reestimate takes a number of images >= 1, got ${images}`);
+  const stages = (o.progressive?.length ?? 0) + 1;
+  if (stages > epochs) throw new RecipeError(`--progressive: ${stages} sizes (with the model's own) need at least ${stages} epochs, got ${epochs}`);
+  checkRecipe(o, epochs);
+}
+
 export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSource, val: BatchSource, o: NetworkTrainOptions): Promise<TrainedNetwork> {
   const log = o.logger ?? silentLogger;
   const epochs = o.epochs ?? 10;
@@ -143,14 +161,10 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
   const seed = o.seed ?? 42;
   const schedule = o.schedule ?? 'constant';
   const warmupEpochs = o.warmupEpochs ?? 0;
-  if (!(Number.isInteger(warmupEpochs) && warmupEpochs >= 0 && warmupEpochs < epochs)) throw new RecipeError(`--warmup must be a whole number of epochs in 0..${epochs - 1}, got ${warmupEpochs}`);
-  if (warmupEpochs && schedule === 'one-cycle') throw new RecipeError('--warmup does not combine with the one-cycle schedule, which warms up on its own; use --schedule cosine or constant');
+  checkNetworkOptions(o);
   const bnMomentum = o.batchNorm?.momentum;
-  if (bnMomentum !== undefined && !(bnMomentum >= 0 && bnMomentum < 1)) throw new RecipeError(`--bn-momentum must be in [0, 1), got ${bnMomentum}`);
   const reestimate = o.batchNorm?.reestimate;
-  if (reestimate?.images !== undefined && !(Number.isInteger(reestimate.images) && reestimate.images >= 1)) throw new RecipeError(`--bn-reestimate takes a number of images >= 1, got ${reestimate.images}`);
   const stages = [...(o.progressive ?? []), o.inputSize];
-  if (stages.length > epochs) throw new RecipeError(`--progressive: ${stages.length} sizes (with the model's own ${o.inputSize.join('x')}) need at least ${stages.length} epochs, got ${epochs}`);
   const sizeAt = (epoch: number) => stages[Math.min(stages.length - 1, Math.floor(((epoch - 1) * stages.length) / epochs))]!;
   const trainer = await OnnxTrainer.create(initial, {
     trainable: o.trainable,

@@ -18,6 +18,7 @@ import { runScratch } from './modes/scratch.js';
 import { runTransfer } from './modes/transfer.js';
 import { runFinetune } from './modes/finetune.js';
 import { withTta } from './tta.js';
+import { checkNetworkOptions } from '../engine/network.js';
 import { calibrateOutcome } from './calibrate.js';
 import { writeRunFolder, type RunMetrics } from './outcome.js';
 import { NETWORK_ONLY_OPTIONS, type ModelOutcome, type TrainMode, type TrainRunOptions } from './types.js';
@@ -82,6 +83,15 @@ export function checkModeOptions(mode: TrainMode, o: TrainRunOptions): void {
     if (given.length) throw new Error(`${given.join(', ')} appl${given.length > 1 ? 'y' : 'ies'} to --mode finetune and scratch (the network trainer), not to transfer learning on cached features`);
   }
   if (mode === 'scratch' && o.bn !== undefined) throw new Error("--bn applies to --mode finetune; from scratch, an architecture's BatchNormalization always trains");
+  if (mode !== 'transfer') {
+    // the network trainer's checks, with the mode's defaults, before features or a first stage are computed
+    checkNetworkOptions({
+      ...o,
+      schedule: o.schedule ?? (mode === 'finetune' ? 'one-cycle' : 'constant'),
+      warmupEpochs: o.warmup,
+      batchNorm: { momentum: o.bnMomentum, reestimate: typeof o.bnReestimate === 'number' ? { images: o.bnReestimate } : undefined },
+    });
+  }
 }
 
 export async function trainFromFolder(o: TrainRunOptions): Promise<TrainRunResult> {

@@ -5,7 +5,7 @@ import { ARCHITECTURES, DEFAULT_ARCH } from '../../engine/architectures.js';
 import { compareOnFolder } from '../../train/compare.js';
 import { OPTIMIZERS } from '../../engine/optimizers.js';
 import { createLogger } from '../../util/log.js';
-import { metricsTable, table } from '../format.js';
+import { calibrationLines, metricsTable, table } from '../format.js';
 import { int, list, oneOf, positive, size } from '../options.js';
 
 export function compareCommand(): Command {
@@ -76,6 +76,8 @@ export function compareCommand(): Command {
           ['l', 'r', 'r'],
         ),
         '',
+        ...calibrationLines(r.runs.scratch.metrics.calibration).map((l) => (l ? `scratch ${l}` : l)),
+        ...calibrationLines(r.runs.transfer.metrics.calibration).map((l) => (l ? `transfer ${l}` : l)),
         `figure: ${r.figure.png} (and .svg)`,
         `report: ${r.report.html}`,
         `compare.json: ${r.outDir}/compare.json`,
