@@ -253,6 +253,15 @@ describe('trainNetwork with recipe options', () => {
     await net.close();
   });
 
+  it('--bn-reestimate on a model whose trained part has no BatchNormalization says so and does nothing', async () => {
+    const warnings: string[] = [];
+    const logger = { info: () => {}, warn: (m: string) => warnings.push(m), progress: () => ({ tick() {}, done() {} }) };
+    const net = await trainNetwork(tiny, src(), src(), { ...base(), epochs: 1, trainable: (w) => w.startsWith('out/'), batchNorm: { reestimate: {} }, logger });
+    expect(net.recipe.bnReestimated).toEqual({ layers: 0, images: 0 });
+    expect(warnings).toEqual(['--bn-reestimate: the trained part of this model has no BatchNormalization layers; nothing to re-estimate']);
+    await net.close();
+  });
+
   it('bad combinations are refused before training', async () => {
     await expect(trainNetwork(tiny, src(), src(), { ...base(), epochs: 2, progressive: [[8, 8], [12, 12]] })).rejects.toThrow(/--progressive: 3 sizes \(with the model's own\) need at least 3 epochs, got 2/);
     await expect(trainNetwork(tiny, src(), src(), { ...base(), batchNorm: { reestimate: { images: 0 } } })).rejects.toThrow(/--bn-reestimate takes a number of images >= 1/);

@@ -250,6 +250,10 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
   const monitorValue = (e: { loss: number; acc: number; val_loss: number; val_acc: number }) =>
     o.monitor === 'val_acc' ? -(Number.isNaN(e.val_acc) ? e.acc : e.val_acc) : Number.isNaN(e.val_loss) ? e.loss : e.val_loss;
   const reestimateStatistics = async (images?: number) => {
+    if (!trainer.batchNormLayers.length) {
+      log.warn('--bn-reestimate: the trained part of this model has no BatchNormalization layers; nothing to re-estimate');
+      return { layers: 0, images: 0 };
+    }
     const order = rng.shuffle(train.paths.map((_, i) => i)).slice(0, images ?? train.paths.length);
     const progress = log.progress('re-estimating BatchNormalization statistics', order.length);
     async function* batches() {
