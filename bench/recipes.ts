@@ -15,14 +15,8 @@
 import { existsSync, promises as fs, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { appendRows, meanSd, parseBenchArgs, RECIPES, RecipeArgError, secondsPerEpoch, tableRow, type RecipeResult } from './recipes-lib.js';
-import { timed } from './timed.js';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SHARED = path.resolve(ROOT, '..', 'shared');
-const MOBILENET = path.join(SHARED, 'models/mobilenet_v2_0.35_224_imagenet_notop');
-const log = (s: string) => process.stderr.write(`${s}\n`);
+import { log, machine, MOBILENET, ROOT, SHARED, timed } from './report.js';
 
 const PREAMBLE = `# Accuracy
 
@@ -33,10 +27,6 @@ MobileNetV2-0.35 from ../shared. **Recipes are chosen by validation accuracy onl
 for the chosen one, never used to choose. Probabilities are temperature-scaled (fitted on validation), which
 never changes accuracy. s/epoch is the trained stage (fine-tuning: the second stage); wall is the whole command.
 `;
-
-async function machine(): Promise<string> {
-  return `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
-}
 
 async function main(): Promise<void> {
   let args;
@@ -63,7 +53,7 @@ async function main(): Promise<void> {
   const outRoot = mkdtempSync(path.join(os.tmpdir(), 'tlearn-recipes-'));
   const date = new Date().toISOString().slice(0, 10);
   const file = path.resolve(ROOT, args.file);
-  log(`machine: ${await machine()}; run folders under ${outRoot}`);
+  log(`machine: ${machine()}; run folders under ${outRoot}`);
   const results: RecipeResult[] = [];
   for (const ds of args.datasets) {
     for (const recipe of args.recipes) {
@@ -101,7 +91,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  log(`\nsummary (${await machine()}); choose by val acc:`);
+  log(`\nsummary (${machine()}); choose by val acc:`);
   for (const ds of args.datasets) {
     for (const recipe of args.recipes) {
       const rs = results.filter((r) => r.dataset === ds.name && r.recipe === recipe);

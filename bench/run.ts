@@ -9,7 +9,6 @@
 import { existsSync, promises as fs, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadBackbone, type Backbone } from '../src/backbones/load.js';
 import { preprocessInto } from '../src/backbones/preprocess.js';
 import { zooStatus } from '../src/backbones/model-cache.js';
@@ -17,13 +16,8 @@ import { decodeImage } from '../src/data/decode.js';
 import { loadImageFolder } from '../src/data/discover.js';
 import { createRunner } from '../src/runtime/inference.js';
 import { streamImages } from '../src/runtime/image-stream.js';
-import { timed } from './timed.js';
+import { CALTECH, EXCLUDE, MOBILENET, ROOT, log, machine, timed, writeBenchSection } from './report.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SHARED = path.resolve(ROOT, '..', 'shared');
-const CALTECH = path.join(SHARED, 'datasets/caltech101/101_ObjectCategories');
-const MOBILENET = path.join(SHARED, 'models/mobilenet_v2_0.35_224_imagenet_notop');
-const EXCLUDE = 'BACKGROUND_Google,Motorbikes,airplanes,Faces_easy,Faces';
 const quick = process.argv.includes('--quick');
 
 interface Row {
@@ -32,7 +26,6 @@ interface Row {
   note?: string;
 }
 const rows: Row[] = [];
-const log = (s: string) => process.stderr.write(`${s}\n`);
 
 async function timeRuns(seconds: number, fn: () => Promise<number>): Promise<number> {
   await fn();
@@ -144,11 +137,6 @@ async function benchTraining(files: string[], labels: number[]): Promise<void> {
   await ft.close();
 }
 
-async function machine(): Promise<string> {
-  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  return `${cpu}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
-}
-
 async function main(): Promise<void> {
   if (!existsSync(CALTECH) || !existsSync(MOBILENET)) {
     log(`npm run bench needs ${CALTECH} and ${MOBILENET} (../shared); nothing measured`);
@@ -167,13 +155,8 @@ async function main(): Promise<void> {
   await benchTraining(shuffled.map((i) => i.path), shuffled.map((i) => i.label));
   const date = new Date().toISOString().slice(0, 10);
   const table = ['| measurement | result | notes |', '|---|---|---|', ...rows.map((r) => `| ${r.what} | ${r.value} | ${r.note ?? ''} |`)].join('\n');
-  const section = [`<!-- bench:start -->`, `Measured ${date} on ${await machine()}, with \`npm run bench${quick ? ' -- --quick' : ''}\`.`, '', table, `<!-- bench:end -->`].join('\n');
   process.stdout.write(`${table}\n`);
-  const file = path.join(ROOT, 'BENCHMARKS.md');
-  const old = existsSync(file) ? await fs.readFile(file, 'utf8') : '# Benchmarks\n\n<!-- bench:start -->\n<!-- bench:end -->\n';
-  const updated = old.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, section);
-  await fs.writeFile(file, updated);
-  log(`updated ${file}`);
+  await writeBenchSection('bench', [`Measured ${date} on ${machine()}, with \`npm run bench${quick ? ' -- --quick' : ''}\`.`, '', table].join('\n'));
 }
 
 await main();

@@ -87,9 +87,23 @@ export { predictImages, expandInputs, topK } from './classifier/predict.js';
 export type { Prediction, PredictResult, PredictOptions, LabelProbability } from './classifier/predict.js';
 
 export { layersModelToOnnx, SUPPORTED_LAYERS, UnsupportedModelError } from './onnx/convert.js';
-export { exportClassifier, onnxMetadataPath, EXPORT_FORMATS, ExportError } from './export/export.js';
+export { exportClassifier, onnxMetadataPath, writeOnnxClassifier, EXPORT_FORMATS, ExportError } from './export/export.js';
+export { exportWeb, ORT_WEB_FILES } from './export/web.js';
+export type { WebExportResult } from './export/web.js';
 export type { ExportFormat, ExportOptions, ExportResult } from './export/export.js';
 export type { OnnxExport, OnnxExportOptions } from './onnx/convert.js';
+
+export { chooseThreshold, rejectionStats, describeRejection, DEFAULT_THRESHOLD_RULE } from './classifier/threshold.js';
+export type { OpenSetThreshold, RejectionStats, ThresholdRule } from './classifier/threshold.js';
+export { effectiveThreshold, readProbabilities } from './classifier/predict.js';
+
+export { createServer, startServer, checkExposure, SERVE_DEFAULTS, ServeConfigError } from './serve/server.js';
+export type { ServeOptions, RunningServer, ModelsInput } from './serve/server.js';
+export { loadServedModels, parseModelSpec, checkModelSpecs, defaultModelName, ModelSpecError } from './serve/models.js';
+export type { ModelSpec, ModelCard, ServedModel } from './serve/models.js';
+export { Batcher } from './serve/batcher.js';
+export type { BatcherOptions } from './serve/batcher.js';
+export { HttpError } from './serve/errors.js';
 
 export { Rng } from './util/rng.js';
 export { createLogger, silentLogger } from './util/log.js';

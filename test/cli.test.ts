@@ -52,8 +52,8 @@ describe('tlearn CLI', () => {
     const sum = json.predictions[0].top.reduce((a: number, t: any) => a + t.probability, 0);
     expect(sum).toBeLessThanOrEqual(1 + 1e-6);
     const csv = (await cli(['predict', runDir, img, '--csv', '--top', '1'])).stdout.trim().split('\n');
-    expect(csv[0]).toBe('path,rank,label,probability');
-    expect(csv[1]).toMatch(/img_002\.jpg,1,green,0\.\d+/);
+    expect(csv[0]).toBe('path,rank,label,probability,unknown');
+    expect(csv[1]).toMatch(/img_002\.jpg,1,green,0\.\d+,(true|false)$/);
   });
 
   it('predict reports unreadable inputs and still predicts the rest; exits 1 when nothing could be predicted', async () => {

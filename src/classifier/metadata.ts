@@ -2,6 +2,7 @@
 import type { ResizeKernel, ResizeMode } from '../data/decode.js';
 import { PREPROCESS_DESCRIPTIONS, type PreprocessMode } from '../backbones/preprocess.js';
 import type { HeadSpec } from '../engine/head.js';
+import type { OpenSetThreshold } from './threshold.js';
 import { VERSION } from '../version.js';
 
 export interface ClassifierMetadata {
@@ -28,6 +29,8 @@ export interface ClassifierMetadata {
    * needs to be applied. Absent in models made before calibration existed or with --no-calibrate.
    */
   calibration?: { method: 'temperature'; temperature: number; layer: string; fittedOn: 'validation split'; folded: true };
+  /** The default open-set threshold on the best class probability (chosen on the validation split). */
+  threshold?: OpenSetThreshold;
   /** Teachable Machine's key for the input size, for tools that read TM metadata. */
   imageSize: number;
 }
@@ -41,6 +44,7 @@ export function makeMetadata(p: {
   backbone: ClassifierMetadata['backbone'];
   head?: HeadSpec;
   calibration?: ClassifierMetadata['calibration'];
+  threshold?: OpenSetThreshold;
 }): ClassifierMetadata {
   return {
     format: 'tlearn-classifier',
@@ -59,6 +63,7 @@ export function makeMetadata(p: {
     backbone: p.backbone,
     head: p.head,
     ...(p.calibration ? { calibration: p.calibration } : {}),
+    threshold: p.threshold,
     imageSize: p.inputSize[0],
   };
 }

@@ -9,6 +9,7 @@ import { extractCommand } from './commands/extract.js';
 import { exportCommand } from './commands/export.js';
 import { modelsCommand } from './commands/models.js';
 import { predictCommand } from './commands/predict.js';
+import { serveCommand } from './commands/serve.js';
 import { trainCommand } from './commands/train.js';
 import { workerCommand } from './commands/worker.js';
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   program.addCommand(predictCommand());
   program.addCommand(evaluateCommand());
   program.addCommand(exportCommand());
+  program.addCommand(serveCommand());
   program.addCommand(summaryCommand());
   program.addCommand(modelsCommand());
   program.addCommand(extractCommand());
@@ -30,7 +32,7 @@ export function buildProgram(): Command {
   program.addCommand(cacheCommand());
   program.addHelpText(
     'after',
-    '\nEnvironment:\n  TLEARN_HOME     cache folder for weights, features and converted models (default ~/.cache/tlearn)\n  TLEARN_MIRROR   base URL that replaces https://storage.googleapis.com for weight downloads\n\nExample:\n  tlearn train ./photos --out runs/first\n  tlearn predict runs/first some-image.jpg',
+    '\nEnvironment:\n  TLEARN_HOME     cache folder for weights, features and converted models (default ~/.cache/tlearn)\n  TLEARN_MIRROR   base URL that replaces https://storage.googleapis.com for weight downloads\n\nExample:\n  tlearn train ./photos --out runs/first\n  tlearn predict runs/first some-image.jpg\n  tlearn serve runs/first',
   );
   return program;
 }

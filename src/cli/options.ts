@@ -62,3 +62,12 @@ export function sizes(name: string) {
     return parts.map(one);
   };
 }
+
+/** A probability in [0, 1]. */
+export function probability(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !(n >= 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a probability in [0, 1], got '${v}'`);
+    return n;
+  };
+}
