@@ -9,7 +9,7 @@ import { tlearnHome } from '../util/home.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
-import { DownloadError, downloadFile } from './download.js';
+import { DownloadError, downloadsDir, downloadWithProgress } from '../util/download.js';
 import { kerasAppArtifacts } from './keras-apps/artifacts.js';
 import { readLayersModel } from './layers-model.js';
 import { allLayerNames } from './surgery.js';
@@ -78,7 +78,10 @@ async function download(entry: ZooEntry, dir: string, log: Logger): Promise<void
   await fs.rm(staging, { recursive: true, force: true });
   try {
     log.info(`downloading ${entry.name} from ${url}`);
-    const { sha256 } = await downloadFile(url, path.join(staging, entry.file), entry.hash, progressLogger(log, entry.name));
+    const tmp = path.join(downloadsDir(), entry.file);
+    const { sha256 } = await downloadWithProgress(url, tmp, entry.name, log, entry.hash);
+    await fs.mkdir(staging, { recursive: true });
+    await fs.rename(tmp, path.join(staging, entry.file));
     const record: CacheRecord = { name: entry.name, url, origin: 'download', hashOrigin: entry.hash ? 'publisher' : 'first-download', files: { [entry.file]: sha256 }, createdAt: new Date().toISOString() };
     await writeFileAtomic(path.join(staging, RECORD_FILE), JSON.stringify(record, null, 2));
     await fs.rm(dir, { recursive: true, force: true });
@@ -88,16 +91,6 @@ async function download(entry: ZooEntry, dir: string, log: Logger): Promise<void
     if (e instanceof DownloadError && e.offline) throw new BackboneUnavailableError(offlineHelp(entry, url, e.message));
     throw e;
   }
-}
-
-function progressLogger(log: Logger, name: string): (n: number, total: number) => void {
-  let last = 0;
-  return (n, total) => {
-    const now = Date.now();
-    if (now - last < 5000) return;
-    last = now;
-    log.info(`  ${name}: ${(n / 1e6).toFixed(0)}${total ? ` of ${(total / 1e6).toFixed(0)}` : ''} MB`);
-  };
 }
 
 /** The folder of a zoo backbone in the cache, downloading it on first use and verifying it on every use. */

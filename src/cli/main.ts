@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { cacheCommand } from './commands/cache.js';
 import { compareCommand } from './commands/compare.js';
+import { datasetsCommand } from './commands/datasets.js';
 import { summaryCommand } from './commands/summary.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { extractCommand } from './commands/extract.js';
@@ -27,12 +28,13 @@ export function buildProgram(): Command {
   program.addCommand(serveCommand());
   program.addCommand(summaryCommand());
   program.addCommand(modelsCommand());
+  program.addCommand(datasetsCommand());
   program.addCommand(extractCommand());
   program.addCommand(workerCommand());
   program.addCommand(cacheCommand());
   program.addHelpText(
     'after',
-    '\nEnvironment:\n  TLEARN_HOME     cache folder for weights, features and converted models (default ~/.cache/tlearn)\n  TLEARN_MIRROR   base URL that replaces https://storage.googleapis.com for weight downloads\n\nExample:\n  tlearn train ./photos --out runs/first\n  tlearn predict runs/first some-image.jpg\n  tlearn serve runs/first',
+    '\nEnvironment:\n  TLEARN_HOME     cache folder for weights, datasets, features and converted models (default ~/.cache/tlearn)\n  TLEARN_MIRROR   base URL for downloads: replaces https://storage.googleapis.com, and https://<host> by <mirror>/<host>\n\nExamples:\n  tlearn train caltech101 --exclude notebook --out runs/caltech97\n  tlearn train ./photos --out runs/first\n  tlearn predict runs/first some-image.jpg\n  tlearn serve runs/first',
   );
   return program;
 }

@@ -31,3 +31,13 @@ export async function isDirectory(p: string): Promise<boolean> {
     return false;
   }
 }
+
+/** True when a process with this id is running (for lock files and staging folders left by killed processes). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e: any) {
+    return e.code === 'EPERM';
+  }
+}

@@ -3,6 +3,7 @@ import { DEFAULT_BACKBONE } from '../../backbones/zoo.js';
 import { parseFractions } from '../../data/split.js';
 import { ARCHITECTURES, DEFAULT_ARCH } from '../../engine/architectures.js';
 import { compareOnFolder } from '../../train/compare.js';
+import { expandExclude, resolveDataArg } from '../../datasets/resolve.js';
 import { OPTIMIZERS } from '../../engine/optimizers.js';
 import { createLogger } from '../../util/log.js';
 import { calibrationLines, metricsTable, table } from '../format.js';
@@ -19,8 +20,8 @@ export function compareCommand(): Command {
         'and compare.svg, compare.json (histories, test results, wall times), report.html, and a run folder per model\n' +
         '(scratch/ and transfer/) that tlearn predict, evaluate and export accept.',
     )
-    .argument('<data>', 'dataset folder (one sub-folder per class)')
-    .option('--exclude <classes>', 'comma-separated class folders to leave out', list)
+    .argument('<data>', 'dataset folder (one sub-folder per class), or dataset name (tlearn datasets list; a path wins)')
+    .option('--exclude <classes>', 'comma-separated class folders to leave out; for a named dataset also a named list (caltech101: notebook)', list)
     .option('--split <fractions>', 'train,val,test fractions', parseFractions, [0.7, 0.15, 0.15])
     .addOption(new Option('--split-mode <mode>', 'stratified or random (the notebook\'s plain shuffle)').choices(['stratified', 'random']).default('stratified'))
     .option('--seed <n>', 'seed for the split, initial weights, shuffling and dropout', int('--seed', 0), 42)
@@ -39,9 +40,10 @@ export function compareCommand(): Command {
     .option('-q, --quiet', 'no progress or logs on stderr')
     .action(async (data: string, o: any) => {
       const log = createLogger({ quiet: o.quiet });
+      const d = await resolveDataArg(data, { logger: log });
       const r = await compareOnFolder({
-        data,
-        exclude: o.exclude,
+        data: d.folder,
+        exclude: expandExclude(o.exclude, d),
         split: o.split,
         splitMode: o.splitMode,
         seed: o.seed,

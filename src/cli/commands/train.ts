@@ -6,6 +6,7 @@ import { parseFractions } from '../../data/split.js';
 import { HEADS } from '../../engine/head.js';
 import { OPTIMIZERS } from '../../engine/optimizers.js';
 import { trainFromFolder } from '../../train/run.js';
+import { expandExclude, resolveDataArg } from '../../datasets/resolve.js';
 import { parseAugment } from '../../data/augment.js';
 import { ARCHITECTURES, DEFAULT_ARCH } from '../../engine/architectures.js';
 import { size } from '../options.js';
@@ -22,12 +23,14 @@ export function trainCommand(): Command {
         'the best epoch by validation loss is kept, and the held-out test split is evaluated once at the end.\n' +
         'With --mode scratch, a small CNN is trained from scratch instead (onnxruntime computes the gradients).\n\n' +
         'DATA is a folder with one sub-folder of images per class, or with train/ and val/ (or valid/) and optional\n' +
-        'test/ folders of class folders. Without test/, the given val/ folder is held out as the test split.\n\n' +
+        'test/ folders of class folders. Without test/, the given val/ folder is held out as the test split. DATA can\n' +
+        'also be a dataset name (tlearn datasets list: caltech101, hymenoptera, tf_flowers, imagenette, or one you\n' +
+        'imported), downloaded and verified on first use; a path always wins over a name.\n\n' +
         'Writes to --out: metrics.json, history.json, split.json and model/ (a TF.js layers model of backbone + head\n' +
         'with metadata.json), usable with `tlearn predict`.',
     )
-    .argument('<data>', 'dataset folder')
-    .option('--exclude <classes>', 'comma-separated class folders to leave out', list)
+    .argument('<data>', 'dataset folder, or dataset name (tlearn datasets list)')
+    .option('--exclude <classes>', 'comma-separated class folders to leave out; for a named dataset also a named list (caltech101: notebook)', list)
     .option('--split <fractions>', 'train,val,test fractions', parseFractions, [0.7, 0.15, 0.15])
     .addOption(new Option('--split-mode <mode>', 'stratified keeps class proportions in every split; random is a plain shuffle (the notebook\'s)').choices(['stratified', 'random']).default('stratified'))
     .option('--seed <n>', 'seed for the split, initial weights, shuffling and dropout', int('--seed', 0), 42)
@@ -80,9 +83,10 @@ export function trainCommand(): Command {
     .option('-q, --quiet', 'no progress or logs on stderr')
     .action(async (data: string, o: any) => {
       const log = createLogger({ quiet: o.quiet });
+      const d = await resolveDataArg(data, { logger: log });
       const r = await trainFromFolder({
-        data,
-        exclude: o.exclude,
+        data: d.folder,
+        exclude: expandExclude(o.exclude, d),
         split: o.split,
         mode: o.mode,
         arch: o.arch,
