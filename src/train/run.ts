@@ -18,8 +18,10 @@ import { runScratch } from './modes/scratch.js';
 import { runTransfer } from './modes/transfer.js';
 import { runFinetune } from './modes/finetune.js';
 import { withTta } from './tta.js';
+import { checkNetworkOptions } from '../engine/network.js';
+import { calibrateOutcome } from './calibrate.js';
 import { writeRunFolder, type RunMetrics } from './outcome.js';
-import type { ModelOutcome, TrainMode, TrainRunOptions } from './types.js';
+import { NETWORK_ONLY_OPTIONS, type ModelOutcome, type TrainMode, type TrainRunOptions } from './types.js';
 import type { ReportFiles } from '../report/html.js';
 
 export type { RunMetrics, TrainMode, TrainRunOptions };
@@ -74,15 +76,36 @@ export function runTitle(ds: ImageFolder, o: ModelOutcome): string {
   return `${path.basename(ds.root)}: ${what}`;
 }
 
+/** Refuses recipe options the mode would not use, before anything is read or written. */
+export function checkModeOptions(mode: TrainMode, o: TrainRunOptions): void {
+  if (mode === 'transfer') {
+    const given = NETWORK_ONLY_OPTIONS.filter(([k]) => o[k] !== undefined && o[k] !== false).map(([, flag]) => flag);
+    if (given.length) throw new Error(`${given.join(', ')} appl${given.length > 1 ? 'y' : 'ies'} to --mode finetune and scratch (the network trainer), not to transfer learning on cached features`);
+  }
+  if (mode === 'scratch' && o.bn !== undefined) throw new Error("--bn applies to --mode finetune; from scratch, an architecture's BatchNormalization always trains");
+  if (mode !== 'transfer') {
+    // the network trainer's checks, with the mode's defaults, before features or a first stage are computed
+    checkNetworkOptions({
+      ...o,
+      schedule: o.schedule ?? (mode === 'finetune' ? 'one-cycle' : 'constant'),
+      warmupEpochs: o.warmup,
+      batchNorm: { momentum: o.bnMomentum, reestimate: typeof o.bnReestimate === 'number' ? { images: o.bnReestimate } : undefined },
+    });
+  }
+}
+
 export async function trainFromFolder(o: TrainRunOptions): Promise<TrainRunResult> {
   const log = o.logger ?? silentLogger;
-  const { ds, split, outDir, timings, audit } = await prepareData(o, log);
   const mode = o.mode ?? 'transfer';
+  checkModeOptions(mode, o);
+  const { ds, split, outDir, timings, audit } = await prepareData(o, log);
   let outcome: ModelOutcome;
   if (mode === 'transfer') outcome = await runTransfer(split, ds.classes.length, o, log);
   else if (mode === 'scratch') outcome = await runScratch(split, ds.classes.length, o, log);
   else if (mode === 'finetune') outcome = await runFinetune(split, ds.classes.length, { ...o, checkpointDir: path.join(outDir, 'checkpoint') }, log);
   else throw new Error(`unknown mode '${mode as string}'`);
+  // the model is final: calibrate it before anything reads its probabilities
+  outcome = calibrateOutcome(outcome, log, o.calibrate ?? true);
   if (o.tta) outcome = await withTta(outcome, split, o, log);
   return writeRunFolder(outDir, ds, split, { ...outcome, details: { ...outcome.details, audit } }, timings, runTitle(ds, outcome));
 }

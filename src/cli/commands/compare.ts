@@ -6,7 +6,7 @@ import { compareOnFolder } from '../../train/compare.js';
 import { expandExclude, resolveDataArg } from '../../datasets/resolve.js';
 import { OPTIMIZERS } from '../../engine/optimizers.js';
 import { createLogger } from '../../util/log.js';
-import { metricsTable, table } from '../format.js';
+import { calibrationLines, metricsTable, table } from '../format.js';
 import { int, list, oneOf, positive, size } from '../options.js';
 
 export function compareCommand(): Command {
@@ -33,6 +33,7 @@ export function compareCommand(): Command {
     .option('--lr <rate>', 'learning rate for both (default: the optimizer\'s Keras default)', positive('--lr'))
     .option('--epochs <n>', 'epochs for both', int('--epochs'), 10)
     .option('--batch-size <n>', 'batch size for both', int('--batch-size'), 128)
+    .option('--no-calibrate', 'keep the raw probabilities of both models (by default each gets a temperature fitted on the validation split and folded into its final layer)')
     .option('--out <dir>', 'output folder (default runs/compare-<timestamp>)')
     .option('--threads <n>', 'onnxruntime threads (default: all cores)', int('--threads'))
     .option('--json', 'print compare.json\'s content on stdout (logs stay on stderr)')
@@ -54,6 +55,7 @@ export function compareCommand(): Command {
         lr: o.lr,
         epochs: o.epochs,
         batchSize: o.batchSize,
+        calibrate: o.calibrate,
         out: o.out ?? `runs/compare-${new Date().toISOString().replace(/\.\d+Z$/, '').replace(/:/g, '-')}`,
         threads: o.threads,
         logger: log,
@@ -76,6 +78,8 @@ export function compareCommand(): Command {
           ['l', 'r', 'r'],
         ),
         '',
+        ...calibrationLines(r.runs.scratch.metrics.calibration).map((l) => (l ? `scratch ${l}` : l)),
+        ...calibrationLines(r.runs.transfer.metrics.calibration).map((l) => (l ? `transfer ${l}` : l)),
         `figure: ${r.figure.png} (and .svg)`,
         `report: ${r.report.html}`,
         `compare.json: ${r.outDir}/compare.json`,

@@ -33,9 +33,19 @@ export function sharedNetworkOptions(
     patience: o.patience,
     monitor: o.monitor,
     schedule: o.schedule,
+    warmupEpochs: o.warmup,
+    ema: o.ema,
+    swa: o.swa,
+    mixup: o.mixup,
+    cutmix: o.cutmix,
+    batchNorm: {
+      momentum: o.bnMomentum,
+      reestimate: o.bnReestimate ? { images: typeof o.bnReestimate === 'number' ? o.bnReestimate : undefined } : undefined,
+    },
     seed,
     threads: o.threads,
-    trainDecode: aug ? (epoch) => (p, index) => decodeAugmented(p, decodeOpts, aug, augmentRng(seed, epoch, index)) : undefined,
+    progressive: o.progressive,
+    trainDecode: aug ? (epoch, [height, width]) => (p, index) => decodeAugmented(p, { ...decodeOpts, width, height }, aug, augmentRng(seed, epoch, index)) : undefined,
     logger: log,
   };
 }
