@@ -1,4 +1,5 @@
-/** What the bench scripts share: where ../shared's data is, the machine in words, and writing BENCHMARKS.md. */
+/** What the bench scripts share: where ../shared's data is, the machine in words, timed child runs, and writing BENCHMARKS.md. */
+import { execFile } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,4 +26,25 @@ export async function writeBenchSection(name: string, body: string): Promise<voi
   const re = new RegExp(`<!-- ${name}:start -->[\\s\\S]*<!-- ${name}:end -->`);
   await fs.writeFile(file, re.test(old) ? old.replace(re, section) : `${old.trimEnd()}\n\n${section}\n`);
   log(`updated ${file}`);
+}
+
+/** Runs a node script as a child process, timing it and reading its peak RSS (GNU time's %M where available). */
+export interface TimedRun {
+  seconds: number;
+  rssMB: number | null;
+  stdout: string;
+}
+
+export function timed(args: string[], env: Record<string, string>): Promise<TimedRun> {
+  const gnuTime = existsSync('/usr/bin/time');
+  const cmd = gnuTime ? '/usr/bin/time' : process.execPath;
+  const full = gnuTime ? ['-f', '__RSS_KB=%M', process.execPath, ...args] : args;
+  const t = performance.now();
+  return new Promise((resolve, reject) => {
+    execFile(cmd, full, { env: { ...process.env, ...env }, maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`${args.join(' ')} failed: ${stderr.slice(-2000)}`));
+      const m = /__RSS_KB=(\d+)/.exec(stderr);
+      resolve({ seconds: (performance.now() - t) / 1000, rssMB: m ? Number(m[1]) / 1024 : null, stdout });
+    });
+  });
 }

@@ -6,7 +6,6 @@
  *   npm run bench              all sections
  *   npm run bench -- --quick   fewer images (for a smoke test)
  */
-import { execFile } from 'node:child_process';
 import { existsSync, promises as fs, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,7 +16,7 @@ import { decodeImage } from '../src/data/decode.js';
 import { loadImageFolder } from '../src/data/discover.js';
 import { createRunner } from '../src/runtime/inference.js';
 import { streamImages } from '../src/runtime/image-stream.js';
-import { CALTECH, EXCLUDE, MOBILENET, ROOT, log, machine, writeBenchSection } from './report.js';
+import { CALTECH, EXCLUDE, MOBILENET, ROOT, log, machine, timed, writeBenchSection } from './report.js';
 
 const quick = process.argv.includes('--quick');
 
@@ -75,20 +74,6 @@ async function benchBackbone(label: string, bb: Backbone, files: string[]): Prom
     { what: `${label}: (c) ${tfr.backend}, batch of 8`, value: `${tfjs.toFixed(1)} img/s`, note: `(a) is ${(raw / tfjs).toFixed(0)}x faster` },
     { what: `${label}: JPEG decode + resize alone (sharp, 8 in flight)`, value: `${decode.toFixed(0)} img/s`, note: `${(1000 / decode).toFixed(2)} ms/img wall on all cores` },
   );
-}
-
-function timed(args: string[], env: Record<string, string>): Promise<{ seconds: number; rssMB: number | null; stdout: string }> {
-  const gnuTime = existsSync('/usr/bin/time');
-  const cmd = gnuTime ? '/usr/bin/time' : process.execPath;
-  const full = gnuTime ? ['-f', '__RSS_KB=%M', process.execPath, ...args] : args;
-  const t = performance.now();
-  return new Promise((resolve, reject) => {
-    execFile(cmd, full, { env: { ...process.env, ...env }, maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`${args.join(' ')} failed: ${stderr.slice(-2000)}`));
-      const m = /__RSS_KB=(\d+)/.exec(stderr);
-      resolve({ seconds: (performance.now() - t) / 1000, rssMB: m ? Number(m[1]) / 1024 : null, stdout });
-    });
-  });
 }
 
 async function benchTrain(): Promise<void> {

@@ -137,6 +137,27 @@ describe('resuming a stopped run', () => {
     expect(b.metrics.test).toEqual(a.metrics.test);
   });
 
+  it('the recipe\'s state is checkpointed too: EMA with mixup, and SWA with progressive resizing and BatchNormalization, resume to the same model', async () => {
+    const small = await makeDataset(tmpDir(), { classes: { red: 8, green: 8, blue: 8 }, seed: 3, size: 48 });
+    // stopped after epoch 1 (EMA under way), and after epoch 2 (one epoch in the SWA sums)
+    const recipes = [
+      { arch: 'notebook-cnn', ema: 0.9, mixup: 0.4, stopAfter: 1 },
+      { arch: 'resnet-mini', swa: 2, progressive: [[32, 32]] as Array<[number, number]>, stopAfter: 2 },
+    ];
+    for (const { stopAfter, ...r } of recipes) {
+      const o = { data: small, mode: 'scratch' as const, inputSize: [48, 48] as [number, number], epochs: 3, batchSize: 8, seed: 6, ...r };
+      const a = await trainFromFolder({ ...o, out: path.join(tmpDir(), 'rec-a') });
+      const outB = path.join(tmpDir(), 'rec-b');
+      const stopper: Logger = { info: (m) => m.startsWith(`[scratch] Epoch ${stopAfter}/`) && requestStop(), warn: () => {}, progress: () => ({ tick() {}, done() {} }) };
+      await expect(trainFromFolder({ ...o, out: outB, logger: stopper })).rejects.toBeInstanceOf(InterruptedError);
+      expect((await readCheckpoint<{ epoch: number }>(path.join(outB, 'checkpoint', 'training-state.bin')))!.meta.epoch).toBe(stopAfter);
+      const b = await trainFromFolder({ resume: outB });
+      expect(withoutSeconds(b.history), r.arch).toEqual(withoutSeconds(a.history));
+      expect(b.metrics.test, r.arch).toEqual(a.metrics.test);
+      expect(await fs.readFile(path.join(outB, 'model', 'weights.bin'))).toEqual(await fs.readFile(path.join(a.outDir, 'model', 'weights.bin')));
+    }
+  });
+
   it('compare --resume continues the scratch side and ends as an uninterrupted compare', async () => {
     const backbone = await makeTinyBackbone(tmpDir());
     const small = await makeDataset(tmpDir(), { classes: { red: 12, green: 12, blue: 12 }, seed: 2, size: 48 });

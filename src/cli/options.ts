@@ -82,6 +82,16 @@ export async function withSignals<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Comma-separated sizes: '128,160' or '128x96,160x120'. */
+export function sizes(name: string) {
+  const one = size(name);
+  return (v: string): Array<[number, number]> => {
+    const parts = v.split(',').map((p) => p.trim()).filter(Boolean);
+    if (!parts.length) throw new InvalidArgumentError(`${name} needs at least one size, e.g. 128,160`);
+    return parts.map(one);
+  };
+}
+
 /** A probability in [0, 1]. */
 export function probability(name: string) {
   return (v: string): number => {

@@ -7,15 +7,15 @@
  */
 import type { SkippedFile } from '../data/discover.js';
 import { sha256 } from '../util/hash.js';
-import { readCheckpoint, writeCheckpoint, CheckpointError } from './checkpoint.js';
+import { readCheckpoint, writeCheckpoint, CheckpointError, type CheckpointTensor } from './checkpoint.js';
 import type { EpochLog } from './fit.js';
 import type { OnnxTrainer } from './onnx-trainer.js';
 
 /** Extra training state saved and restored with the loop's own (by name). */
 export interface CheckpointPart {
   name: string;
-  save(): { meta?: unknown; tensors?: Float32Array[] };
-  load(saved: { meta?: unknown; tensors: Float32Array[] }): void;
+  save(): { meta?: unknown; tensors?: CheckpointTensor[] };
+  load(saved: { meta?: unknown; tensors: CheckpointTensor[] }): void;
 }
 
 export interface LoopState {
@@ -43,8 +43,14 @@ interface Meta extends Omit<LoopState, 'best'> {
   trainerRng: number;
   optimizerT: number;
   slotsPerParam: number;
+  /** Parameters with optimizer state (the trained weights; `weights` also holds BatchNormalization statistics). */
+  optimizerParams: number;
   best: { loss: number; epoch: number; isCurrent: boolean };
   parts: Record<string, { meta?: unknown; tensors: number }>;
+}
+
+function sameWeights(a: Float32Array[], b: Float32Array[]): boolean {
+  return a.length === b.length && a.every((x, i) => x.length === b[i]!.length && x.every((v, j) => Object.is(v, b[i]![j])));
 }
 
 /** A fingerprint of what must not change between a checkpoint and its resumption. */
@@ -54,8 +60,9 @@ export function trainingFingerprint(trainer: OnnxTrainer, what: unknown): string
 
 export async function saveLoopState(file: string, fingerprint: string, trainer: OnnxTrainer, s: LoopState, parts: CheckpointPart[] = []): Promise<void> {
   const t = trainer.getState();
-  const isCurrent = s.batch === 0 && s.best.epoch === s.epoch && s.epoch > 0;
-  const tensors: Array<[string, Float32Array]> = [];
+  // the best weights are stored apart unless they are the current ones (an epoch's end that improved, no averaging)
+  const isCurrent = s.batch === 0 && s.best.epoch === s.epoch && s.epoch > 0 && sameWeights(s.best.weights, t.weights);
+  const tensors: Array<[string, CheckpointTensor]> = [];
   t.weights.forEach((w, i) => tensors.push([`weights/${i}`, w]));
   t.optimizer.slots.forEach((slots, i) => slots.forEach((m, j) => tensors.push([`optimizer/${i}/${j}`, m])));
   if (!isCurrent) s.best.weights.forEach((w, i) => tensors.push([`best/${i}`, w]));
@@ -74,6 +81,7 @@ export async function saveLoopState(file: string, fingerprint: string, trainer: 
     trainerRng: t.rng,
     optimizerT: t.optimizer.t,
     slotsPerParam: t.optimizer.slots[0]?.length ?? 0,
+    optimizerParams: t.optimizer.slots.length,
     best: { loss: best.loss, epoch: best.epoch, isCurrent },
     parts: partMeta,
   };
@@ -94,11 +102,16 @@ export async function loadLoopState(file: string, fingerprint: string, trainer: 
     if (!t) throw new CheckpointError(`${file} lacks ${name}`);
     return t;
   };
+  const f32 = (name: string) => {
+    const t = get(name);
+    if (!(t instanceof Float32Array)) throw new CheckpointError(`${file}: ${name} is not float32`);
+    return t;
+  };
   const n = trainer.paramSpecs.length;
-  const weights = Array.from({ length: n }, (_, i) => get(`weights/${i}`));
-  const slots = Array.from({ length: n }, (_, i) => Array.from({ length: m.slotsPerParam }, (_, j) => get(`optimizer/${i}/${j}`)));
+  const weights = Array.from({ length: n }, (_, i) => f32(`weights/${i}`));
+  const slots = Array.from({ length: m.optimizerParams }, (_, i) => Array.from({ length: m.slotsPerParam }, (_, j) => f32(`optimizer/${i}/${j}`)));
   trainer.setState({ weights, optimizer: { t: m.optimizerT, slots }, rng: m.trainerRng });
-  const bestWeights = m.best.isCurrent ? trainer.snapshot() : Array.from({ length: n }, (_, i) => get(`best/${i}`));
+  const bestWeights = m.best.isCurrent ? trainer.snapshot() : Array.from({ length: n }, (_, i) => f32(`best/${i}`));
   for (const p of parts) {
     const saved = m.parts[p.name];
     if (!saved) throw new CheckpointError(`${file} has no '${p.name}' state; it was written without that option`);

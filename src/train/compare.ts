@@ -21,6 +21,7 @@ import { VERSION } from '../version.js';
 import { buildArchitecture, DEFAULT_ARCH, modelArtifacts } from '../engine/architectures.js';
 import type { EpochLog } from '../engine/fit.js';
 import { buildHead, headSpec } from '../engine/head.js';
+import { calibrateOutcome } from './calibrate.js';
 import { runScratch } from './modes/scratch.js';
 import { loadRunBackbone, runTransfer } from './modes/transfer.js';
 import { classCounts, datasetRows, sampleImages, writeRunFolder, type RunFolder } from './outcome.js';
@@ -110,12 +111,12 @@ async function compareRun(run: StartedRun, log: Logger): Promise<CompareResult> 
   };
 
   let t = performance.now();
-  const scratch = await runScratch(split, classes, { ...o, checkpoint: { file: path.join(outDir, 'scratch', STATE_FILE), resume: run.resume } }, log);
+  const scratch = calibrateOutcome(await runScratch(split, classes, { ...o, checkpoint: { file: path.join(outDir, 'scratch', STATE_FILE), resume: run.resume } }, log), log, o.calibrate ?? true);
   const scratchWall = (performance.now() - t) / 1000;
   const scratchRun = await subRun('scratch', scratch, scratchWall);
 
   t = performance.now();
-  const transfer = await runTransfer(split, classes, o, log, backbone);
+  const transfer = calibrateOutcome(await runTransfer(split, classes, o, log, backbone), log, o.calibrate ?? true);
   const transferWall = (performance.now() - t) / 1000;
   const transferRun = await subRun('transfer', transfer, transferWall);
 
@@ -153,6 +154,7 @@ async function compareRun(run: StartedRun, log: Logger): Promise<CompareResult> 
     ],
     primary: { name: 'transfer', metrics: testMetrics, split: 'test' },
     gallery: topLossGallery(transfer.test.probs, transfer.test.labels, transfer.test.paths, ds.classes),
+    calibration: transfer.calibration,
   });
   const result: CompareResult = { outDir, summaries: { scratch: scratchSummary, transfer: transferSummary }, scratch: scratchSide, transfer: transferSide, figure, report, runs: { scratch: scratchRun, transfer: transferRun } };
   await writeFileAtomic(

@@ -74,10 +74,21 @@ export async function writeRunFolder(outDir: string, ds: ImageFolder, split: Dat
   const modelDir = path.join(outDir, 'model');
   await writeLayersModel(modelDir, o.model);
   // The open-set threshold is chosen on what the shipped model outputs on the validation split: `o` is final
-  // here, so any change to the model's probabilities (e.g. calibration) must happen before this line.
+  // here (calibrated by train/calibrate.ts before this), so the threshold applies to calibrated probabilities.
   const threshold = chooseThreshold(o.val.probs, o.val.labels);
   const openSet = { threshold: threshold.value, rule: threshold.rule, val: threshold.val, test: rejectionStats(o.test.probs, o.test.labels, threshold.value) };
-  const metadata = makeMetadata({ labels: ds.classes, inputSize: o.inputSize, preprocessing: o.preprocessing, resize: o.resize, kernel: o.kernel, backbone: o.backbone, head: o.head, threshold });
+  const cal = o.calibration;
+  const metadata = makeMetadata({
+    labels: ds.classes,
+    inputSize: o.inputSize,
+    preprocessing: o.preprocessing,
+    resize: o.resize,
+    kernel: o.kernel,
+    backbone: o.backbone,
+    head: o.head,
+    threshold,
+    calibration: cal?.method === 'temperature' ? { method: 'temperature', temperature: cal.temperature, layer: cal.layer!, fittedOn: 'validation split', folded: true } : undefined,
+  });
   await writeFileAtomic(path.join(modelDir, 'metadata.json'), JSON.stringify(metadata, null, 2));
   const val = computeMetrics(o.val.probs, o.val.labels, ds.classes);
   const test = computeMetrics(o.test.probs, o.test.labels, ds.classes);
@@ -100,6 +111,7 @@ export async function writeRunFolder(outDir: string, ds: ImageFolder, split: Dat
       fractions: split.fractions,
     },
     ...o.details,
+    ...(cal ? { calibration: cal } : {}),
     openSet,
     val,
     test,
@@ -121,6 +133,7 @@ export async function writeRunFolder(outDir: string, ds: ImageFolder, split: Dat
     primary: { name: o.mode, metrics: test, split: 'test' },
     gallery: topLossGallery(o.test.probs, o.test.labels, o.test.paths, ds.classes),
     timings: metrics.timings,
+    calibration: cal,
   });
   return { outDir, metrics, history: o.history, report };
 }

@@ -20,9 +20,11 @@ import { runScratch } from './modes/scratch.js';
 import { runTransfer } from './modes/transfer.js';
 import { runFinetune } from './modes/finetune.js';
 import { withTta } from './tta.js';
+import { checkNetworkOptions } from '../engine/network.js';
+import { calibrateOutcome } from './calibrate.js';
 import { writeRunFolder, type RunMetrics } from './outcome.js';
 import { openRunFolder, resolveRunOptions, STATE_FILE, timestamp, writeRecordedRun, type RunCommand } from './run-folder.js';
-import type { ModelOutcome, RunRequest, TrainMode, TrainRunOptions } from './types.js';
+import { NETWORK_ONLY_OPTIONS, type ModelOutcome, type RunRequest, type TrainMode, type TrainRunOptions } from './types.js';
 import type { ReportFiles } from '../report/html.js';
 
 export type { RunMetrics, TrainMode, TrainRunOptions, RunRequest };
@@ -81,9 +83,11 @@ export interface StartedRun extends PreparedData {
   finish(ok: boolean): Promise<void>;
 }
 
-/** Resolves the options (--resume, --from), opens and locks the run folder, prepares the data and records the run. */
-export async function startRun(command: RunCommand, request: RunRequest, log: Logger): Promise<StartedRun> {
+/** Resolves the options (--resume, --from), checks them, opens and locks the run folder, prepares the data and records the run. */
+export async function startRun(command: RunCommand, request: RunRequest, log: Logger, check?: (o: TrainRunOptions) => void): Promise<StartedRun> {
   const { options, resume, from } = await resolveRunOptions(command, request, log);
+  // options that cannot work are refused before anything is read or written
+  check?.(options);
   const folder = await openRunFolder(command, options, resume, log);
   const o: TrainRunOptions = { ...options, out: folder.outDir };
   try {
@@ -140,9 +144,27 @@ export function runTitle(ds: ImageFolder, o: ModelOutcome): string {
   return `${path.basename(ds.root)}: ${what}`;
 }
 
+/** Refuses recipe options the mode would not use, before anything is read or written. */
+export function checkModeOptions(mode: TrainMode, o: TrainRunOptions): void {
+  if (mode === 'transfer') {
+    const given = NETWORK_ONLY_OPTIONS.filter(([k]) => o[k] !== undefined && o[k] !== false).map(([, flag]) => flag);
+    if (given.length) throw new Error(`${given.join(', ')} appl${given.length > 1 ? 'y' : 'ies'} to --mode finetune and scratch (the network trainer), not to transfer learning on cached features`);
+  }
+  if (mode === 'scratch' && o.bn !== undefined) throw new Error("--bn applies to --mode finetune; from scratch, an architecture's BatchNormalization always trains");
+  if (mode !== 'transfer') {
+    // the network trainer's checks, with the mode's defaults, before features or a first stage are computed
+    checkNetworkOptions({
+      ...o,
+      schedule: o.schedule ?? (mode === 'finetune' ? 'one-cycle' : 'constant'),
+      warmupEpochs: o.warmup,
+      batchNorm: { momentum: o.bnMomentum, reestimate: typeof o.bnReestimate === 'number' ? { images: o.bnReestimate } : undefined },
+    });
+  }
+}
+
 export async function trainFromFolder(request: RunRequest): Promise<TrainRunResult> {
   const log = request.logger ?? silentLogger;
-  const run = await startRun('train', request, log);
+  const run = await startRun('train', request, log, (o) => checkModeOptions(o.mode ?? 'transfer', o));
   const { ds, split, outDir, timings, audit, o } = run;
   return withRun('train', run, async () => {
     const mode = o.mode ?? 'transfer';
@@ -152,6 +174,8 @@ export async function trainFromFolder(request: RunRequest): Promise<TrainRunResu
     else if (mode === 'scratch') outcome = await runScratch(split, ds.classes.length, { ...o, checkpoint }, log);
     else if (mode === 'finetune') outcome = await runFinetune(split, ds.classes.length, { ...o, checkpoint, checkpointDir: path.join(outDir, 'checkpoint') }, log);
     else throw new Error(`unknown mode '${mode as string}'`);
+    // the model is final: calibrate it before anything reads its probabilities
+    outcome = calibrateOutcome(outcome, log, o.calibrate ?? true);
     if (o.tta) outcome = await withTta(outcome, split, o, log);
     return writeRunFolder(outDir, ds, split, { ...outcome, details: { ...outcome.details, audit } }, timings, runTitle(ds, outcome));
   });

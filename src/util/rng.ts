@@ -6,7 +6,7 @@ export class Rng {
     this.state = (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
   }
 
-  /** The generator's position (to save in a checkpoint and continue from later). */
+  /** The generator's state, to save and continue later (setState). */
   getState(): number {
     return this.state;
   }

@@ -7,7 +7,7 @@ import type { RunRequest } from '../../train/types.js';
 import { expandExclude, resolveDataArg } from '../../datasets/resolve.js';
 import { OPTIMIZERS } from '../../engine/optimizers.js';
 import { createLogger } from '../../util/log.js';
-import { metricsTable, table } from '../format.js';
+import { calibrationLines, metricsTable, table } from '../format.js';
 import { givenOptions, int, list, oneOf, positive, size, withSignals } from '../options.js';
 
 export function compareCommand(): Command {
@@ -35,6 +35,7 @@ export function compareCommand(): Command {
     .option('--lr <rate>', 'learning rate for both (default: the optimizer\'s Keras default)', positive('--lr'))
     .option('--epochs <n>', 'epochs for both', int('--epochs'), 10)
     .option('--batch-size <n>', 'batch size for both', int('--batch-size'), 128)
+    .option('--no-calibrate', 'keep the raw probabilities of both models (by default each gets a temperature fitted on the validation split and folded into its final layer)')
     .option('--out <dir>', 'output folder (default runs/compare-<timestamp>)')
     .option('--resume <folder>', 'continue a stopped or killed compare from its last checkpoint, with its recorded options and split')
     .option('--from <folder>', 'repeat a compare with its recorded options (flags given here override them) on the data as it is now')
@@ -59,6 +60,7 @@ export function compareCommand(): Command {
         lr: o.lr,
         epochs: o.epochs,
         batchSize: o.batchSize,
+        calibrate: o.calibrate,
         out: o.out,
         threads: o.threads,
         force: o.force,
@@ -83,6 +85,8 @@ export function compareCommand(): Command {
           ['l', 'r', 'r'],
         ),
         '',
+        ...calibrationLines(r.runs.scratch.metrics.calibration).map((l) => (l ? `scratch ${l}` : l)),
+        ...calibrationLines(r.runs.transfer.metrics.calibration).map((l) => (l ? `transfer ${l}` : l)),
         `figure: ${r.figure.png} (and .svg)`,
         `report: ${r.report.html}`,
         `compare.json: ${r.outDir}/compare.json`,

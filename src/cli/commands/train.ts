@@ -11,8 +11,8 @@ import { parseAugment } from '../../data/augment.js';
 import { ARCHITECTURES, DEFAULT_ARCH } from '../../engine/architectures.js';
 import { size } from '../options.js';
 import { createLogger } from '../../util/log.js';
-import { confusedLines, metricsTable } from '../format.js';
-import { givenOptions, int, list, num, oneOf, positive, withSignals } from '../options.js';
+import { calibrationLines, confusedLines, metricsTable } from '../format.js';
+import { givenOptions, int, list, num, oneOf, positive, sizes, withSignals } from '../options.js';
 
 export function trainCommand(): Command {
   return new Command('train')
@@ -46,11 +46,21 @@ export function trainCommand(): Command {
     .option('--head-lr <rate>', "finetune: the first stage's learning rate (default: the optimizer's)", positive('--head-lr'))
     .option('--augment [spec]', 'scratch/finetune: data augmentation; spec e.g. "crop=0.6,flip,rotate=10,color=0.2" (that is the default)')
     .option('--tta', 'test-time augmentation for the test metrics: flips and centre crops averaged')
+    .option('--no-calibrate', 'keep the raw probabilities: by default a temperature is fitted on the validation split (lowest log-loss) and folded into the final layer, so the model, predict and the exports give calibrated probabilities; the predicted class never changes')
     .option('--weights <file.h5>', "zoo backbone: use this Keras .h5 weights file (checked against Keras' hash where published) instead of the cache")
     .addOption(new Option('--arch <name>', `scratch: the CNN (${Object.keys(ARCHITECTURES).join(', ')})`).default(DEFAULT_ARCH))
     .option('--input-size <HxW>', 'scratch: image size fed to the CNN, e.g. 224 or 160x160', size('--input-size'))
     .option('--micro-batch <n>', 'scratch: images per onnxruntime run (memory vs speed; default 8 at 224x224, gradients are summed over --batch-size)', int('--micro-batch'))
     .addOption(new Option('--schedule <kind>', 'scratch/finetune: learning-rate schedule over all steps (default: constant for scratch, one-cycle for finetune)').choices(['constant', 'cosine', 'one-cycle']))
+    .option('--progressive <sizes>', "scratch/finetune: progressive resizing: train the first epochs at these smaller sizes in turn (e.g. 128,160), then at the model's own, the epochs split evenly; validation stays at the model's size (needs global pooling before the head, as the zoo backbones and resnet-mini)", sizes('--progressive'))
+    .option('--warmup <epochs>', 'scratch/finetune: raise the learning rate linearly over the first epochs, then follow --schedule (not with one-cycle, which warms up itself)', int('--warmup', 0))
+    .addOption(new Option('--bn <mode>', "finetune: the unfrozen blocks' BatchNormalization: frozen keeps inference mode and the pretrained statistics; train normalises with batch statistics (per --micro-batch), trains gamma/beta and updates the moving statistics (default frozen)").choices(['frozen', 'train']))
+    .option('--bn-momentum <m>', "scratch/finetune: momentum of the moving statistics of training-mode BatchNormalization (default: each layer's own, 0.99 in Keras, 0.999 in MobileNetV2)", num('--bn-momentum', 0, 1))
+    .option('--bn-reestimate [images]', 'scratch/finetune: after training, measure the BatchNormalization statistics of the trained blocks anew on the training images (un-augmented; all of them, or this many)', int('--bn-reestimate'))
+    .option('--ema <decay>', 'scratch/finetune: keep an exponential moving average of the weights (e.g. 0.999); validation, checkpoints and the result use the average', num('--ema', 0, 1))
+    .option('--swa <epochs>', 'scratch/finetune: stochastic weight averaging: average the weights of the last N epochs (BatchNormalization statistics re-measured), kept if it validates better than the best epoch', int('--swa'))
+    .option('--mixup <alpha>', 'scratch/finetune: mixup, each training image blended with another of its batch, weights ~ Beta(alpha, alpha), e.g. 0.2 (default off)', num('--mixup', 0))
+    .option('--cutmix <alpha>', 'scratch/finetune: CutMix, a box of another image of the batch pasted in, area ~ Beta(alpha, alpha), e.g. 1.0; with --mixup, one or the other per batch (default off)', num('--cutmix', 0))
     .option('--backbone <name|folder>', 'zoo name (see `tlearn models list`) or a TF.js layers model folder (also a Teachable Machine export)', DEFAULT_BACKBONE)
     .addOption(new Option('--preprocess <mode>', 'override the backbone\'s pixel preprocessing: tf = x/127.5-1, caffe = BGR minus ImageNet means, torch, unit = x/255, raw').argParser(oneOf('--preprocess', PREPROCESS_MODES)))
     .addOption(new Option('--resize <mode>', 'squash stretches to the input size (Keras load_img); center-crop keeps the aspect ratio and crops the middle').argParser(oneOf('--resize', RESIZE_MODES)))
@@ -88,11 +98,21 @@ export function trainCommand(): Command {
         inputSize: o.inputSize,
         microBatch: o.microBatch,
         schedule: o.schedule,
+        warmup: o.warmup,
+        progressive: o.progressive,
+        bn: o.bn,
+        bnMomentum: o.bnMomentum,
+        bnReestimate: o.bnReestimate,
+        ema: o.ema,
+        swa: o.swa,
+        mixup: o.mixup,
+        cutmix: o.cutmix,
         unfreeze: o.unfreeze,
         headEpochs: o.headEpochs,
         headLr: o.headLr,
         augment: parseAugment(o.augment),
         tta: o.tta,
+        calibrate: o.calibrate,
         weights: o.weights,
         splitMode: o.splitMode,
         seed: o.seed,
@@ -128,6 +148,7 @@ export function trainCommand(): Command {
           ['test', m.test],
         ]),
         '',
+        ...calibrationLines(m.calibration),
         'most confused (test, true → predicted):',
         ...(confusedLines(m.test).length ? confusedLines(m.test) : ['  none']),
         '',
