@@ -75,9 +75,10 @@ describe('run folder lock', () => {
 describe('checkpoints', () => {
   it('round-trip named tensors and JSON meta with non-finite numbers; refuse damaged or newer files', async () => {
     const meta = { epoch: 3, best: { loss: Infinity }, nan: NaN, history: [{ loss: 0.5 }] };
-    const tensors: Array<[string, Float32Array]> = [
+    const tensors: Array<[string, Float32Array | Float64Array]> = [
       ['weights/0', new Float32Array([1, 2, 3])],
       ['ema/0', new Float32Array([0.5])],
+      ['swa/0', new Float64Array([1 / 3, 2 / 3])],
       ['empty', new Float32Array(0)],
     ];
     const bytes = encodeCheckpoint(meta, tensors);
@@ -85,7 +86,9 @@ describe('checkpoints', () => {
     expect(back.meta.epoch).toBe(3);
     expect(back.meta.best.loss).toBe(Infinity);
     expect(back.meta.nan).toBeNaN();
-    expect([...back.tensors.keys()]).toEqual(['weights/0', 'ema/0', 'empty']);
+    expect([...back.tensors.keys()]).toEqual(['weights/0', 'ema/0', 'swa/0', 'empty']);
+    // float64 stays float64 (sums of weights lose nothing)
+    expect(back.tensors.get('swa/0')).toEqual(new Float64Array([1 / 3, 2 / 3]));
     expect(Array.from(back.tensors.get('weights/0')!)).toEqual([1, 2, 3]);
     expect(() => decodeCheckpoint(bytes.subarray(0, bytes.length - 4))).toThrow(/truncated/);
     expect(() => decodeCheckpoint(new TextEncoder().encode('hello world, not a checkpoint'))).toThrow(/not a tlearn checkpoint/);
