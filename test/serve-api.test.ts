@@ -311,7 +311,7 @@ describe('tlearn serve API', () => {
     const cases: Array<[string, () => Promise<{ statusCode: number; json(): any }>, number, RegExp]> = [
       ['truncated JPEG', () => post('/v1/predict', green.subarray(0, Math.floor(green.length / 2)), 'image/jpeg'), 422, /truncated JPEG/],
       ['text file as text/plain', () => post('/v1/predict', 'hello, not an image', 'text/plain'), 415, /raw body/],
-      ['text file as image/jpeg', () => post('/v1/predict', Buffer.from('hello, not an image'), 'image/jpeg'), 422, /not a JPEG, PNG, GIF, WebP, BMP or TIFF/],
+      ['text file as image/jpeg', () => post('/v1/predict', Buffer.from('hello, not an image'), 'image/jpeg'), 422, /not a JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF, HEIF or SVG/],
       ['PNG declaring 50000x50000', () => post('/v1/predict', pngHeader(50000, 50000), 'image/png'), 413, /50000x50000 = 2500000000 pixels/],
       ['empty body', () => post('/v1/predict', Buffer.alloc(0), 'image/jpeg'), 400, /empty/],
       ['no body at all', () => app.inject({ method: 'POST', url: '/v1/predict' }), 400, /send an image/],

@@ -129,7 +129,7 @@ describe.runIf(hasChromium())('the try-it page and the web export in chromium (t
     await fs.writeFile(bad, 'not an image');
     const labels = await uploadAndWait(page, [path.join(data, 'red', 'img_001.jpg'), path.join(data, 'green', 'img_001.jpg'), path.join(data, 'blue', 'img_001.jpg'), bad]);
     expect(labels.filter((l) => l !== 'failed').sort()).toEqual(['blue', 'green', 'red']);
-    expect(await page.textContent('.result.failed')).toMatch(/not a JPEG, PNG, GIF, WebP, BMP or TIFF image/);
+    expect(await page.textContent('.result.failed')).toMatch(/not a JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF, HEIF or SVG image/);
     expect(await page.locator('.result .bars li').count()).toBe(3 * 3);
     // keyboard: Tab reaches the drop zone, which opens the file chooser on Enter
     await page.focus('#drop');

@@ -50,6 +50,9 @@ export async function resizedPixels(input, width, height, resize) {
     if (!d.width || !d.height) throw new Error('the image has no pixels (not loaded yet?)');
     const canvas = typeof OffscreenCanvas !== 'undefined' ? new OffscreenCanvas(d.width, d.height) : Object.assign(document.createElement('canvas'), { width: d.width, height: d.height });
     const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    // transparent pixels become white, as in training (src/data/decode.ts composites on white)
+    ctx.fillStyle = '#fff';
+    ctx.fillRect(0, 0, d.width, d.height);
     ctx.drawImage(d.source, 0, 0, d.width, d.height);
     const full = ctx.getImageData(0, 0, d.width, d.height).data;
     return resizePixels(full, d.width, d.height, 4, width, height, resize);

@@ -11,7 +11,8 @@ export const PREPROCESS_MODES = ['tf', 'caffe', 'torch', 'unit', 'raw'];
 
 /**
  * RGBA pixels (a canvas' ImageData.data, width*height*4) → the model's NHWC float32 input (width*height*3),
- * alpha dropped (as sharp's removeAlpha does), scaled as `mode` says.
+ * alpha dropped (classifier.js draws on white first, so transparent pixels are white, as in training), scaled as
+ * `mode` says.
  */
 export function rgbaToInput(rgba, mode, out = new Float32Array((rgba.length / 4) * 3), offset = 0) {
   const n = rgba.length / 4;

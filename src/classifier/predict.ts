@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { findImages, type SkippedFile } from '../data/discover.js';
-import { hasImageExtension } from '../data/formats.js';
+import { nonImageReason } from '../data/walk.js';
 import { TTA_VARIANTS } from '../data/augment.js';
 import { createRunner, onnxRunner, type InferenceRunner } from '../runtime/inference.js';
 import { streamImages } from '../runtime/image-stream.js';
@@ -56,7 +56,9 @@ export async function expandInputs(inputs: string[]): Promise<{ files: string[];
       files.push(...found.images);
       skipped.push(...found.skipped);
     } else {
-      if (!hasImageExtension(input) && path.extname(input) !== '') skipped.push({ path: input, reason: `not an image file (extension ${path.extname(input)})` });
+      // named one by one: judged by content, as in folders
+      const reason = st.isFile() ? await nonImageReason(input, st.size) : 'not a regular file';
+      if (reason) skipped.push({ path: input, reason });
       else files.push(path.resolve(input));
     }
   }

@@ -1,6 +1,8 @@
 /** The tlearn command line: a thin shell over the library API. */
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
+import { InterruptedError } from '../util/interrupt.js';
+import { checkCommand } from './commands/check.js';
 import { cacheCommand } from './commands/cache.js';
 import { compareCommand } from './commands/compare.js';
 import { datasetsCommand } from './commands/datasets.js';
@@ -21,6 +23,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ sortSubcommands: false, showGlobalOptions: false });
   program.addCommand(trainCommand());
+  program.addCommand(checkCommand());
   program.addCommand(compareCommand());
   program.addCommand(predictCommand());
   program.addCommand(evaluateCommand());
@@ -47,6 +50,11 @@ export async function main(argv = process.argv): Promise<void> {
   } catch (e: any) {
     if (e instanceof CommanderError) {
       process.exitCode = e.exitCode;
+      return;
+    }
+    if (e instanceof InterruptedError) {
+      process.stderr.write(`tlearn: ${e.message}${e.resumeCommand ? `\nto continue: ${e.resumeCommand}` : ''}\n`);
+      process.exitCode = e.signal === 'SIGTERM' ? 143 : 130;
       return;
     }
     process.stderr.write(`tlearn: error: ${e?.message ?? e}\n`);

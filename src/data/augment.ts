@@ -7,8 +7,7 @@ import { promises as fs } from 'node:fs';
 import sharp, { type Sharp } from 'sharp';
 import { Rng } from '../util/rng.js';
 import { decodeBmp } from './bmp.js';
-import { decodeFailureReason, ImageDecodeError, type DecodeOptions } from './decode.js';
-import { sniffImageFormat } from './formats.js';
+import { decodeFailureReason, ImageDecodeError, isBmp, openImage, toRgb, type DecodeOptions } from './decode.js';
 
 export interface AugmentOptions {
   /** Random resized crop: the smallest share of the image area kept (0 = no cropping). */
@@ -56,18 +55,18 @@ export function describeAugment(a: AugmentOptions): string {
 }
 
 async function source(buf: Uint8Array): Promise<{ img: () => Sharp; width: number; height: number }> {
-  if (sniffImageFormat(buf.subarray(0, 16)) === 'bmp') {
+  if (isBmp(buf)) {
     const b = decodeBmp(buf);
-    return { img: () => sharp(b.data, { raw: { width: b.width, height: b.height, channels: 3 } }), width: b.width, height: b.height };
+    return { img: () => openImage(buf), width: b.width, height: b.height };
   }
   const meta = await sharp(buf).metadata();
   if (!meta.width || !meta.height) throw new Error('no image dimensions');
   const swap = (meta.orientation ?? 1) >= 5;
-  return { img: () => sharp(buf, { failOn: 'error' }).autoOrient(), width: swap ? meta.height : meta.width, height: swap ? meta.width : meta.height };
+  return { img: () => openImage(buf), width: swap ? meta.height : meta.width, height: swap ? meta.width : meta.height };
 }
 
 async function finish(p: Sharp, o: DecodeOptions, label: string): Promise<Uint8Array> {
-  const { data, info } = await p.removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const { data, info } = await toRgb(p).toBuffer({ resolveWithObject: true });
   if (info.channels !== 3 || data.length !== o.width * o.height * 3) throw new ImageDecodeError(label, `decoded to ${info.channels} channels, ${info.width}x${info.height}`);
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }

@@ -1,7 +1,11 @@
 /**
  * Training a whole network (from scratch, or a backbone's top for fine-tuning) on images with the onnxruntime
  * training engine: seeded shuffling each epoch, streamed batches, Keras-style epoch lines, validation each
- * epoch, the best epoch by validation loss kept, optional early stopping and learning-rate schedule.
+ * epoch, the best epoch by validation loss kept, optional early stopping and learning-rate schedule. With a
+ * checkpoint file, the whole loop state (the recipe's EMA/SWA/mixing state included) is written at the end of
+ * every epoch (and when a stop is requested, e.g. Ctrl-C, after the current batch), and a resumed run continues
+ * exactly where it stopped: everything is seeded, so it ends with the same weights and history as a run that was
+ * never stopped.
  */
 import type { LayersModelArtifacts } from '../backbones/layers-model.js';
 import type { PreprocessMode } from '../backbones/preprocess.js';
@@ -10,11 +14,15 @@ import type { SkippedFile } from '../data/discover.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 import { Rng } from '../util/rng.js';
+import { InterruptedError, whileStoppable } from '../util/interrupt.js';
+import { sha256 } from '../util/hash.js';
 import type { EpochLog } from './fit.js';
+import { loadLoopState, saveLoopState, trainingFingerprint, type CheckpointPart, type LoopState } from './network-state.js';
 import { imageBatches, type BatchOptions, type BatchSource } from './image-batches.js';
 import { OnnxTrainer } from './onnx-trainer.js';
 import { DEFAULT_LR, type OptimizerName } from './optimizers.js';
 import { checkRecipe, RecipeError, TrainingRecipe, type RecipeOptions } from './recipe.js';
+import type { SwaState } from './averaging.js';
 
 export type LrSchedule = 'constant' | 'cosine' | 'one-cycle';
 
@@ -68,7 +76,19 @@ export interface NetworkTrainOptions extends RecipeOptions {
   progressive?: Array<[number, number]>;
   logger?: Logger;
   label?: string;
+  /** Checkpoint the loop state to this file at the end of every epoch (and on a requested stop). */
+  checkpoint?: NetworkCheckpointOptions;
 }
+
+export interface NetworkCheckpointOptions {
+  file: string;
+  /** Continue from the file when it holds a checkpoint (default: start anew and overwrite it). */
+  resume?: boolean;
+  /** More state to save and restore with the loop's (the recipe's is saved already). */
+  parts?: CheckpointPart[];
+}
+
+export type { CheckpointPart };
 
 export interface TrainedNetwork {
   artifacts: LayersModelArtifacts;
@@ -151,6 +171,10 @@ export function checkNetworkOptions(o: Pick<NetworkTrainOptions, 'epochs' | 'sch
   checkRecipe(o, epochs);
 }
 
+function epochLine(label: string | undefined, e: EpochLog, epochs: number): string {
+  return `${label ? `[${label}] ` : ''}Epoch ${e.epoch}/${epochs} - ${e.seconds.toFixed(1)}s - loss: ${e.loss.toFixed(4)} - acc: ${e.acc.toFixed(4)} - val_loss: ${e.val_loss.toFixed(4)} - val_acc: ${e.val_acc.toFixed(4)}`;
+}
+
 export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSource, val: BatchSource, o: NetworkTrainOptions): Promise<TrainedNetwork> {
   const log = o.logger ?? silentLogger;
   const epochs = o.epochs ?? 10;
@@ -181,23 +205,64 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
     bnMomentum,
     bnLive: reestimate?.layers,
   });
-  const recipe = TrainingRecipe.start(o, epochs, seed, trainer.liveWeights);
+  let recipe = TrainingRecipe.start(o, epochs, seed, trainer.liveWeights);
   const bnTrained = trainer.trainingModeBatchNorm;
   if (bnTrained.length) log.info(`BatchNormalization in training mode (batch statistics per micro-batch of ${microBatch}, moving statistics with momentum ${bnMomentum ?? "each layer's own"}): ${bnTrained.length} layer${bnTrained.length > 1 ? 's' : ''}`);
   for (const line of recipe.describe()) log.info(`recipe: ${line}`);
   const rng = new Rng(seed + 7);
   const batchOpts = (decode?: BatchOptions['decode'], inputSize = o.inputSize): BatchOptions => ({ inputSize, preprocessing: o.preprocessing, resize: o.resize, kernel: o.kernel, batchSize, decode });
-  const failed = new Map<string, SkippedFile>();
-  const history: EpochLog[] = [];
-  const epochSeconds: number[] = [];
-  let best = { loss: Infinity, epoch: 0, weights: trainer.snapshot() };
-  let stale = 0;
-  let stoppedEarly = false;
   const stepsPerEpoch = Math.ceil(train.paths.length / batchSize);
   const totalSteps = stepsPerEpoch * epochs;
   const warmupSteps = stepsPerEpoch * warmupEpochs;
-  let step = 0;
-
+  const fresh = (): LoopState => ({ epoch: 0, batch: 0, step: 0, partial: { lossSum: 0, correct: 0, n: 0, seconds: 0 }, shuffleRng: rng.getState(), best: { loss: Infinity, epoch: 0, weights: trainer.snapshot() }, stale: 0, stoppedEarly: false, history: [], epochSeconds: [], failed: [] });
+  const ck = o.checkpoint;
+  // the recipe's state (mixing generator, EMA or SWA sums) is a named part of the checkpoint
+  const recipePart: CheckpointPart = {
+    name: 'recipe',
+    save: () => {
+      const r = recipe.state();
+      return { meta: { mixRng: r.mixRng, ema: r.ema && { decay: r.ema.decay, updates: r.ema.updates }, swa: r.swa && { count: r.swa.count } }, tensors: [...(r.ema?.weights ?? []), ...(r.swa?.sum ?? [])] };
+    },
+    load: ({ meta, tensors }) => {
+      const m = meta as { mixRng: number; ema: { decay: number; updates: number } | null; swa: { count: number } | null };
+      const n = m.ema ? trainer.liveWeights.length : 0;
+      recipe = TrainingRecipe.fromState(o, epochs, {
+        mixRng: m.mixRng,
+        ema: m.ema && { ...m.ema, weights: tensors.slice(0, n) as Float32Array[] },
+        swa: m.swa && ({ count: m.swa.count, sum: tensors.slice(n) as Float64Array[] } satisfies SwaState),
+      });
+    },
+  };
+  const parts = [recipePart, ...(ck?.parts ?? [])];
+  const fingerprint = ck
+    ? trainingFingerprint(trainer, {
+        data: sha256(JSON.stringify([train.paths, Array.from(train.labels), val.paths, Array.from(val.labels)])),
+        o: [o.classes, o.inputSize, o.preprocessing, o.resize, o.kernel ?? 'linear', epochs, batchSize, microBatch, optimizer, lr, o.momentum ?? null, o.weightDecay ?? 0, o.labelSmoothing ?? 0, o.classWeights ?? null, o.patience ?? null, o.monitor ?? 'val_loss', schedule, warmupEpochs, o.progressive ?? null, bnMomentum ?? null, reestimate?.images ?? null, o.mixup ?? 0, o.cutmix ?? 0, o.ema ?? null, o.swa ?? null, seed, Boolean(o.trainDecode)],
+      })
+    : '';
+  let st = fresh();
+  if (ck?.resume) {
+    const loaded = await loadLoopState(ck.file, fingerprint, trainer, parts);
+    if (loaded) {
+      st = loaded;
+      const where = st.batch ? `epoch ${st.epoch + 1}, batch ${st.batch}/${stepsPerEpoch}` : `the end of epoch ${st.epoch}`;
+      log.info(`${o.label ? `[${o.label}] ` : ''}resuming from the checkpoint at ${where} (${ck.file})`);
+      for (const h of st.history) log.info(epochLine(o.label, h, epochs));
+    } else log.info(`${o.label ? `[${o.label}] ` : ''}no checkpoint yet in ${ck.file}: training from the first epoch`);
+  }
+  rng.setState(st.shuffleRng);
+  const failed = new Map<string, SkippedFile>(st.failed.map((f) => [f.path, f]));
+  const save = async () => {
+    if (!ck) return;
+    st.failed = [...failed.values()];
+    await saveLoopState(ck.file, fingerprint, trainer, st, parts);
+  };
+  let stopSignal: 'SIGINT' | 'SIGTERM' | undefined;
+  const stopped = async (): Promise<never> => {
+    await save();
+    const where = st.batch ? `epoch ${st.epoch + 1}, batch ${st.batch}/${stepsPerEpoch}` : `the end of epoch ${st.epoch}`;
+    throw new InterruptedError(ck ? `stopped; checkpoint written at ${where} (${ck.file})` : 'stopped', stopSignal);
+  };
   const evaluate = async (src: BatchSource): Promise<{ probs: Float32Array; indices: number[]; failed: SkippedFile[] }> => {
     const K = o.classes;
     const parts: Float32Array[] = [];
@@ -268,56 +333,78 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
     return r;
   };
 
-  for (let epoch = 1; epoch <= epochs; epoch++) {
-    const t0 = performance.now();
-    const order = rng.shuffle(train.paths.map((_, i) => i));
-    const size = sizeAt(epoch);
-    if (o.progressive && (epoch === 1 || size !== sizeAt(epoch - 1))) log.info(`progressive resizing: training at ${size.join('x')} from epoch ${epoch}`);
-    await trainer.setTrainSize(size);
-    const progress = log.progress(`${o.label ?? 'train'} epoch ${epoch}/${epochs}`, train.paths.length);
-    let lossSum = 0;
-    let correct = 0;
-    let n = 0;
-    for await (const b of imageBatches(train, order, batchOpts(o.trainDecode?.(epoch, size), size))) {
-      for (const f of b.failed) failed.set(f.path, f);
-      if (b.labels.length) {
-        const batch = recipe.prepare(b.x, b.labels, size);
-        const r = await trainer.trainBatch(batch.x, b.labels, scheduleScale(schedule, step, totalSteps, warmupSteps), batch.mixed);
-        recipe.afterStep(trainer.liveWeights);
-        lossSum += r.lossSum;
-        correct += r.correct;
-        n += r.n;
+  const loop = async () => {
+    while (st.epoch < epochs && !st.stoppedEarly) {
+      const epoch = st.epoch + 1;
+      const t0 = performance.now();
+      // the order is drawn from the generator's state at the epoch's start, so a resumed epoch draws the same
+      const order = rng.shuffle(train.paths.map((_, i) => i));
+      const size = sizeAt(epoch);
+      if (o.progressive && (epoch === 1 || size !== sizeAt(epoch - 1))) log.info(`progressive resizing: training at ${size.join('x')} from epoch ${epoch}`);
+      await trainer.setTrainSize(size);
+      const progress = log.progress(`${o.label ?? 'train'} epoch ${epoch}/${epochs}`, train.paths.length);
+      progress.tick(Math.min(train.paths.length, st.batch * batchSize));
+      for await (const b of imageBatches(train, order.slice(st.batch * batchSize), batchOpts(o.trainDecode?.(epoch, size), size))) {
+        for (const f of b.failed) failed.set(f.path, f);
+        if (b.labels.length) {
+          const batch = recipe.prepare(b.x, b.labels, size);
+          const r = await trainer.trainBatch(batch.x, b.labels, scheduleScale(schedule, st.step, totalSteps, warmupSteps), batch.mixed);
+          recipe.afterStep(trainer.liveWeights);
+          st.partial.lossSum += r.lossSum;
+          st.partial.correct += r.correct;
+          st.partial.n += r.n;
+        }
+        st.step++;
+        st.batch++;
+        progress.tick(b.labels.length + b.failed.length);
+        if (stopSignal) {
+          progress.done();
+          st.partial.seconds += (performance.now() - t0) / 1000;
+          await stopped();
+        }
       }
-      step++;
-      progress.tick(b.labels.length + b.failed.length);
+      progress.done();
+      recipe.afterEpoch(epoch, trainer.liveWeights);
+      const v = await withWeights(recipe.evalWeights(), validate);
+      const seconds = st.partial.seconds + (performance.now() - t0) / 1000;
+      const { lossSum, correct, n } = st.partial;
+      const entry: EpochLog = {
+        epoch,
+        loss: n ? lossSum / n : NaN,
+        acc: n ? correct / n : NaN,
+        val_loss: v.loss,
+        val_acc: v.acc,
+        seconds,
+        lr: lr * scheduleScale(schedule, Math.max(0, st.step - 1), totalSteps, warmupSteps),
+      };
+      st.history.push(entry);
+      st.epochSeconds.push(seconds);
+      log.info(epochLine(o.label, entry, epochs));
+      st.epoch = epoch;
+      st.batch = 0;
+      st.partial = { lossSum: 0, correct: 0, n: 0, seconds: 0 };
+      st.shuffleRng = rng.getState();
+      const monitored = monitorValue(entry);
+      if (monitored < st.best.loss) {
+        st.best = { loss: monitored, epoch, weights: recipe.evalWeights()?.map((w) => new Float32Array(w)) ?? trainer.snapshot() };
+        st.stale = 0;
+        if (o.onBest) await o.onBest(trainer.exportArtifacts(st.best.weights), epoch);
+      } else if (o.patience !== undefined && ++st.stale >= o.patience) {
+        st.stoppedEarly = true;
+        log.info(`early stopping: ${o.monitor ?? 'val_loss'} has not improved for ${o.patience} epoch${o.patience > 1 ? 's' : ''}`);
+      }
+      await save();
+      if (ck) log.info(`  checkpoint: epoch ${epoch} (${ck.file})`);
+      if (stopSignal) await stopped();
     }
-    progress.done();
-    recipe.afterEpoch(epoch, trainer.liveWeights);
-    const v = await withWeights(recipe.evalWeights(), validate);
-    const seconds = (performance.now() - t0) / 1000;
-    epochSeconds.push(seconds);
-    const entry: EpochLog = {
-      epoch,
-      loss: n ? lossSum / n : NaN,
-      acc: n ? correct / n : NaN,
-      val_loss: v.loss,
-      val_acc: v.acc,
-      seconds,
-      lr: lr * scheduleScale(schedule, Math.max(0, step - 1), totalSteps, warmupSteps),
-    };
-    history.push(entry);
-    log.info(`${o.label ? `[${o.label}] ` : ''}Epoch ${epoch}/${epochs} - ${seconds.toFixed(1)}s - loss: ${entry.loss.toFixed(4)} - acc: ${entry.acc.toFixed(4)} - val_loss: ${entry.val_loss.toFixed(4)} - val_acc: ${entry.val_acc.toFixed(4)}`);
-    const monitored = monitorValue(entry);
-    if (monitored < best.loss) {
-      best = { loss: monitored, epoch, weights: recipe.evalWeights()?.map((w) => new Float32Array(w)) ?? trainer.snapshot() };
-      stale = 0;
-      if (o.onBest) await o.onBest(trainer.exportArtifacts(best.weights), epoch);
-    } else if (o.patience !== undefined && ++stale >= o.patience) {
-      stoppedEarly = true;
-      log.info(`early stopping: ${o.monitor ?? 'val_loss'} has not improved for ${o.patience} epoch${o.patience > 1 ? 's' : ''}`);
-      break;
-    }
+  };
+  try {
+    await whileStoppable((signal) => (stopSignal = signal), loop);
+  } catch (e) {
+    await trainer.close();
+    throw e;
   }
+  const { best, history, epochSeconds, stoppedEarly } = st;
   const describeBest = () => (o.monitor === 'val_acc' ? `highest val_acc ${(-best.loss).toFixed(4)}` : `lowest val_loss ${best.loss.toFixed(4)}`);
   if (best.epoch !== history.length) log.info(`keeping the weights of epoch ${best.epoch} (${describeBest()})`);
   trainer.restore(best.weights);

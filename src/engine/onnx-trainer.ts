@@ -343,6 +343,23 @@ export class OnnxTrainer {
     return out[this.evalSession.outputNames[0]!]!.data as Float32Array;
   }
 
+  /** Names and shapes of what training changes (trained weights, then BatchNormalization statistics): snapshot()'s layout. */
+  get paramSpecs(): Array<{ name: string; dims: number[] }> {
+    return this.bindings.map((p) => ({ name: p.kerasName, dims: [...p.dims] }));
+  }
+
+  /** Everything training changes: weights and statistics (snapshot()'s layout), optimizer state and the dropout generator (for a checkpoint). */
+  getState(): { weights: Float32Array[]; optimizer: { t: number; slots: Float32Array[][] }; rng: number } {
+    return { weights: this.current, optimizer: this.optimizer.getState(), rng: this.rng.getState() };
+  }
+
+  setState(s: { weights: Float32Array[]; optimizer: { t: number; slots: Float32Array[][] }; rng: number }): void {
+    if (s.weights.length !== this.current.length || s.weights.some((w, i) => w.length !== this.current[i]!.length)) throw new Error('checkpoint weights do not match the model');
+    this.restore(s.weights);
+    this.optimizer.setState(s.optimizer);
+    this.rng.setState(s.rng);
+  }
+
   /** A copy of the current weights and BatchNormalization statistics (to keep the best epoch, or average them). */
   snapshot(): Float32Array[] {
     return this.current.map((v) => new Float32Array(v));

@@ -1,6 +1,6 @@
 /**
  * Images from a request, checked before anything is decoded: the format is sniffed from the first bytes
- * (JPEG, PNG, GIF, WebP, BMP, TIFF: what training reads), the pixel count is read from the header and
+ * (what training reads: see data/formats.ts), the pixel count is read from the header and
  * compared with the limit (a decompression bomb is refused before a pixel is allocated), and only then is the
  * image decoded with the decode function training uses and preprocessed as the model's metadata says.
  */
@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { preprocessInto } from '../backbones/preprocess.js';
 import type { ClassifierMetadata } from '../classifier/metadata.js';
 import { decodeFailureReason, decodeImage, ImageDecodeError } from '../data/decode.js';
-import { sniffImageFormat, type ImageFormat } from '../data/formats.js';
+import { HEAD_BYTES, sniffImageFormat, type ImageFormat } from '../data/formats.js';
 import { HttpError } from './errors.js';
 
 export interface RequestImage {
@@ -17,7 +17,7 @@ export interface RequestImage {
   bytes: Buffer;
 }
 
-const FORMAT_NAMES = 'JPEG, PNG, GIF, WebP, BMP or TIFF';
+const FORMAT_NAMES = 'JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF, HEIF or SVG';
 
 function what(img: RequestImage, index: number, count: number): string {
   if (count === 1 && !img.name) return 'the image';
@@ -39,7 +39,7 @@ export async function headerSize(bytes: Buffer, format: ImageFormat): Promise<{ 
 export async function checkImage(img: RequestImage, index: number, count: number, maxPixels: number): Promise<void> {
   const name = what(img, index, count);
   if (img.bytes.length === 0) throw new HttpError(400, 'empty image', `${name} is empty`);
-  const format = sniffImageFormat(img.bytes.subarray(0, 16));
+  const format = sniffImageFormat(img.bytes.subarray(0, HEAD_BYTES));
   if (!format) throw new HttpError(422, 'not an image', `${name} is not a ${FORMAT_NAMES} image (its first bytes match none of them)`);
   let size: { width: number; height: number };
   try {

@@ -16,7 +16,7 @@ import { lineChart, sideBySide } from '../report/svg.js';
 import { svgToPng } from '../report/thumbnails.js';
 import { getTf } from '../runtime/tfjs.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { silentLogger } from '../util/log.js';
+import { silentLogger, type Logger } from '../util/log.js';
 import { VERSION } from '../version.js';
 import { buildArchitecture, DEFAULT_ARCH, modelArtifacts } from '../engine/architectures.js';
 import type { EpochLog } from '../engine/fit.js';
@@ -25,8 +25,9 @@ import { calibrateOutcome } from './calibrate.js';
 import { runScratch } from './modes/scratch.js';
 import { loadRunBackbone, runTransfer } from './modes/transfer.js';
 import { classCounts, datasetRows, sampleImages, writeRunFolder, type RunFolder } from './outcome.js';
-import { prepareData, runTitle } from './run.js';
-import type { ModelOutcome, TrainRunOptions } from './types.js';
+import { runTitle, startRun, withRun, type StartedRun } from './run.js';
+import { STATE_FILE } from './run-folder.js';
+import type { ModelOutcome, RunRequest } from './types.js';
 
 export interface CompareSide {
   name: 'scratch' | 'transfer';
@@ -75,9 +76,14 @@ function side(name: 'scratch' | 'transfer', run: RunFolder, summary: ModelSummar
   };
 }
 
-export async function compareOnFolder(o: TrainRunOptions): Promise<CompareResult> {
-  const log = o.logger ?? silentLogger;
-  const { ds, split, outDir, timings, audit } = await prepareData(o, log);
+export async function compareOnFolder(request: RunRequest): Promise<CompareResult> {
+  const log = request.logger ?? silentLogger;
+  const run = await startRun('compare', request, log);
+  return withRun('compare', run, () => compareRun(run, log));
+}
+
+async function compareRun(run: StartedRun, log: Logger): Promise<CompareResult> {
+  const { ds, split, outDir, timings, audit, o } = run;
   const classes = ds.classes.length;
   const seed = o.seed ?? 42;
   const tf = await getTf();
@@ -105,7 +111,7 @@ export async function compareOnFolder(o: TrainRunOptions): Promise<CompareResult
   };
 
   let t = performance.now();
-  const scratch = calibrateOutcome(await runScratch(split, classes, o, log), log, o.calibrate ?? true);
+  const scratch = calibrateOutcome(await runScratch(split, classes, { ...o, checkpoint: { file: path.join(outDir, 'scratch', STATE_FILE), resume: run.resume } }, log), log, o.calibrate ?? true);
   const scratchWall = (performance.now() - t) / 1000;
   const scratchRun = await subRun('scratch', scratch, scratchWall);
 

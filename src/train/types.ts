@@ -160,4 +160,15 @@ export interface TrainRunOptions {
   cache?: boolean;
   threads?: number;
   logger?: Logger;
+  /** Train even when the data check finds label conflicts or symbolic link loops. */
+  force?: boolean;
+  /** Continue the run in this folder from its last checkpoint, with its recorded options and split. */
+  resume?: string;
+  /** Repeat the run in this folder: its recorded options (those given here override them) on the data as it is now. */
+  from?: string;
+  /** Where scratch/fine-tune training keeps its resumable state (set by the run). */
+  checkpoint?: { file: string; resume: boolean };
 }
+
+/** What trainFromFolder and compareOnFolder accept: full options, or a recorded run to resume or repeat. */
+export type RunRequest = TrainRunOptions | (Partial<TrainRunOptions> & ({ resume: string } | { from: string }));

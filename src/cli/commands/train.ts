@@ -5,31 +5,33 @@ import { RESIZE_MODES } from '../../data/decode.js';
 import { parseFractions } from '../../data/split.js';
 import { HEADS } from '../../engine/head.js';
 import { OPTIMIZERS } from '../../engine/optimizers.js';
-import { trainFromFolder } from '../../train/run.js';
+import { trainFromFolder, type RunRequest } from '../../train/run.js';
 import { expandExclude, resolveDataArg } from '../../datasets/resolve.js';
 import { parseAugment } from '../../data/augment.js';
 import { ARCHITECTURES, DEFAULT_ARCH } from '../../engine/architectures.js';
 import { size } from '../options.js';
 import { createLogger } from '../../util/log.js';
 import { calibrationLines, confusedLines, metricsTable } from '../format.js';
-import { int, list, num, oneOf, positive, sizes } from '../options.js';
+import { givenOptions, int, list, num, oneOf, positive, sizes, withSignals } from '../options.js';
 
 export function trainCommand(): Command {
   return new Command('train')
     .summary('train a classifier on a folder of class folders')
     .description(
-      'Train an image classifier by transfer learning: a frozen pretrained backbone turns every image into a feature\n' +
-        'vector (computed once, then read from the cache), a new softmax head is trained on the training split,\n' +
-        'the best epoch by validation loss is kept, and the held-out test split is evaluated once at the end.\n' +
+      'Train an image classifier by transfer learning: a frozen pretrained backbone turns every image into a feature ' +
+        'vector (computed once, then read from the cache), a new softmax head is trained on the training split, ' +
+        'the best epoch by validation loss is kept, and the held-out test split is evaluated once at the end. ' +
         'With --mode scratch, a small CNN is trained from scratch instead (onnxruntime computes the gradients).\n\n' +
-        'DATA is a folder with one sub-folder of images per class, or with train/ and val/ (or valid/) and optional\n' +
-        'test/ folders of class folders. Without test/, the given val/ folder is held out as the test split. DATA can\n' +
-        'also be a dataset name (tlearn datasets list: caltech101, hymenoptera, tf_flowers, imagenette, or one you\n' +
+        'DATA is a folder with one sub-folder of images per class, or with train/ and val/ (or valid/) and optional ' +
+        'test/ folders of class folders. Without test/, the given val/ folder is held out as the test split. DATA can ' +
+        'also be a dataset name (tlearn datasets list: caltech101, hymenoptera, tf_flowers, imagenette, or one you ' +
         'imported), downloaded and verified on first use; a path always wins over a name.\n\n' +
-        'Writes to --out: metrics.json, history.json, split.json and model/ (a TF.js layers model of backbone + head\n' +
-        'with metadata.json), usable with `tlearn predict`.',
+        'Writes to --out: metrics.json, history.json, split.json and model/ (a TF.js layers model of backbone + head ' +
+        'with metadata.json), usable with `tlearn predict`, and options.json (the options, for --resume and --from).\n\n' +
+        'Before training, the data is checked as `tlearn check` does (without decoding): training stops on identical files with different labels and on symbolic link loops unless --force is given.\n\n' +
+        'Scratch and fine-tune training write a checkpoint at the end of every epoch; a run that was stopped (Ctrl-C writes a checkpoint too) or killed continues with `tlearn train --resume <run folder>`, with its recorded options and split, and ends with the same model as a run that was never stopped.',
     )
-    .argument('<data>', 'dataset folder, or dataset name (tlearn datasets list)')
+    .argument('[data]', 'dataset folder, or dataset name (tlearn datasets list); not needed with --resume or --from')
     .option('--exclude <classes>', 'comma-separated class folders to leave out; for a named dataset also a named list (caltech101: notebook)', list)
     .option('--split <fractions>', 'train,val,test fractions', parseFractions, [0.7, 0.15, 0.15])
     .addOption(new Option('--split-mode <mode>', 'stratified keeps class proportions in every split; random is a plain shuffle (the notebook\'s)').choices(['stratified', 'random']).default('stratified'))
@@ -79,14 +81,17 @@ export function trainCommand(): Command {
     .option('--out <dir>', 'run folder (default runs/<timestamp>)')
     .option('--no-cache', 'do not read or write the features cache')
     .option('--threads <n>', 'threads for the backbone forward pass (default: all cores)', int('--threads'))
+    .option('--resume <run>', 'continue a stopped or killed run from its last checkpoint, with its recorded options and split (only --threads, --json and -q may be given with it)')
+    .option('--from <run>', "repeat a run with its recorded options (flags given here override them) on the data as it is now, printing what changed in the data; DATA is optional")
+    .option('--force', 'train even when the data check finds identical files with different labels or symbolic link loops')
     .option('--json', 'print the final metrics as one JSON object on stdout (logs stay on stderr)')
     .option('-q, --quiet', 'no progress or logs on stderr')
-    .action(async (data: string, o: any) => {
+    .action(async (data: string | undefined, o: any, cmd: Command) => {
       const log = createLogger({ quiet: o.quiet });
-      const d = await resolveDataArg(data, { logger: log });
-      const r = await trainFromFolder({
-        data: d.folder,
-        exclude: expandExclude(o.exclude, d),
+      const d = data === undefined ? undefined : await resolveDataArg(data, { logger: log });
+      const r = await withSignals(() => trainFromFolder(givenOptions(cmd, o, {
+        data: d?.folder,
+        exclude: d ? expandExclude(o.exclude, d) : o.exclude,
         split: o.split,
         mode: o.mode,
         arch: o.arch,
@@ -131,8 +136,10 @@ export function trainCommand(): Command {
         out: o.out,
         cache: o.cache,
         threads: o.threads,
-        logger: log,
-      });
+        force: o.force,
+        resume: o.resume,
+        from: o.from,
+      }, log) as RunRequest));
       const m = r.metrics;
       const text = [
         '',

@@ -46,6 +46,7 @@ export function sharedNetworkOptions(
     threads: o.threads,
     progressive: o.progressive,
     trainDecode: aug ? (epoch, [height, width]) => (p, index) => decodeAugmented(p, { ...decodeOpts, width, height }, aug, augmentRng(seed, epoch, index)) : undefined,
+    checkpoint: o.checkpoint,
     logger: log,
   };
 }
