@@ -1,11 +1,28 @@
 /**
- * Decodes any supported image to packed 8-bit RGB at a fixed size with sharp: EXIF orientation applied,
+ * Decodes any supported image to packed 8-bit RGB at a fixed size: EXIF orientation applied,
  * grayscale/CMYK/16-bit/alpha normalised to 3-channel sRGB, then resized.
+ *
+ * Two stages, so that training can keep stage 1 and redo only stage 2 each epoch:
+ *  1. decodeRgb: the upright sRGB image at its own size, or shrunk (aspect kept) when its short side exceeds
+ *     a bound (twice the target). 8-bit JPEGs without a colour profile (nearly all photos) go through
+ *     libjpeg-turbo directly; everything else, and any JPEG libjpeg-turbo rejects, through sharp.
+ *  2. resizeRgb: resampling in WebAssembly (src/data/resample.ts), matching sharp's resize within a few levels.
+ *
+ * TLEARN_DECODER=legacy selects the previous decoder (one sharp pipeline per image, decode-legacy.ts), kept
+ * so that benchmarks can measure both in one run.
  */
-import { promises as fs } from 'node:fs';
 import sharp, { type Sharp } from 'sharp';
 import { decodeBmp } from './bmp.js';
+import { decodeImageLegacy } from './decode-legacy.js';
+import { ImageDecodeError, decodeFailureReason, readImageBytes, withDecodeErrors } from './decode-errors.js';
 import { sniffImageFormat } from './formats.js';
+import { readJpegInfo } from './jpeg-header.js';
+import { decodeJpegTurbo, jpegTurboAvailable } from './jpeg-turbo.js';
+import { resampleRgb } from './resample.js';
+import { orientRgb, type RgbImage } from './rgb.js';
+
+export type { RgbImage } from './rgb.js';
+export { ImageDecodeError, decodeFailureReason, readImageBytes, withDecodeErrors };
 
 /** squash: stretch to the target size (what Keras `load_img(target_size=...)` does); center-crop: keep aspect, crop the middle. */
 export type ResizeMode = 'squash' | 'center-crop';
@@ -20,61 +37,85 @@ export interface DecodeOptions {
   kernel?: ResizeKernel;
 }
 
-export class ImageDecodeError extends Error {
-  constructor(
-    readonly path: string,
-    readonly reason: string,
-  ) {
-    super(`${path}: ${reason}`);
-  }
-}
-
 sharp.cache(false);
 
-function input(buf: Uint8Array): Sharp {
+export type DecoderName = 'fast' | 'legacy';
+
+/** Which decoder runs: 'legacy' when TLEARN_DECODER=legacy, else 'fast'. */
+export function decoderName(): DecoderName {
+  return process.env.TLEARN_DECODER?.trim().toLowerCase() === 'legacy' ? 'legacy' : 'fast';
+}
+
+/** One line for logs and benchmarks: which decoders are in use. */
+export function describeDecoder(): string {
+  if (decoderName() === 'legacy') return 'legacy (sharp decode + resize per image)';
+  return `${jpegTurboAvailable() ? 'libjpeg-turbo for JPEG' : 'sharp for JPEG (libjpeg-turbo binding not loadable)'}, sharp for other formats, WebAssembly resampling`;
+}
+
+/** sharp's view of the bytes (BMP through tlearn's own decoder, which libvips lacks), EXIF orientation applied. */
+export function sharpInput(buf: Uint8Array): Sharp {
   if (sniffImageFormat(buf.subarray(0, 16)) === 'bmp') {
     const bmp = decodeBmp(buf);
     return sharp(bmp.data, { raw: { width: bmp.width, height: bmp.height, channels: 3 } });
   }
-  return sharp(buf, { failOn: 'error', sequentialRead: true });
+  return sharp(buf, { failOn: 'error', sequentialRead: true }).autoOrient();
 }
 
-/** A readable reason for a failed decode (libvips' message, or what the bytes show, e.g. a truncated JPEG). */
-export function decodeFailureReason(buf: Uint8Array, e: unknown): string {
-  const fmt = sniffImageFormat(buf.subarray(0, 16));
-  if (fmt === 'jpeg' && !(buf[buf.length - 2] === 0xff && buf[buf.length - 1] === 0xd9)) return 'not a readable image (truncated JPEG: the file ends before its end-of-image marker)';
-  if (fmt === 'png' && !Buffer.from(buf.subarray(Math.max(0, buf.length - 12))).includes(Buffer.from('IEND'))) return 'not a readable image (truncated PNG: no IEND chunk)';
-  const msg = String((e as Error)?.message ?? e).split('\n')[0]!.replace(/^Input (buffer|file) (contains |has )?/, '');
-  return `not a readable image (${msg})`;
+/** The last steps of every sharp path: alpha dropped, colour converted to 3-channel sRGB, 8 bits. */
+export function toRgbBytes(p: Sharp): Sharp {
+  return p.removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' });
+}
+
+/** Stage 1's bound for a target size: images whose short side exceeds it are shrunk to it. */
+export function decodeBound(o: { width: number; height: number }): number {
+  return 2 * Math.max(o.width, o.height);
+}
+
+export interface DecodeRgbOptions {
+  /** Short-side bound (default: none). */
+  bound?: number;
+  /** Kernel for shrinking to the bound. */
+  kernel?: ResizeKernel;
+}
+
+async function viaSharp(buf: Uint8Array, o: DecodeRgbOptions): Promise<RgbImage> {
+  let p = sharpInput(buf);
+  if (o.bound) p = p.resize(o.bound, o.bound, { fit: 'outside', withoutEnlargement: true, kernel: o.kernel ?? 'linear' });
+  const { data, info } = await toRgbBytes(p).toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+}
+
+/** Stage 1: the upright 3-channel sRGB image, at its own size or shrunk to `bound` on the short side. */
+export async function decodeRgb(src: string | Uint8Array, o: DecodeRgbOptions = {}, label = typeof src === 'string' ? src : '<buffer>'): Promise<RgbImage> {
+  const buf = await readImageBytes(src, label);
+  return withDecodeErrors(label, buf, async () => {
+    const jpeg = jpegTurboAvailable() ? readJpegInfo(buf) : undefined;
+    if (jpeg && jpeg.precision === 8 && (jpeg.components === 1 || jpeg.components === 3) && !jpeg.hasIcc && !(o.bound && Math.min(jpeg.width, jpeg.height) > o.bound)) {
+      const img = await decodeJpegTurbo(buf).catch(() => undefined);
+      if (img && img.width === jpeg.width && img.height === jpeg.height) return orientRgb(img, jpeg.orientation);
+    }
+    if (sniffImageFormat(buf.subarray(0, 16)) === 'bmp') {
+      const b = decodeBmp(buf);
+      const s = Math.min(b.width, b.height);
+      if (!o.bound || s <= o.bound) return b;
+      const f = o.bound / s;
+      const w = Math.max(1, Math.round(b.width * f));
+      const h = Math.max(1, Math.round(b.height * f));
+      return { data: resampleRgb(b, w, h, o.kernel ?? 'linear'), width: w, height: h };
+    }
+    return viaSharp(buf, o);
+  });
+}
+
+/** Stage 2: a stage-1 image resized to the target (squash or centre crop). */
+export function resizeRgb(img: RgbImage, o: DecodeOptions): Uint8Array {
+  if (img.width === o.width && img.height === o.height) return img.data.slice(0, o.width * o.height * 3);
+  return resampleRgb(img, o.width, o.height, o.kernel ?? 'linear', o.resize ?? 'squash');
 }
 
 /** Decodes an image (a path or its bytes) to width*height*3 bytes of RGB. */
 export async function decodeImage(src: string | Uint8Array, opts: DecodeOptions, label = typeof src === 'string' ? src : '<buffer>'): Promise<Uint8Array> {
-  let buf: Uint8Array;
-  try {
-    buf = typeof src === 'string' ? await fs.readFile(src) : src;
-  } catch (e: any) {
-    throw new ImageDecodeError(label, `cannot read file (${e.code ?? e.message})`);
-  }
-  if (buf.length === 0) throw new ImageDecodeError(label, 'empty file');
-  try {
-    const { data, info } = await input(buf)
-      .autoOrient()
-      .resize(opts.width, opts.height, {
-        fit: (opts.resize ?? 'squash') === 'squash' ? 'fill' : 'cover',
-        position: 'centre',
-        kernel: opts.kernel ?? 'linear',
-      })
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3 || data.length !== opts.width * opts.height * 3) {
-      throw new Error(`decoded to ${info.channels} channels, ${info.width}x${info.height}`);
-    }
-    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  } catch (e: any) {
-    if (e instanceof ImageDecodeError) throw e;
-    throw new ImageDecodeError(label, decodeFailureReason(buf, e));
-  }
+  if (decoderName() === 'legacy') return decodeImageLegacy(src, opts, label);
+  return resizeRgb(await decodeRgb(src, { bound: decodeBound(opts), kernel: opts.kernel }, label), opts);
 }

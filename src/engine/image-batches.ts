@@ -1,10 +1,13 @@
 /**
  * Batches of decoded, preprocessed images for training and evaluation, streamed: the next batch decodes
- * (sharp, libuv threads) while the current one trains, and only these two batches are held in memory.
- * Files that cannot be decoded are reported once and left out of their batch.
+ * (libjpeg-turbo or sharp on libuv threads) while the current one trains, and only these two batches are held
+ * in memory. With a decoded-image cache, each image is decoded once per run and later epochs start from the
+ * kept pixels. Files that cannot be decoded are reported once and left out of their batch.
  */
-import { decodeImage, ImageDecodeError, type ResizeKernel, type ResizeMode } from '../data/decode.js';
+import type { DecodedImageCache } from '../data/decoded-cache.js';
+import { decodeBound, decodeImage, decodeRgb, ImageDecodeError, type DecodeOptions, type ResizeKernel, type ResizeMode } from '../data/decode.js';
 import type { SkippedFile } from '../data/discover.js';
+import type { RgbImage } from '../data/rgb.js';
 import { preprocessInto, type PreprocessMode } from '../backbones/preprocess.js';
 
 export interface BatchSource {
@@ -18,8 +21,12 @@ export interface BatchOptions {
   resize: ResizeMode;
   kernel?: ResizeKernel;
   batchSize: number;
-  /** Optional decoder (data augmentation); gets the item's index in the source. */
+  /** Optional decoder (e.g. data augmentation); gets the item's index in the source. Used when `augment` is not given. */
   decode?: (path: string, index: number) => Promise<Uint8Array>;
+  /** Decoded images kept across epochs: plain inputs are kept at the network's size, augmented ones before it. */
+  cache?: DecodedImageCache;
+  /** With `cache`: makes the network input from an image decoded to its own (bounded) size. */
+  augment?: (img: RgbImage, index: number) => Uint8Array;
 }
 
 export interface ImageBatch {
@@ -31,6 +38,21 @@ export interface ImageBatch {
   failed: SkippedFile[];
 }
 
+/** The network input for item i: from the cache when there is one, else decoded now. */
+function input(path: string, i: number, o: BatchOptions): Promise<Uint8Array> {
+  const [h, w] = o.inputSize;
+  const d: DecodeOptions = { width: w, height: h, resize: o.resize, kernel: o.kernel };
+  if (o.cache && o.augment) {
+    const augment = o.augment;
+    return o.cache.get(`bounded:${decodeBound(d)}:${d.kernel ?? 'linear'}:${path}`, () => decodeRgb(path, { bound: decodeBound(d), kernel: d.kernel })).then((img) => augment(img, i));
+  }
+  if (o.cache && !o.decode) {
+    const key = `input:${w}x${h}:${d.resize ?? 'squash'}:${d.kernel ?? 'linear'}:${path}`;
+    return o.cache.get(key, async () => ({ data: await decodeImage(path, d), width: w, height: h })).then((img) => img.data);
+  }
+  return o.decode ? o.decode(path, i) : decodeImage(path, d);
+}
+
 async function loadBatch(src: BatchSource, order: number[], o: BatchOptions, start: number): Promise<ImageBatch> {
   const [h, w] = o.inputSize;
   const px = h * w * 3;
@@ -38,7 +60,7 @@ async function loadBatch(src: BatchSource, order: number[], o: BatchOptions, sta
   const decoded = await Promise.all(
     idx.map(async (i) => {
       try {
-        return o.decode ? await o.decode(src.paths[i]!, i) : await decodeImage(src.paths[i]!, { width: w, height: h, resize: o.resize, kernel: o.kernel });
+        return await input(src.paths[i]!, i, o);
       } catch (e) {
         return e instanceof ImageDecodeError ? e : new ImageDecodeError(src.paths[i]!, String(e));
       }

@@ -12,6 +12,8 @@ import { silentLogger } from '../util/log.js';
 import { Rng } from '../util/rng.js';
 import type { EpochLog } from './fit.js';
 import { imageBatches, type BatchOptions, type BatchSource } from './image-batches.js';
+import { DecodedImageCache } from '../data/decoded-cache.js';
+import { decoderName } from '../data/decode.js';
 import { OnnxTrainer } from './onnx-trainer.js';
 import { DEFAULT_LR, type OptimizerName } from './optimizers.js';
 
@@ -44,8 +46,12 @@ export interface NetworkTrainOptions {
   schedule?: LrSchedule;
   seed?: number;
   threads?: number;
-  /** Per-epoch image source for training (augmentation); default: plain decode. */
+  /** Per-epoch image source for training (augmentation) when there is no decoded-image cache; default: plain decode. */
   trainDecode?: (epoch: number) => BatchOptions['decode'];
+  /** Per-epoch augmentation of a decoded image (used with the decoded-image cache, instead of trainDecode). */
+  trainAugment?: (epoch: number) => BatchOptions['augment'];
+  /** Keep decoded training and validation images for later epochs (default: on, except with TLEARN_DECODER=legacy). */
+  decodedCache?: boolean;
   logger?: Logger;
   label?: string;
 }
@@ -117,7 +123,13 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
     threads: o.threads,
   });
   const rng = new Rng(seed + 7);
+  const cache = o.decodedCache !== false && decoderName() !== 'legacy' ? await DecodedImageCache.create() : undefined;
   const batchOpts = (decode?: BatchOptions['decode']): BatchOptions => ({ inputSize: o.inputSize, preprocessing: o.preprocessing, resize: o.resize, kernel: o.kernel, batchSize, decode });
+  const trainOpts = (epoch: number): BatchOptions => {
+    const augment = o.trainAugment?.(epoch);
+    if (cache && (augment || !o.trainDecode)) return { ...batchOpts(), cache, augment };
+    return batchOpts(o.trainDecode?.(epoch));
+  };
   const failed = new Map<string, SkippedFile>();
   const history: EpochLog[] = [];
   const epochSeconds: number[] = [];
@@ -128,13 +140,13 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
   const totalSteps = stepsPerEpoch * epochs;
   let step = 0;
 
-  const evaluate = async (src: BatchSource): Promise<{ probs: Float32Array; indices: number[]; failed: SkippedFile[] }> => {
+  const evaluate = async (src: BatchSource, withCache = false): Promise<{ probs: Float32Array; indices: number[]; failed: SkippedFile[] }> => {
     const K = o.classes;
     const parts: Float32Array[] = [];
     const indices: number[] = [];
     const bad: SkippedFile[] = [];
     const order = src.paths.map((_, i) => i);
-    for await (const b of imageBatches(src, order, { ...batchOpts(), batchSize: microBatch * 4 })) {
+    for await (const b of imageBatches(src, order, { ...batchOpts(), batchSize: microBatch * 4, cache: withCache ? cache : undefined })) {
       bad.push(...b.failed);
       const px = o.inputSize[0] * o.inputSize[1] * 3;
       for (let s = 0; s < b.labels.length; s += microBatch) {
@@ -152,60 +164,65 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
     return { probs, indices, failed: bad };
   };
 
-  for (let epoch = 1; epoch <= epochs; epoch++) {
-    const t0 = performance.now();
-    const order = rng.shuffle(train.paths.map((_, i) => i));
-    const progress = log.progress(`${o.label ?? 'train'} epoch ${epoch}/${epochs}`, train.paths.length);
-    let lossSum = 0;
-    let correct = 0;
-    let n = 0;
-    for await (const b of imageBatches(train, order, batchOpts(o.trainDecode?.(epoch)))) {
-      for (const f of b.failed) failed.set(f.path, f);
-      if (b.labels.length) {
-        const r = await trainer.trainBatch(b.x, b.labels, scheduleScale(schedule, step, totalSteps));
-        lossSum += r.lossSum;
-        correct += r.correct;
-        n += r.n;
+  try {
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const t0 = performance.now();
+      const order = rng.shuffle(train.paths.map((_, i) => i));
+      const progress = log.progress(`${o.label ?? 'train'} epoch ${epoch}/${epochs}`, train.paths.length);
+      let lossSum = 0;
+      let correct = 0;
+      let n = 0;
+      for await (const b of imageBatches(train, order, trainOpts(epoch))) {
+        for (const f of b.failed) failed.set(f.path, f);
+        if (b.labels.length) {
+          const r = await trainer.trainBatch(b.x, b.labels, scheduleScale(schedule, step, totalSteps));
+          lossSum += r.lossSum;
+          correct += r.correct;
+          n += r.n;
+        }
+        step++;
+        progress.tick(b.labels.length + b.failed.length);
       }
-      step++;
-      progress.tick(b.labels.length + b.failed.length);
+      progress.done();
+      const v = await evaluate(val, true);
+      for (const f of v.failed) failed.set(f.path, f);
+      let vLoss = 0;
+      let vCorrect = 0;
+      v.indices.forEach((idx, k) => {
+        const y = val.labels[idx]!;
+        const row = v.probs.subarray(k * o.classes, (k + 1) * o.classes);
+        vLoss -= Math.log(Math.max(row[y]!, 1e-15));
+        let arg = 0;
+        for (let c = 1; c < o.classes; c++) if (row[c]! > row[arg]!) arg = c;
+        if (arg === y) vCorrect++;
+      });
+      const seconds = (performance.now() - t0) / 1000;
+      epochSeconds.push(seconds);
+      const entry: EpochLog = {
+        epoch,
+        loss: n ? lossSum / n : NaN,
+        acc: n ? correct / n : NaN,
+        val_loss: v.indices.length ? vLoss / v.indices.length : NaN,
+        val_acc: v.indices.length ? vCorrect / v.indices.length : NaN,
+        seconds,
+        lr: lr * scheduleScale(schedule, Math.max(0, step - 1), totalSteps),
+      };
+      history.push(entry);
+      log.info(`${o.label ? `[${o.label}] ` : ''}Epoch ${epoch}/${epochs} - ${seconds.toFixed(1)}s - loss: ${entry.loss.toFixed(4)} - acc: ${entry.acc.toFixed(4)} - val_loss: ${entry.val_loss.toFixed(4)} - val_acc: ${entry.val_acc.toFixed(4)}`);
+      const monitored = o.monitor === 'val_acc' ? -(Number.isNaN(entry.val_acc) ? entry.acc : entry.val_acc) : Number.isNaN(entry.val_loss) ? entry.loss : entry.val_loss;
+      if (monitored < best.loss) {
+        best = { loss: monitored, epoch, weights: trainer.snapshot() };
+        stale = 0;
+        if (o.onBest) await o.onBest(trainer.exportArtifacts(best.weights), epoch);
+      } else if (o.patience !== undefined && ++stale >= o.patience) {
+        stoppedEarly = true;
+        log.info(`early stopping: ${o.monitor ?? 'val_loss'} has not improved for ${o.patience} epoch${o.patience > 1 ? 's' : ''}`);
+        break;
+      }
     }
-    progress.done();
-    const v = await evaluate(val);
-    for (const f of v.failed) failed.set(f.path, f);
-    let vLoss = 0;
-    let vCorrect = 0;
-    v.indices.forEach((idx, k) => {
-      const y = val.labels[idx]!;
-      const row = v.probs.subarray(k * o.classes, (k + 1) * o.classes);
-      vLoss -= Math.log(Math.max(row[y]!, 1e-15));
-      let arg = 0;
-      for (let c = 1; c < o.classes; c++) if (row[c]! > row[arg]!) arg = c;
-      if (arg === y) vCorrect++;
-    });
-    const seconds = (performance.now() - t0) / 1000;
-    epochSeconds.push(seconds);
-    const entry: EpochLog = {
-      epoch,
-      loss: n ? lossSum / n : NaN,
-      acc: n ? correct / n : NaN,
-      val_loss: v.indices.length ? vLoss / v.indices.length : NaN,
-      val_acc: v.indices.length ? vCorrect / v.indices.length : NaN,
-      seconds,
-      lr: lr * scheduleScale(schedule, Math.max(0, step - 1), totalSteps),
-    };
-    history.push(entry);
-    log.info(`${o.label ? `[${o.label}] ` : ''}Epoch ${epoch}/${epochs} - ${seconds.toFixed(1)}s - loss: ${entry.loss.toFixed(4)} - acc: ${entry.acc.toFixed(4)} - val_loss: ${entry.val_loss.toFixed(4)} - val_acc: ${entry.val_acc.toFixed(4)}`);
-    const monitored = o.monitor === 'val_acc' ? -(Number.isNaN(entry.val_acc) ? entry.acc : entry.val_acc) : Number.isNaN(entry.val_loss) ? entry.loss : entry.val_loss;
-    if (monitored < best.loss) {
-      best = { loss: monitored, epoch, weights: trainer.snapshot() };
-      stale = 0;
-      if (o.onBest) await o.onBest(trainer.exportArtifacts(best.weights), epoch);
-    } else if (o.patience !== undefined && ++stale >= o.patience) {
-      stoppedEarly = true;
-      log.info(`early stopping: ${o.monitor ?? 'val_loss'} has not improved for ${o.patience} epoch${o.patience > 1 ? 's' : ''}`);
-      break;
-    }
+  } finally {
+    // the decoded images are for the epochs; the final predictions decode what they need
+    await cache?.close();
   }
   if (best.epoch !== history.length) log.info(`keeping the weights of epoch ${best.epoch} (${o.monitor === 'val_acc' ? `highest val_acc ${(-best.loss).toFixed(4)}` : `lowest val_loss ${best.loss.toFixed(4)}`})`);
   trainer.restore(best.weights);

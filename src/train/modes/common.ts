@@ -1,5 +1,5 @@
 /** What scratch training and fine-tuning pass alike from the run options to the network trainer. */
-import { augmentRng, decodeAugmented, describeAugment } from '../../data/augment.js';
+import { augmentRgb, augmentRng, decodeAugmented, describeAugment } from '../../data/augment.js';
 import type { ResizeKernel, ResizeMode } from '../../data/decode.js';
 import type { DatasetSplit } from '../../data/split.js';
 import type { Logger } from '../../util/log.js';
@@ -36,6 +36,7 @@ export function sharedNetworkOptions(
     seed,
     threads: o.threads,
     trainDecode: aug ? (epoch) => (p, index) => decodeAugmented(p, decodeOpts, aug, augmentRng(seed, epoch, index)) : undefined,
+    trainAugment: aug ? (epoch) => (img, index) => augmentRgb(img, decodeOpts, aug, augmentRng(seed, epoch, index)) : undefined,
     logger: log,
   };
 }

@@ -1,0 +1,239 @@
+/**
+ * Resampling of packed 8-bit RGB in JavaScript, following what sharp/libvips' resize does for the same
+ * request: an axis that shrinks is reduced with the kernel widened by the shrink factor (antialiased, pixel
+ * centres aligned); when either axis enlarges, both axes then go through the interpolator with libvips'
+ * enlarging convention (source x = output x / scale - 0.5). Edges are extended. One float pass per axis,
+ * rounded once; results are within a few levels of sharp's (BENCHMARKS.md has the measured difference).
+ */
+import type { ResizeKernel, ResizeMode } from './decode.js';
+import { RESAMPLE_WASM_BASE64 } from './resample-wasm.js';
+import type { RgbImage } from './rgb.js';
+
+/** An integer rectangle of the source image. */
+export interface PixelRect {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+const SUPPORT: Record<ResizeKernel, number> = { nearest: 0.5, linear: 1, cubic: 2, lanczos3: 3 };
+
+function kernelAt(k: ResizeKernel, x: number): number {
+  const a = Math.abs(x);
+  switch (k) {
+    case 'nearest':
+      return a <= 0.5 ? 1 : 0;
+    case 'linear':
+      return a < 1 ? 1 - a : 0;
+    case 'cubic':
+      // Catmull-Rom (B = 0, C = 0.5), libvips' "cubic"
+      if (a < 1) return 1.5 * a * a * a - 2.5 * a * a + 1;
+      if (a < 2) return -0.5 * a * a * a + 2.5 * a * a - 4 * a + 2;
+      return 0;
+    case 'lanczos3': {
+      if (a === 0) return 1;
+      if (a >= 3) return 0;
+      const p = Math.PI * a;
+      return (3 * Math.sin(p) * Math.sin(p / 3)) / (p * p);
+    }
+  }
+}
+
+/** A sparse (output x source) filter matrix for one axis: `taps` (index, weight) pairs per output. */
+interface AxisPlan {
+  taps: number;
+  index: Int32Array;
+  weight: Float32Array;
+}
+
+/** One resampling step: output o samples the input around `centre(o)`; indices clamped to [lo, hi]. */
+function step(kernel: ResizeKernel, outSize: number, lo: number, hi: number, stretch: number, centre: (o: number) => number): AxisPlan {
+  if (kernel === 'nearest') {
+    const index = Int32Array.from({ length: outSize }, (_, o) => Math.min(hi, Math.max(lo, Math.floor(centre(o) + 0.5))));
+    return { taps: 1, index, weight: new Float32Array(outSize).fill(1) };
+  }
+  const support = SUPPORT[kernel] * stretch;
+  const taps = Math.ceil(support * 2) + 1;
+  const index = new Int32Array(outSize * taps);
+  const weight = new Float32Array(outSize * taps);
+  let used = 1;
+  for (let o = 0; o < outSize; o++) {
+    const c = centre(o);
+    const first = Math.floor(c - support) + 1;
+    let sum = 0;
+    for (let t = 0; t < taps; t++) {
+      const w = kernelAt(kernel, (first + t - c) / stretch);
+      weight[o * taps + t] = w;
+      sum += w;
+    }
+    for (let t = 0; t < taps; t++) {
+      index[o * taps + t] = Math.min(hi, Math.max(lo, first + t));
+      weight[o * taps + t]! /= sum || 1;
+    }
+    let last = taps - 1;
+    while (last > 0 && weight[o * taps + last] === 0) last--;
+    used = Math.max(used, last + 1);
+  }
+  return trimTaps({ taps, index, weight }, used);
+}
+
+/** Drops trailing taps that are zero for every output (the window above is a conservative bound). */
+function trimTaps(p: AxisPlan, taps: number): AxisPlan {
+  if (taps === p.taps) return p;
+  const n = p.index.length / p.taps;
+  const index = new Int32Array(n * taps);
+  const weight = new Float32Array(n * taps);
+  for (let o = 0; o < n; o++) {
+    index.set(p.index.subarray(o * p.taps, o * p.taps + taps), o * taps);
+    weight.set(p.weight.subarray(o * p.taps, o * p.taps + taps), o * taps);
+  }
+  return { taps, index, weight };
+}
+
+/** b after a (a: mid from src, b: out from mid), merged into one plan from src. */
+function compose(a: AxisPlan, b: AxisPlan, outSize: number): AxisPlan {
+  const rows: Array<Map<number, number>> = [];
+  let taps = 1;
+  for (let o = 0; o < outSize; o++) {
+    const m = new Map<number, number>();
+    for (let t = 0; t < b.taps; t++) {
+      const wb = b.weight[o * b.taps + t]!;
+      if (wb === 0) continue;
+      const mid = b.index[o * b.taps + t]!;
+      for (let u = 0; u < a.taps; u++) {
+        const wa = a.weight[mid * a.taps + u]!;
+        if (wa === 0) continue;
+        const i = a.index[mid * a.taps + u]!;
+        m.set(i, (m.get(i) ?? 0) + wa * wb);
+      }
+    }
+    rows.push(m);
+    taps = Math.max(taps, m.size);
+  }
+  const index = new Int32Array(outSize * taps);
+  const weight = new Float32Array(outSize * taps);
+  rows.forEach((m, o) => {
+    let t = 0;
+    for (const [i, w] of m) {
+      index[o * taps + t] = i;
+      weight[o * taps + t++] = w;
+    }
+    for (; t < taps; t++) index[o * taps + t] = index[o * taps]!;
+  });
+  return { taps, index, weight };
+}
+
+/**
+ * The filter for one axis: `span` source pixels from `start` scaled by `scale` (output/source), then
+ * `offset` output pixels dropped (a centred crop), `outSize` kept. `enlarging`: either axis enlarges.
+ */
+function planAxis(kernel: ResizeKernel, start: number, span: number, scale: number, offset: number, outSize: number, enlarging: boolean): AxisPlan {
+  const lo = start;
+  const hi = start + span - 1;
+  const interp: ResizeKernel = kernel === 'lanczos3' ? 'cubic' : kernel;
+  if (scale > 1) return step(interp, outSize, lo, hi, 1, (o) => start + (o + offset) / scale - 0.5);
+  if (scale === 1) {
+    const id = step('nearest', outSize, lo, hi, 1, (o) => start + o + offset);
+    return enlarging ? step(interp, outSize, lo, hi, 1, (o) => start + o + offset - 0.5) : id;
+  }
+  const reduced = Math.round(span * scale);
+  // libvips first block-averages by the integer part of half the shrink, then reduces the rest
+  const block = kernel === 'nearest' ? 1 : Math.floor(1 / (scale * 2));
+  if (block > 1) {
+    const boxed = Math.ceil(span / block);
+    const box: AxisPlan = { taps: block, index: new Int32Array(boxed * block), weight: new Float32Array(boxed * block).fill(1 / block) };
+    for (let o = 0; o < boxed; o++) for (let t = 0; t < block; t++) box.index[o * block + t] = Math.min(hi, start + o * block + t);
+    return compose(box, planAxis(kernel, 0, boxed, (scale * span) / boxed, offset, outSize, enlarging), outSize);
+  }
+  // centres of the source span and of the (rounded) reduced axis aligned
+  const reduce = step(kernel, enlarging ? reduced : outSize, lo, hi, 1 / scale, (o) => start + (o + (enlarging ? 0 : offset) + 0.5 - reduced / 2) / scale + span / 2 - 0.5);
+  if (!enlarging) return reduce;
+  // libvips then runs the interpolator over the reduced axis too, half a pixel shifted
+  const shift = step(interp, outSize, 0, reduced - 1, 1, (o) => o + offset - 0.5);
+  return compose(reduce, shift, outSize);
+}
+
+/** Output size, scale and centred-crop offset per axis for sharp's fit 'fill' (squash) or 'cover' (center-crop). */
+function geometry(sw: number, sh: number, dw: number, dh: number, mode: ResizeMode) {
+  if (mode === 'squash') return { sx: dw / sw, sy: dh / sh, ox: 0, oy: 0 };
+  const s = Math.max(dw / sw, dh / sh);
+  const rw = Math.max(dw, Math.round(sw * s));
+  const rh = Math.max(dh, Math.round(sh * s));
+  return { sx: s, sy: s, ox: Math.floor((rw - dw + 1) / 2), oy: Math.floor((rh - dh + 1) / 2) };
+}
+
+/**
+ * Resizes `rect` of `src` (default: all of it) to width x height: squashed (sharp's fit 'fill') or scaled to
+ * cover and centre-cropped (fit 'cover').
+ */
+export function resampleRgb(src: RgbImage, width: number, height: number, kernel: ResizeKernel = 'linear', mode: ResizeMode = 'squash', rect?: PixelRect): Uint8Array {
+  const r = rect ?? { left: 0, top: 0, width: src.width, height: src.height };
+  const g = geometry(r.width, r.height, width, height, mode);
+  const enlarging = g.sx > 1 || g.sy > 1;
+  const h = planAxis(kernel, r.left, r.width, g.sx, g.ox, width, enlarging);
+  const v = planAxis(kernel, r.top, r.height, g.sy, g.oy, height, enlarging);
+  return applyPlans(src, h, v, width, height);
+}
+
+/** The compiled kernels and a linear memory that grows to the largest image seen. */
+interface Kernels {
+  memory: WebAssembly.Memory;
+  hpass(src: number, srcW: number, rowLo: number, rows: number, outW: number, taps: number, offset: number, weight: number, row: number, mid: number): void;
+  vpassBytes(mid: number, outW: number, outH: number, taps: number, offset: number, weight: number, acc: number, out: number): void;
+}
+
+let kernels: Kernels | undefined;
+
+function wasm(): Kernels {
+  kernels ??= new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(RESAMPLE_WASM_BASE64, 'base64'))).exports as unknown as Kernels;
+  return kernels;
+}
+
+/** Lays out consecutive 16-byte-aligned regions of `bytes` each, from `start`. */
+function layout(start: number, ...bytes: number[]): number[] {
+  const at: number[] = [];
+  let p = start;
+  for (const b of bytes) {
+    at.push(p);
+    p += Math.ceil(b / 16) * 16 + 16;
+  }
+  at.push(p);
+  return at;
+}
+
+function applyPlans(src: RgbImage, h: AxisPlan, v: AxisPlan, width: number, height: number): Uint8Array {
+  let lo = src.height;
+  let hiRow = 0;
+  for (let k = 0; k < v.index.length; k++) {
+    lo = Math.min(lo, v.index[k]!);
+    hiRow = Math.max(hiRow, v.index[k]!);
+  }
+  const rows = Math.max(0, hiRow - lo + 1);
+  const k = wasm();
+  const srcBytes = src.width * src.height * 3;
+  const [pSrc, pHi, pHw, pVi, pVw, pRow, pMid, pAcc, pOut, end] = layout(
+    1024,
+    srcBytes + 4,
+    h.index.byteLength,
+    h.weight.byteLength,
+    v.index.byteLength,
+    v.weight.byteLength,
+    src.width * 16,
+    rows * width * 16,
+    width * 16,
+    width * height * 3 + 16,
+  ) as [number, number, number, number, number, number, number, number, number, number];
+  const need = end - k.memory.buffer.byteLength;
+  if (need > 0) k.memory.grow(Math.ceil(need / 65536));
+  const mem = new Uint8Array(k.memory.buffer);
+  mem.set(src.data.subarray(0, srcBytes), pSrc);
+  // byte offsets: of pixels in a widened (16 bytes per pixel) source row, of rows in the horizontal result
+  new Int32Array(k.memory.buffer, pHi, h.index.length).set(h.index.map((i) => i * 16));
+  new Float32Array(k.memory.buffer, pHw, h.weight.length).set(h.weight);
+  new Int32Array(k.memory.buffer, pVi, v.index.length).set(v.index.map((i) => (i - lo) * width * 16));
+  new Float32Array(k.memory.buffer, pVw, v.weight.length).set(v.weight);
+  k.hpass(pSrc, src.width, lo, rows, width, h.taps, pHi, pHw, pRow, pMid);
+  k.vpassBytes(pMid, width, height, v.taps, pVi, pVw, pAcc, pOut);
+  return new Uint8Array(k.memory.buffer, pOut, width * height * 3).slice();
+}
