@@ -163,24 +163,78 @@ function geometry(sw: number, sh: number, dw: number, dh: number, mode: ResizeMo
   return { sx: s, sy: s, ox: Math.floor((rw - dw + 1) / 2), oy: Math.floor((rh - dh + 1) / 2) };
 }
 
+/** Both axes' filters, ready for the kernel. */
+interface ResamplePlan {
+  hTaps: number;
+  /** Per output x, per tap: the byte offset of the pixel in a widened source row (i32), then the weight (f32). */
+  hPairs: ArrayBuffer;
+  vTaps: number;
+  /** Per output y, per tap: the source row. */
+  vRows: Int32Array;
+  vWeights: Float32Array;
+  /** Filtered rows kept at once (a power of two above vTaps). */
+  ringRows: number;
+}
+
+const plans = new Map<string, ResamplePlan>();
+const MAX_PLANS = 1024;
+
+function makePlan(width: number, height: number, kernel: ResizeKernel, mode: ResizeMode, r: PixelRect): ResamplePlan {
+  const g = geometry(r.width, r.height, width, height, mode);
+  const enlarging = g.sx > 1 || g.sy > 1;
+  const h = planAxis(kernel, r.left, r.width, g.sx, g.ox, width, enlarging);
+  const v = planAxis(kernel, r.top, r.height, g.sy, g.oy, height, enlarging);
+  const hPairs = new ArrayBuffer(h.index.length * 8);
+  const pi = new Int32Array(hPairs);
+  const pw = new Float32Array(hPairs);
+  h.index.forEach((i, k) => {
+    pi[2 * k] = i * 16;
+    pw[2 * k + 1] = h.weight[k]!;
+  });
+  return { hTaps: h.taps, hPairs, vTaps: v.taps, vRows: v.index, vWeights: v.weight, ringRows: 2 ** Math.ceil(Math.log2(v.taps + 1)) };
+}
+
+/** Plans depend only on the sizes: whole-image plans are kept (a dataset has a few hundred sizes); crops are one-offs. */
+function planFor(sw: number, sh: number, width: number, height: number, kernel: ResizeKernel, mode: ResizeMode, rect?: PixelRect): ResamplePlan {
+  if (rect) return makePlan(width, height, kernel, mode, rect);
+  const key = `${sw}x${sh}>${width}x${height}:${kernel}:${mode}`;
+  let p = plans.get(key);
+  if (!p) {
+    p = makePlan(width, height, kernel, mode, { left: 0, top: 0, width: sw, height: sh });
+    if (plans.size >= MAX_PLANS) plans.delete(plans.keys().next().value!);
+    plans.set(key, p);
+  }
+  return p;
+}
+
 /**
  * Resizes `rect` of `src` (default: all of it) to width x height: squashed (sharp's fit 'fill') or scaled to
  * cover and centre-cropped (fit 'cover').
  */
 export function resampleRgb(src: RgbImage, width: number, height: number, kernel: ResizeKernel = 'linear', mode: ResizeMode = 'squash', rect?: PixelRect): Uint8Array {
-  const r = rect ?? { left: 0, top: 0, width: src.width, height: src.height };
-  const g = geometry(r.width, r.height, width, height, mode);
-  const enlarging = g.sx > 1 || g.sy > 1;
-  const h = planAxis(kernel, r.left, r.width, g.sx, g.ox, width, enlarging);
-  const v = planAxis(kernel, r.top, r.height, g.sy, g.oy, height, enlarging);
-  return applyPlans(src, h, v, width, height);
+  return applyPlan(src, planFor(src.width, src.height, width, height, kernel, mode, rect), width, height);
 }
 
-/** The compiled kernels and a linear memory that grows to the largest image seen. */
+/** The compiled kernel and a linear memory that grows to the largest image seen. */
 interface Kernels {
   memory: WebAssembly.Memory;
-  hpass(src: number, srcW: number, rowLo: number, rows: number, outW: number, taps: number, offset: number, weight: number, row: number, mid: number): void;
-  vpassBytes(mid: number, outW: number, outH: number, taps: number, offset: number, weight: number, acc: number, out: number): void;
+  resample(
+    src: number,
+    srcW: number,
+    outW: number,
+    outH: number,
+    hTaps: number,
+    hPairs: number,
+    vTaps: number,
+    vRows: number,
+    vWeights: number,
+    ring: number,
+    ringRows: number,
+    rowIds: number,
+    row: number,
+    acc: number,
+    out: number,
+  ): void;
 }
 
 let kernels: Kernels | undefined;
@@ -190,7 +244,7 @@ function wasm(): Kernels {
   return kernels;
 }
 
-/** Lays out consecutive 16-byte-aligned regions of `bytes` each, from `start`. */
+/** Lays out consecutive 16-byte-aligned regions of `bytes` each (plus 16 bytes of slack), from `start`. */
 function layout(start: number, ...bytes: number[]): number[] {
   const at: number[] = [];
   let p = start;
@@ -202,38 +256,28 @@ function layout(start: number, ...bytes: number[]): number[] {
   return at;
 }
 
-function applyPlans(src: RgbImage, h: AxisPlan, v: AxisPlan, width: number, height: number): Uint8Array {
-  let lo = src.height;
-  let hiRow = 0;
-  for (let k = 0; k < v.index.length; k++) {
-    lo = Math.min(lo, v.index[k]!);
-    hiRow = Math.max(hiRow, v.index[k]!);
-  }
-  const rows = Math.max(0, hiRow - lo + 1);
+function applyPlan(src: RgbImage, p: ResamplePlan, width: number, height: number): Uint8Array {
   const k = wasm();
   const srcBytes = src.width * src.height * 3;
-  const [pSrc, pHi, pHw, pVi, pVw, pRow, pMid, pAcc, pOut, end] = layout(
+  const [pSrc, pHp, pVr, pVw, pRing, pIds, pRow, pAcc, pOut, end] = layout(
     1024,
-    srcBytes + 4,
-    h.index.byteLength,
-    h.weight.byteLength,
-    v.index.byteLength,
-    v.weight.byteLength,
+    srcBytes,
+    p.hPairs.byteLength,
+    p.vRows.byteLength,
+    p.vWeights.byteLength,
+    p.ringRows * width * 16,
+    p.ringRows * 4,
     src.width * 16,
-    rows * width * 16,
     width * 16,
-    width * height * 3 + 16,
+    width * height * 3,
   ) as [number, number, number, number, number, number, number, number, number, number];
   const need = end - k.memory.buffer.byteLength;
   if (need > 0) k.memory.grow(Math.ceil(need / 65536));
-  const mem = new Uint8Array(k.memory.buffer);
-  mem.set(src.data.subarray(0, srcBytes), pSrc);
-  // byte offsets: of pixels in a widened (16 bytes per pixel) source row, of rows in the horizontal result
-  new Int32Array(k.memory.buffer, pHi, h.index.length).set(h.index.map((i) => i * 16));
-  new Float32Array(k.memory.buffer, pHw, h.weight.length).set(h.weight);
-  new Int32Array(k.memory.buffer, pVi, v.index.length).set(v.index.map((i) => (i - lo) * width * 16));
-  new Float32Array(k.memory.buffer, pVw, v.weight.length).set(v.weight);
-  k.hpass(pSrc, src.width, lo, rows, width, h.taps, pHi, pHw, pRow, pMid);
-  k.vpassBytes(pMid, width, height, v.taps, pVi, pVw, pAcc, pOut);
-  return new Uint8Array(k.memory.buffer, pOut, width * height * 3).slice();
+  const buf = k.memory.buffer;
+  new Uint8Array(buf, pSrc, srcBytes).set(src.data.subarray(0, srcBytes));
+  new Uint8Array(buf, pHp, p.hPairs.byteLength).set(new Uint8Array(p.hPairs));
+  new Int32Array(buf, pVr, p.vRows.length).set(p.vRows);
+  new Float32Array(buf, pVw, p.vWeights.length).set(p.vWeights);
+  k.resample(pSrc, src.width, width, height, p.hTaps, pHp, p.vTaps, pVr, pVw, pRing, p.ringRows, pIds, pRow, pAcc, pOut);
+  return new Uint8Array(buf, pOut, width * height * 3).slice();
 }

@@ -30,7 +30,7 @@ export interface BatchOptions {
 }
 
 export interface ImageBatch {
-  /** Preprocessed NHWC images of the samples that decoded. */
+  /** Preprocessed NHWC images of the samples that decoded (valid until the next batch is requested: buffers are reused). */
   x: Float32Array;
   labels: Int32Array;
   /** Indices into the source of the samples in x. */
@@ -53,7 +53,7 @@ function input(path: string, i: number, o: BatchOptions): Promise<Uint8Array> {
   return o.decode ? o.decode(path, i) : decodeImage(path, d);
 }
 
-async function loadBatch(src: BatchSource, order: number[], o: BatchOptions, start: number): Promise<ImageBatch> {
+async function loadBatch(src: BatchSource, order: number[], o: BatchOptions, start: number, buffer: Float32Array): Promise<ImageBatch> {
   const [h, w] = o.inputSize;
   const px = h * w * 3;
   const idx = order.slice(start, start + o.batchSize);
@@ -69,7 +69,7 @@ async function loadBatch(src: BatchSource, order: number[], o: BatchOptions, sta
   const okIdx: number[] = [];
   const failed: SkippedFile[] = [];
   decoded.forEach((d, k) => (d instanceof ImageDecodeError ? failed.push({ path: d.path, reason: d.reason }) : okIdx.push(k)));
-  const x = new Float32Array(okIdx.length * px);
+  const x = buffer.subarray(0, okIdx.length * px);
   const labels = new Int32Array(okIdx.length);
   okIdx.forEach((k, j) => {
     preprocessInto(decoded[k] as Uint8Array, o.preprocessing, x, j * px);
@@ -78,12 +78,18 @@ async function loadBatch(src: BatchSource, order: number[], o: BatchOptions, sta
   return { x, labels, indices: okIdx.map((k) => idx[k]!), failed };
 }
 
-/** Yields batches in `order`, decoding the next batch while the caller works on the current one. */
+/**
+ * Yields batches in `order`, decoding the next batch while the caller works on the current one. Two input
+ * buffers alternate (a fresh one per batch costs page faults and garbage), so a batch's `x` is overwritten
+ * once the batch after next is loading.
+ */
 export async function* imageBatches(src: BatchSource, order: number[], o: BatchOptions): AsyncGenerator<ImageBatch> {
-  let next: Promise<ImageBatch> | undefined = order.length ? loadBatch(src, order, o, 0) : undefined;
-  for (let start = 0; next; start += o.batchSize) {
+  const size = Math.min(o.batchSize, order.length) * o.inputSize[0] * o.inputSize[1] * 3;
+  const buffers = [new Float32Array(size), new Float32Array(order.length > o.batchSize ? size : 0)];
+  let next: Promise<ImageBatch> | undefined = order.length ? loadBatch(src, order, o, 0, buffers[0]!) : undefined;
+  for (let start = 0, k = 1; next; start += o.batchSize, k ^= 1) {
     const current = await next;
-    next = start + o.batchSize < order.length ? loadBatch(src, order, o, start + o.batchSize) : undefined;
+    next = start + o.batchSize < order.length ? loadBatch(src, order, o, start + o.batchSize, buffers[k]!) : undefined;
     yield current;
   }
 }

@@ -105,8 +105,11 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
     }
   };
 
+  // one input buffer, reused: the forward pass is awaited before the next batch is assembled
+  let batchBuffer: Float32Array | undefined;
   const runBatch = async (items: Decoded[]): Promise<void> => {
-    const input = new Float32Array(items.length * px);
+    batchBuffer ??= new Float32Array(Math.min(B, n * V) * px);
+    const input = batchBuffer.subarray(0, items.length * px);
     items.forEach((d, k) => preprocessInto(d.rgb, opts.preprocessing, input, k * px));
     const t0 = performance.now();
     const out = await runner.run(input, items.length);
