@@ -5,7 +5,8 @@ import { decodeBound, decodeImage, decodeRgb, decoderName, type DecodeOptions } 
 import { decodeImageLegacy } from '../src/data/decode-legacy.js';
 import { readJpegInfo } from '../src/data/jpeg-header.js';
 import { jpegTurboAvailable } from '../src/data/jpeg-turbo.js';
-import { resampleRgb } from '../src/data/resample.js';
+import { resampleRgb, resampleRgbInto } from '../src/data/resample.js';
+import { preprocessAffine, preprocessInto, preprocessTable, PREPROCESS_MODES } from '../src/backbones/preprocess.js';
 import { orientRgb } from '../src/data/rgb.js';
 import { ROOT } from './helpers.js';
 
@@ -66,6 +67,20 @@ describe('fast decoder (libjpeg-turbo + WebAssembly resampling)', () => {
         const d = diff(resampleRgb({ data: src, width: sw, height: sh }, 224, 224, 'linear', mode), ref);
         expect(d.max, `${sw}x${sh} ${mode}`).toBeLessThanOrEqual(2);
       }
+    }
+  });
+
+  it('resizes and preprocesses into a float tensor in one pass, bit for bit what preprocessing the resized bytes gives', () => {
+    for (const [sw, sh] of [[300, 200], [224, 224], [100, 130], [640, 480]] as const) {
+      const src = { data: photoRgb(sw, sh), width: sw, height: sh };
+      for (const mode of PREPROCESS_MODES)
+        for (const resize of ['squash', 'center-crop'] as const) {
+          const a = new Float32Array(224 * 224 * 3 + 7).fill(9);
+          const b = new Float32Array(224 * 224 * 3 + 7).fill(9);
+          preprocessInto(resampleRgb(src, 224, 224, 'linear', resize), mode, a, 4);
+          resampleRgbInto(src, 224, 224, 'linear', resize, preprocessTable(mode), preprocessAffine(mode).bgr, b, 4);
+          expect(Buffer.from(b.buffer).equals(Buffer.from(a.buffer)), `${sw}x${sh} ${mode} ${resize}`).toBe(true);
+        }
     }
   });
 

@@ -51,7 +51,27 @@ function packRow(acc: usize, outW: i32, out: usize): void {
 }
 
 /**
- * Resamples packed RGB `src` (srcW pixels per row) to outW x outH packed RGB at `out`.
+ * Rounds an RGBx f32 row like packRow, then writes float32 network input, 3 values per pixel, looked up in
+ * `table`: 256 f32 per output channel (output channel c of byte v at c * 256 + v); `swap` takes output channel c
+ * from input channel 2 - c (BGR).
+ */
+function packRowFloat(acc: usize, outW: i32, out: usize, table: usize, swap: bool): void {
+  const half = f32x4.splat(0.5);
+  const zero = i32x4.splat(0);
+  const top = i32x4.splat(255);
+  for (let x = 0; x < outW; x++) {
+    let q = i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.add(v128.load(acc + (<usize>x << 4)), half)), zero), top);
+    if (swap) q = i32x4.shuffle(q, q, 2, 1, 0, 3);
+    const o = out + <usize>(x * 12);
+    store<f32>(o, load<f32>(table + (<usize>i32x4.extract_lane(q, 0) << 2)));
+    store<f32>(o, load<f32>(table + 1024 + (<usize>i32x4.extract_lane(q, 1) << 2)), 4);
+    store<f32>(o, load<f32>(table + 2048 + (<usize>i32x4.extract_lane(q, 2) << 2)), 8);
+  }
+}
+
+/**
+ * Resamples packed RGB `src` (srcW pixels per row) to outW x outH at `out`: packed RGB bytes, or (with `table`
+ * non-zero, see packRowFloat) float32 network input.
  * Horizontal filter: per output x, `hTaps` (i32 byte offset of a pixel in a widened row, f32 weight) pairs at
  * `hPairs`. Vertical filter: per output y, `vTaps` source row numbers (i32) at `vRows` and weights (f32) at
  * `vWeights`; rows must not decrease with y. `ring` holds `ringRows` (a power of two, at least vTaps + 1)
@@ -74,6 +94,8 @@ export function resample(
   row: usize,
   acc: usize,
   out: usize,
+  table: usize,
+  swap: bool,
 ): void {
   const srcRowBytes = <usize>(srcW * 3);
   const ringRowBytes = <usize>outW << 4;
@@ -99,6 +121,7 @@ export function resample(
         for (let x: usize = 0; x < ringRowBytes; x += 16) v128.store(acc + x, f32x4.add(v128.load(acc + x), f32x4.mul(v128.load(dst + x), w)));
       }
     }
-    packRow(acc, outW, out + <usize>(y * outW * 3));
+    if (table) packRowFloat(acc, outW, out + <usize>(y * outW * 12), table, swap);
+    else packRow(acc, outW, out + <usize>(y * outW * 3));
   }
 }

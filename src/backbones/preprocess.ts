@@ -25,32 +25,44 @@ const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68];
 const TORCH_MEAN = [0.485, 0.456, 0.406];
 const TORCH_STD = [0.229, 0.224, 0.225];
 
-/** The preprocessed value of byte v in channel c of output pixel (RGB order in, mode's order out). */
-function valueOf(mode: PreprocessMode, c: number, v: number): number {
+/**
+ * Every mode as one affine map per output channel c, computed in double precision and rounded to float32 once:
+ * out[c] = (in[c'] / div[c] - mean[c]) / scale[c], with c' = 2 - c when `bgr` (caffe) and c otherwise. (Dividing
+ * by 1 and subtracting 0 are exact, so these are the formulas above, bit for bit.)
+ */
+export interface PreprocessAffine {
+  div: [number, number, number];
+  mean: [number, number, number];
+  scale: [number, number, number];
+  bgr: boolean;
+}
+
+export function preprocessAffine(mode: PreprocessMode): PreprocessAffine {
   switch (mode) {
     case 'tf':
-      return v / 127.5 - 1;
+      return { div: [127.5, 127.5, 127.5], mean: [1, 1, 1], scale: [1, 1, 1], bgr: false };
     case 'unit':
-      return v / 255;
+      return { div: [255, 255, 255], mean: [0, 0, 0], scale: [1, 1, 1], bgr: false };
     case 'raw':
-      return v;
+      return { div: [1, 1, 1], mean: [0, 0, 0], scale: [1, 1, 1], bgr: false };
     case 'caffe':
-      return v - CAFFE_MEAN_BGR[c]!;
+      return { div: [1, 1, 1], mean: [...CAFFE_MEAN_BGR] as [number, number, number], scale: [1, 1, 1], bgr: true };
     case 'torch':
-      return (v / 255 - TORCH_MEAN[c]!) / TORCH_STD[c]!;
+      return { div: [255, 255, 255], mean: [...TORCH_MEAN] as [number, number, number], scale: [...TORCH_STD] as [number, number, number], bgr: false };
     default:
       throw new Error(`unknown preprocessing '${mode as string}'`);
   }
 }
 
-/** Per mode, 3 x 256 float32 values: output channel c of input byte v at [c * 256 + v] (one lookup per value). */
+/** Per mode, 3 x 256 float32 values: output channel c of byte v at [c * 256 + v] (one lookup per value; input channel 2 - c when `bgr`). */
 const tables = new Map<PreprocessMode, Float32Array>();
 
-function table(mode: PreprocessMode): Float32Array {
+export function preprocessTable(mode: PreprocessMode): Float32Array {
   let t = tables.get(mode);
   if (!t) {
+    const a = preprocessAffine(mode);
     t = new Float32Array(768);
-    for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) t[c * 256 + v] = valueOf(mode, c, v);
+    for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) t[c * 256 + v] = (v / a.div[c]! - a.mean[c]!) / a.scale[c]!;
     tables.set(mode, t);
   }
   return t;
@@ -58,7 +70,7 @@ function table(mode: PreprocessMode): Float32Array {
 
 /** Writes the preprocessed float values of packed RGB bytes into `out` at `offset` (NHWC). */
 export function preprocessInto(rgb: Uint8Array, mode: PreprocessMode, out: Float32Array, offset = 0): void {
-  const t = table(mode);
+  const t = preprocessTable(mode);
   const n = rgb.length - (rgb.length % 3);
   const o = out.subarray(offset, offset + n);
   // caffe wants BGR: output channel c takes input channel 2 - c

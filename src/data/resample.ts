@@ -212,7 +212,21 @@ function planFor(sw: number, sh: number, width: number, height: number, kernel: 
  * cover and centre-cropped (fit 'cover').
  */
 export function resampleRgb(src: RgbImage, width: number, height: number, kernel: ResizeKernel = 'linear', mode: ResizeMode = 'squash', rect?: PixelRect): Uint8Array {
-  return applyPlan(src, planFor(src.width, src.height, width, height, kernel, mode, rect), width, height);
+  const k = wasm();
+  const r = run(k, src, planFor(src.width, src.height, width, height, kernel, mode, rect), width, height);
+  return new Uint8Array(k.memory.buffer, r.out, width * height * 3).slice();
+}
+
+/**
+ * resampleRgb, then each byte mapped to float32 network input through `table` (256 values per output channel:
+ * channel c of byte v at c * 256 + v; `bgr` takes output channel c from input channel 2 - c), written to `out` at
+ * `offset`: the values preprocessing resampleRgb's result would give, without the byte array.
+ */
+export function resampleRgbInto(src: RgbImage, width: number, height: number, kernel: ResizeKernel, mode: ResizeMode, table: Float32Array, bgr: boolean, out: Float32Array, offset = 0): void {
+  if (table.length !== 768) throw new Error('resampleRgbInto: the table needs 3 x 256 values');
+  const k = wasm();
+  const r = run(k, src, planFor(src.width, src.height, width, height, kernel, mode), width, height, table, bgr);
+  out.set(new Float32Array(k.memory.buffer, r.out, width * height * 3), offset);
 }
 
 /** The compiled kernel and a linear memory that grows to the largest image seen. */
@@ -234,6 +248,8 @@ interface Kernels {
     row: number,
     acc: number,
     out: number,
+    table: number,
+    swap: number,
   ): void;
 }
 
@@ -256,10 +272,10 @@ function layout(start: number, ...bytes: number[]): number[] {
   return at;
 }
 
-function applyPlan(src: RgbImage, p: ResamplePlan, width: number, height: number): Uint8Array {
-  const k = wasm();
+/** Runs the kernel on `src` with plan `p`; the result (bytes, or float32 with `consts`) is at `out` in wasm memory. */
+function run(k: Kernels, src: RgbImage, p: ResamplePlan, width: number, height: number, table?: Float32Array, bgr = false): { out: number } {
   const srcBytes = src.width * src.height * 3;
-  const [pSrc, pHp, pVr, pVw, pRing, pIds, pRow, pAcc, pOut, end] = layout(
+  const [pSrc, pHp, pVr, pVw, pRing, pIds, pRow, pAcc, pK, pOut, end] = layout(
     1024,
     srcBytes,
     p.hPairs.byteLength,
@@ -269,8 +285,9 @@ function applyPlan(src: RgbImage, p: ResamplePlan, width: number, height: number
     p.ringRows * 4,
     src.width * 16,
     width * 16,
-    width * height * 3,
-  ) as [number, number, number, number, number, number, number, number, number, number];
+    table ? 3072 : 0,
+    width * height * (table ? 12 : 3),
+  ) as [number, number, number, number, number, number, number, number, number, number, number];
   const need = end - k.memory.buffer.byteLength;
   if (need > 0) k.memory.grow(Math.ceil(need / 65536));
   const buf = k.memory.buffer;
@@ -278,6 +295,7 @@ function applyPlan(src: RgbImage, p: ResamplePlan, width: number, height: number
   new Uint8Array(buf, pHp, p.hPairs.byteLength).set(new Uint8Array(p.hPairs));
   new Int32Array(buf, pVr, p.vRows.length).set(p.vRows);
   new Float32Array(buf, pVw, p.vWeights.length).set(p.vWeights);
-  k.resample(pSrc, src.width, width, height, p.hTaps, pHp, p.vTaps, pVr, pVw, pRing, p.ringRows, pIds, pRow, pAcc, pOut);
-  return new Uint8Array(buf, pOut, width * height * 3).slice();
+  if (table) new Float32Array(buf, pK, 768).set(table);
+  k.resample(pSrc, src.width, width, height, p.hTaps, pHp, p.vTaps, pVr, pVw, pRing, p.ringRows, pIds, pRow, pAcc, pOut, table ? pK : 0, bgr ? 1 : 0);
+  return { out: pOut };
 }

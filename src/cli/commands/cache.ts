@@ -5,13 +5,16 @@ import { onnxCacheDir } from '../../runtime/inference.js';
 import { modelsDir } from '../../backbones/model-cache.js';
 
 export function cacheCommand(): Command {
-  const cmd = new Command('cache').summary('show or clear the features cache').description('The features cache ($TLEARN_HOME/features) and converted ONNX models ($TLEARN_HOME/onnx).');
+  const cmd = new Command('cache')
+    .summary('show or clear the features cache')
+    .description('The features cache ($TLEARN_HOME/features: one LMDB store shared by every tlearn process, keyed by image content and backbone settings) and converted ONNX models ($TLEARN_HOME/onnx).');
   cmd
     .command('info')
     .description('Show where the caches are and how much they hold.')
     .action(async () => {
       const u = await featuresCacheUsage();
       process.stdout.write(`features: ${featuresRoot()}: ${u.entries} vectors for ${u.extractors} backbone settings, ${(u.bytes / 1e6).toFixed(1)} MB\n`);
+      if (u.legacyFiles) process.stdout.write(`  (${u.legacyFiles} vector files in the former one-file-per-vector layout are not used any more; tlearn cache clear removes them)\n`);
       process.stdout.write(`converted ONNX models: ${onnxCacheDir()}\nbackbone weights: ${modelsDir()}\n`);
     });
   cmd
