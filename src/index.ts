@@ -40,7 +40,7 @@ export { streamImages } from './runtime/image-stream.js';
 export { getTf, tfBackendName } from './runtime/tfjs.js';
 
 export { createFeatureExtractor, extractFeatures } from './features/extract.js';
-export type { FeatureExtractor, FeatureSet, FeatureExtractorOptions } from './features/extract.js';
+export type { FeatureExtractor, FeatureSet, FeatureExtractorOptions, ExtractOptions } from './features/extract.js';
 export { FeatureCache, clearFeaturesCache, featuresCacheUsage, extractorKey } from './features/cache.js';
 export type { CacheUsage, ExtractorKeyParts } from './features/cache.js';
 export { FeatureStore } from './features/store.js';
@@ -91,3 +91,14 @@ export { Rng } from './util/rng.js';
 export { createLogger, silentLogger } from './util/log.js';
 export type { Logger, Progress } from './util/log.js';
 export { tlearnHome } from './util/home.js';
+
+export { extractViaQueue } from './distributed/coordinator.js';
+export type { QueueExtractOptions, QueueExtractResult, VectorStore, JobFailure } from './distributed/coordinator.js';
+export { startExtractionWorker } from './distributed/worker.js';
+export type { ExtractionWorker, ExtractionWorkerOptions, WorkerStats } from './distributed/worker.js';
+export { encodeVector, decodeVector, parseJob, parseResult, CodecError } from './distributed/codec.js';
+export type { ExtractJob, ExtractJobResult, ExtractorSpec, ItemResult } from './distributed/codec.js';
+export { checkRedisUrl, QueueConnectionError } from './distributed/connection.js';
+export { queueName } from './distributed/names.js';
+export { readSource, readSourceList, parsePathMap, SourceListError } from './distributed/sources.js';
+export type { PathMap } from './distributed/sources.js';

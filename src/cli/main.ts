@@ -5,10 +5,12 @@ import { cacheCommand } from './commands/cache.js';
 import { compareCommand } from './commands/compare.js';
 import { summaryCommand } from './commands/summary.js';
 import { evaluateCommand } from './commands/evaluate.js';
+import { extractCommand } from './commands/extract.js';
 import { exportCommand } from './commands/export.js';
 import { modelsCommand } from './commands/models.js';
 import { predictCommand } from './commands/predict.js';
 import { trainCommand } from './commands/train.js';
+import { workerCommand } from './commands/worker.js';
 
 export function buildProgram(): Command {
   const program = new Command('tlearn')
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   program.addCommand(exportCommand());
   program.addCommand(summaryCommand());
   program.addCommand(modelsCommand());
+  program.addCommand(extractCommand());
+  program.addCommand(workerCommand());
   program.addCommand(cacheCommand());
   program.addHelpText(
     'after',

@@ -54,6 +54,27 @@ export class ContentHashIndex {
     return { hash, bytes };
   }
 
+  /**
+   * What the index knows about `file` without reading it: its current stats, and its content hash when the
+   * entry is up to date. Undefined when the file cannot be stat'ed (missing, or not visible on this machine).
+   */
+  async peek(file: string): Promise<{ stats: Stats; hash?: string } | undefined> {
+    const abs = path.resolve(file);
+    const stats = await fs.stat(abs).catch(() => undefined);
+    if (!stats) return undefined;
+    const known = this.entries.get(abs);
+    return { stats, hash: ContentHashIndex.matches(known, stats) ? known.h : undefined };
+  }
+
+  /**
+   * Records a content hash computed elsewhere (e.g. by a worker that read the file) for `file` as it was
+   * when `stats` were taken. A later change to the file changes its stats, so the entry is then ignored.
+   */
+  remember(file: string, stats: Stats, hash: string): void {
+    this.entries.set(path.resolve(file), { s: stats.size, m: stats.mtimeMs, i: stats.ino, h: hash });
+    this.dirty = true;
+  }
+
   async save(): Promise<void> {
     if (!this.dirty) return;
     await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)));

@@ -9,7 +9,9 @@ import { createRunner, type InferenceRunner } from '../runtime/inference.js';
 import { streamImages } from '../runtime/image-stream.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { sha256 } from '../util/hash.js';
 import { extractorKey, FeatureCache, featuresRoot } from './cache.js';
 import { ContentHashIndex } from '../data/hash-index.js';
 
@@ -27,6 +29,8 @@ export interface FeatureSet {
   features: Float32Array;
   dim: number;
   ok: boolean[];
+  /** The content hash (SHA-256 of the bytes) of each image; undefined where it could not be read. */
+  hashes: Array<string | undefined>;
   failed: SkippedFile[];
   fromCache: number;
   computed: number;
@@ -35,11 +39,22 @@ export interface FeatureSet {
   modelSeconds: number;
 }
 
+export interface ExtractOptions {
+  /**
+   * Reads an image's bytes (default: the file at the path). Another source, such as an http(s) URL, plugs in
+   * here; throw an `ImageDecodeError` to report the image as failed with its reason. Images read this way
+   * are hashed from the bytes returned; the content-hash index is not used.
+   */
+  read?: (src: string) => Promise<Buffer>;
+}
+
 export interface FeatureExtractor {
   readonly backbone: Backbone;
   readonly dim: number;
   readonly runtime: string;
-  extract(paths: string[], label?: string): Promise<FeatureSet>;
+  /** The features-store key of this backbone, preprocessing, input size, resize mode and kernel. */
+  readonly key: string;
+  extract(paths: string[], label?: string, opts?: ExtractOptions): Promise<FeatureSet>;
   close(): Promise<void>;
 }
 
@@ -48,20 +63,25 @@ export async function createFeatureExtractor(backbone: Backbone, opts: FeatureEx
   const kernel = opts.kernel ?? 'linear';
   const runner: InferenceRunner = await createRunner(backbone.artifacts, { inputSize: backbone.inputSize, cacheKey: backbone.id, threads: opts.threads, logger: log });
   const dim = runner.outputDim;
-  const cache =
-    opts.cache === false
-      ? undefined
-      : new FeatureCache(extractorKey({ backboneId: backbone.id, preprocessing: backbone.preprocessing, inputSize: backbone.inputSize, resize: backbone.resize, kernel }), dim);
+  const key = extractorKey({ backboneId: backbone.id, preprocessing: backbone.preprocessing, inputSize: backbone.inputSize, resize: backbone.resize, kernel });
+  const cache = opts.cache === false ? undefined : new FeatureCache(key, dim);
   return {
     backbone,
     dim,
     runtime: runner.backend,
-    async extract(paths, label = 'features') {
+    key,
+    async extract(paths, label = 'features', eo = {}) {
       const t0 = performance.now();
       const progress = log.progress(label, paths.length);
-      const index = cache ? await ContentHashIndex.open(path.join(featuresRoot(), 'content-hashes.json')) : undefined;
+      const index = cache && !eo.read ? await ContentHashIndex.open(path.join(featuresRoot(), 'content-hashes.json')) : undefined;
+      const read = eo.read ?? ((f: string) => fs.readFile(f));
+      const hashOf = new Map<string, string>();
       const r = await streamImages(paths, runner, {
-        hashFile: index ? (f) => index.hash(f) : undefined,
+        hashFile: async (f) => {
+          const h = index ? await index.hash(f) : await read(f).then((bytes) => ({ hash: sha256(bytes), bytes }));
+          hashOf.set(f, h.hash);
+          return h;
+        },
         inputSize: backbone.inputSize,
         preprocessing: backbone.preprocessing,
         resize: backbone.resize,
@@ -73,7 +93,7 @@ export async function createFeatureExtractor(backbone: Backbone, opts: FeatureEx
       });
       progress.done();
       await index?.save();
-      return { features: r.outputs, dim, ok: r.ok, failed: r.failed, fromCache: r.fromCache, computed: r.computed, seconds: (performance.now() - t0) / 1000, modelSeconds: r.modelSeconds };
+      return { features: r.outputs, dim, ok: r.ok, hashes: paths.map((p) => hashOf.get(p)), failed: r.failed, fromCache: r.fromCache, computed: r.computed, seconds: (performance.now() - t0) / 1000, modelSeconds: r.modelSeconds };
     },
     close: () => runner.close(),
   };

@@ -86,7 +86,7 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
         hash = sha256(buf);
       }
     } catch (e: any) {
-      failedAt.push({ index: i, path: file, reason: `cannot read file (${e.code ?? e.message})` });
+      failedAt.push({ index: i, path: file, reason: e instanceof ImageDecodeError ? e.reason : `cannot read file (${e.code ?? e.message})` });
       opts.progress?.tick();
       return;
     }

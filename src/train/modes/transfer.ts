@@ -26,7 +26,7 @@ function labelled(images: LabelledImage[], f: FeatureSet): { data: LabelledFeatu
 }
 
 function slice(f: FeatureSet, from: number, to: number): FeatureSet {
-  return { ...f, features: f.features.subarray(from * f.dim, to * f.dim), ok: f.ok.slice(from, to) };
+  return { ...f, features: f.features.subarray(from * f.dim, to * f.dim), ok: f.ok.slice(from, to), hashes: f.hashes.slice(from, to) };
 }
 
 export async function loadRunBackbone(o: TrainRunOptions, log: Logger): Promise<Backbone> {
@@ -82,7 +82,7 @@ export async function runTransfer(split: DatasetSplit, classes: number, o: Train
 
   // the test split is only touched now, after training
   const fTest: FeatureSet = skipTest
-    ? { features: new Float32Array(0), dim: fx.dim, ok: [], failed: [], fromCache: 0, computed: 0, seconds: 0, modelSeconds: 0 }
+    ? { features: new Float32Array(0), dim: fx.dim, ok: [], hashes: [], failed: [], fromCache: 0, computed: 0, seconds: 0, modelSeconds: 0 }
     : await fx.extract(
         split.test.map((i) => i.path),
         'features test',
