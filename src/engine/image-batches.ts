@@ -1,7 +1,7 @@
 /**
  * Batches of decoded, preprocessed images for training and evaluation, streamed: the next batch decodes
  * (libjpeg-turbo or sharp on libuv threads) while the current one trains, and only these two batches are held
- * in memory. With a decoded-image cache, each image is decoded once per run and later epochs start from the
+ * in memory (the waiting one as bytes). With a decoded-image cache, each image is decoded once per run and later epochs start from the
  * kept pixels. Files that cannot be decoded are reported once and left out of their batch.
  */
 import type { DecodedImageCache } from '../data/decoded-cache.js';
@@ -30,7 +30,7 @@ export interface BatchOptions {
 }
 
 export interface ImageBatch {
-  /** Preprocessed NHWC images of the samples that decoded (valid until the next batch is requested: buffers are reused). */
+  /** Preprocessed NHWC images of the samples that decoded (valid until the next batch is requested: the buffer is reused). */
   x: Float32Array;
   labels: Int32Array;
   /** Indices into the source of the samples in x. */
@@ -53,9 +53,15 @@ function input(path: string, i: number, o: BatchOptions): Promise<Uint8Array> {
   return o.decode ? o.decode(path, i) : decodeImage(path, d);
 }
 
-async function loadBatch(src: BatchSource, order: number[], o: BatchOptions, start: number, buffer: Float32Array): Promise<ImageBatch> {
-  const [h, w] = o.inputSize;
-  const px = h * w * 3;
+/** A batch decoded to network-size bytes (4x smaller than its float input), waiting for its turn. */
+interface Loaded {
+  images: Uint8Array[];
+  labels: Int32Array;
+  indices: number[];
+  failed: SkippedFile[];
+}
+
+async function loadBatch(src: BatchSource, order: number[], o: BatchOptions, start: number): Promise<Loaded> {
   const idx = order.slice(start, start + o.batchSize);
   const decoded = await Promise.all(
     idx.map(async (i) => {
@@ -69,27 +75,23 @@ async function loadBatch(src: BatchSource, order: number[], o: BatchOptions, sta
   const okIdx: number[] = [];
   const failed: SkippedFile[] = [];
   decoded.forEach((d, k) => (d instanceof ImageDecodeError ? failed.push({ path: d.path, reason: d.reason }) : okIdx.push(k)));
-  const x = buffer.subarray(0, okIdx.length * px);
-  const labels = new Int32Array(okIdx.length);
-  okIdx.forEach((k, j) => {
-    preprocessInto(decoded[k] as Uint8Array, o.preprocessing, x, j * px);
-    labels[j] = src.labels[idx[k]!]!;
-  });
-  return { x, labels, indices: okIdx.map((k) => idx[k]!), failed };
+  return { images: okIdx.map((k) => decoded[k] as Uint8Array), labels: Int32Array.from(okIdx, (k) => src.labels[idx[k]!]!), indices: okIdx.map((k) => idx[k]!), failed };
 }
 
 /**
- * Yields batches in `order`, decoding the next batch while the caller works on the current one. Two input
- * buffers alternate (a fresh one per batch costs page faults and garbage), so a batch's `x` is overwritten
- * once the batch after next is loading.
+ * Yields batches in `order`, decoding the next batch (to bytes) while the caller works on the current one. The
+ * float input of every batch is written into one reused buffer, so a batch's `x` is valid until the caller asks
+ * for the next batch.
  */
 export async function* imageBatches(src: BatchSource, order: number[], o: BatchOptions): AsyncGenerator<ImageBatch> {
-  const size = Math.min(o.batchSize, order.length) * o.inputSize[0] * o.inputSize[1] * 3;
-  const buffers = [new Float32Array(size), new Float32Array(order.length > o.batchSize ? size : 0)];
-  let next: Promise<ImageBatch> | undefined = order.length ? loadBatch(src, order, o, 0, buffers[0]!) : undefined;
-  for (let start = 0, k = 1; next; start += o.batchSize, k ^= 1) {
+  const px = o.inputSize[0] * o.inputSize[1] * 3;
+  const buffer = new Float32Array(Math.min(o.batchSize, order.length) * px);
+  let next: Promise<Loaded> | undefined = order.length ? loadBatch(src, order, o, 0) : undefined;
+  for (let start = 0; next; start += o.batchSize) {
     const current = await next;
-    next = start + o.batchSize < order.length ? loadBatch(src, order, o, start + o.batchSize, buffers[k]!) : undefined;
-    yield current;
+    next = start + o.batchSize < order.length ? loadBatch(src, order, o, start + o.batchSize) : undefined;
+    const x = buffer.subarray(0, current.images.length * px);
+    current.images.forEach((rgb, j) => preprocessInto(rgb, o.preprocessing, x, j * px));
+    yield { x, labels: current.labels, indices: current.indices, failed: current.failed };
   }
 }
