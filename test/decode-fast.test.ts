@@ -84,6 +84,15 @@ describe('fast decoder (libjpeg-turbo + WebAssembly resampling)', () => {
     }
   });
 
+  it('refuses bad sizes and rectangles outside the image instead of reading past it', () => {
+    const src = { data: photoRgb(30, 20), width: 30, height: 20 };
+    expect(() => resampleRgb(src, 10, 10, 'linear', 'squash', { left: 25, top: 0, width: 10, height: 5 })).toThrow(/not inside the 30x20 image/);
+    expect(() => resampleRgb({ ...src, data: src.data.subarray(0, 100) }, 10, 10)).toThrow(/needs 1800 bytes, got 100/);
+    expect(() => resampleRgb(src, 0, 10)).toThrow(/bad output size/);
+    expect(() => resampleRgbInto(src, 10, 10, 'linear', 'squash', preprocessTable('tf'), false, new Float32Array(299))).toThrow(/do not fit/);
+    expect(resampleRgb(src, 10, 10, 'linear', 'squash', { left: 20, top: 10, width: 10, height: 10 })).toHaveLength(300);
+  });
+
   it('gives what the previous sharp decoder gave, within a few levels (JPEG DCT rounding), at every size and in both resize modes', async () => {
     for (const [w, h] of [[300, 200], [200, 300], [120, 90], [224, 224], [640, 480]] as const) {
       const buf = await jpeg(w, h).toBuffer();
