@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import { decodeBound, decodeImage, decoderName, decodeRgb, ImageDecodeError, type RgbImage, type ResizeKernel, type ResizeMode } from '../data/decode.js';
 import { resampleRgbInto } from '../data/resample.js';
-import { decodeVariant, type TtaVariant } from '../data/augment.js';
+import { decodeVariant, variantRgb, type TtaVariant } from '../data/augment.js';
 import type { SkippedFile } from '../data/discover.js';
 import { preprocessAffine, preprocessInto, preprocessTable, type PreprocessMode } from '../backbones/preprocess.js';
 import { sha256 } from '../util/hash.js';
@@ -102,7 +102,9 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
       const dopts = { width: w, height: h, resize: opts.resize, kernel: opts.kernel };
       if (opts.variants) {
         const bytes = buf ?? (await fs.readFile(file));
-        const views = await Promise.all(opts.variants.map((v) => decodeVariant(bytes, dopts, v, file)));
+        // the fast decoder decodes once and makes every view from the decoded image
+        const img = fast ? await decodeRgb(bytes, { bound: decodeBound(dopts), kernel: dopts.kernel }, file) : undefined;
+        const views = img ? opts.variants.map((v) => variantRgb(img, dopts, v)) : await Promise.all(opts.variants.map((v) => decodeVariant(bytes, dopts, v, file)));
         for (const rgb of views) ready.push({ index: i, hash, rgb });
       } else if (fast) {
         ready.push({ index: i, hash, img: await decodeRgb(buf ?? file, { bound: decodeBound(dopts), kernel: dopts.kernel }, file) });
