@@ -15,6 +15,8 @@ export interface Row {
   what: string;
   value: string;
   note?: string;
+  /** The bench section that measured it (set by run.ts). */
+  section?: string;
 }
 
 export const rows: Row[] = [];

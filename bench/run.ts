@@ -39,6 +39,24 @@ function machine(): string {
   return `${cpu}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
 }
 
+/**
+ * The bench section of BENCHMARKS.md: every row tagged with its section (an HTML comment), so that a run with
+ * --only replaces its sections' rows and keeps the others, saying when each was measured.
+ */
+function renderSection(old: string, measured: string): string {
+  const prev = /<!-- bench:start -->([\s\S]*)<!-- bench:end -->/.exec(old)?.[1] ?? '';
+  const kept = new Map<string, string[]>();
+  for (const line of prev.split('\n')) {
+    const m = /<!-- s:(\w+) --> \|$/.exec(line);
+    if (m && !only.includes(m[1]!)) kept.set(m[1]!, [...(kept.get(m[1]!) ?? []), line]);
+  }
+  const fresh = rows.map((r) => `| ${r.what} | ${r.value} | ${r.note ?? ''} <!-- s:${r.section} --> |`);
+  const lines = SECTIONS.flatMap((s) => (only.includes(s) ? fresh.filter((l) => l.endsWith(`<!-- s:${s} --> |`)) : (kept.get(s) ?? [])));
+  const history = /^Measured [^\n]*/m.exec(prev)?.[0];
+  const header = only.length === SECTIONS.length || !history ? `Measured ${measured}.` : `${history.replace(/\.$/, '')}; re-measured (${only.join(', ')}) ${measured}.`;
+  return ['<!-- bench:start -->', header, '', '| measurement | result | notes |', '|---|---|---|', ...lines, '<!-- bench:end -->'].join('\n');
+}
+
 async function main(): Promise<void> {
   const bad = only.filter((s) => !SECTIONS.includes(s));
   if (bad.length || !(storeVectors >= 1000)) {
@@ -59,28 +77,40 @@ async function main(): Promise<void> {
   results.date = new Date().toISOString().slice(0, 10);
   results.machine = machine();
   results.decoder = describeDecoder();
+  const tag = (name: string, from: number) => rows.slice(from).forEach((r) => (r.section ??= name));
+  let from = 0;
   if (only.includes('pipeline')) {
     await benchBackbone('MobileNetV2-0.35 (../shared)', await loadBackbone(MOBILENET), files, quick, true);
     for (const s of await zooStatus()) {
       if (s.cached && s.entry.name !== 'mobilenet_v2_0.35') await benchBackbone(s.entry.name, await loadBackbone(s.entry.name), files.slice(0, 1500), quick, false);
     }
   }
+  tag('pipeline', from);
+  from = rows.length;
   if (only.includes('decode')) await benchDecoders(shuffled.slice(0, quick ? 200 : 1500).map((i) => i.path));
+  tag('decode', from);
+  from = rows.length;
   if (only.includes('train') && !quick) await benchTrain();
+  tag('train', from);
+  from = rows.length;
   if (only.includes('epochs')) await benchEpochs(shuffled, quick);
+  tag('epochs', from);
+  from = rows.length;
   if (only.includes('compare') && !quick) await benchCompareRss(shuffled, ds.classes, 20, 1);
+  tag('compare', from);
+  from = rows.length;
   if (only.includes('store')) await benchStore(storeVectors);
+  tag('store', from);
   results.benchSeconds = Math.round((performance.now() - t0) / 1000);
 
-  const table = ['| measurement | result | notes |', '|---|---|---|', ...rows.map((r) => `| ${r.what} | ${r.value} | ${r.note ?? ''} |`)].join('\n');
-  const cmd = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
-  const section = [`<!-- bench:start -->`, `Measured ${results.date} on ${results.machine}, with \`${cmd}\` (${results.benchSeconds} s).`, '', table, `<!-- bench:end -->`].join('\n');
   const file = path.join(ROOT, 'BENCHMARKS.md');
   const old = existsSync(file) ? await fs.readFile(file, 'utf8') : '# Benchmarks\n\n<!-- bench:start -->\n<!-- bench:end -->\n';
+  const cmd = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
+  const section = renderSection(old, `${results.date} on ${results.machine}, with \`${cmd}\` (${results.benchSeconds} s)`);
   await fs.writeFile(file, old.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, section));
   log(`updated ${file}`);
   if (json) process.stdout.write(`${JSON.stringify(results)}\n`);
-  else process.stdout.write(`${table}\n`);
+  else process.stdout.write(`${rows.map((r) => `${r.what}: ${r.value}${r.note ? ` (${r.note})` : ''}`).join('\n')}\n`);
 }
 
 await main();
