@@ -44,17 +44,18 @@ export function coreMs(start: NodeJS.CpuUsage, items: number): number {
   return (c.user + c.system) / 1000 / items;
 }
 
-/** Runs `node args...` and measures its wall time and peak RSS (GNU time, when installed). */
-export function timed(args: string[], env: Record<string, string>): Promise<{ seconds: number; rssMB: number | null; stdout: string }> {
+/** Runs `node args...` and measures its wall time, peak RSS and CPU seconds (GNU time, when installed). */
+export function timed(args: string[], env: Record<string, string>): Promise<{ seconds: number; rssMB: number | null; cpuSeconds: number | null; stdout: string }> {
   const gnuTime = existsSync('/usr/bin/time');
   const cmd = gnuTime ? '/usr/bin/time' : process.execPath;
-  const full = gnuTime ? ['-f', '__RSS_KB=%M', process.execPath, ...args] : args;
+  const full = gnuTime ? ['-f', '__RSS_KB=%M __CPU=%U+%S', process.execPath, ...args] : args;
   const t = performance.now();
   return new Promise((resolve, reject) => {
     execFile(cmd, full, { env: { ...process.env, ...env }, maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`${args.join(' ')} failed: ${stderr.slice(-2000)}`));
       const m = /__RSS_KB=(\d+)/.exec(stderr);
-      resolve({ seconds: (performance.now() - t) / 1000, rssMB: m ? Number(m[1]) / 1024 : null, stdout });
+      const c = /__CPU=([\d.]+)\+([\d.]+)/.exec(stderr);
+      resolve({ seconds: (performance.now() - t) / 1000, rssMB: m ? Number(m[1]) / 1024 : null, cpuSeconds: c ? Number(c[1]) + Number(c[2]) : null, stdout });
     });
   });
 }

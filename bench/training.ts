@@ -16,6 +16,7 @@ import { groupsToUnfreeze } from '../src/engine/layer-groups.js';
 import { trainNetwork, type NetworkTrainOptions } from '../src/engine/network.js';
 import type { LayersModelArtifacts } from '../src/backbones/layers-model.js';
 import { getTf } from '../src/runtime/tfjs.js';
+import type { Logger } from '../src/util/log.js';
 import { CALTECH, EXCLUDE, log, MOBILENET, results, rows, timed, TLEARN, withDecoder } from './common.js';
 
 export async function benchTrain(): Promise<void> {
@@ -39,7 +40,7 @@ export async function benchTrain(): Promise<void> {
   const acc = (m: any) => m.test.accuracy.toFixed(4);
   rows.push(
     { what: 'tlearn train Caltech-97, MobileNetV2-0.35, 10 epochs: cold (empty cache), legacy decoder', value: `${before.seconds.toFixed(1)} s`, note: `peak RSS ${before.rssMB?.toFixed(0) ?? '?'} MB; test accuracy ${acc(mb)}; stages (s): ${stages(mb)}` },
-    { what: 'the same, cold, new decoder', value: `${cold.seconds.toFixed(1)} s`, note: `**${((100 * cold.seconds) / before.seconds).toFixed(0)}% of the legacy cold run**; peak RSS ${cold.rssMB?.toFixed(0) ?? '?'} MB; test accuracy ${acc(mc)}; stages (s): ${stages(mc)}` },
+    { what: 'the same, cold, new decoder', value: `${cold.seconds.toFixed(1)} s`, note: `**${((100 * cold.seconds) / before.seconds).toFixed(0)}% of the legacy cold run** (goal ≤ 60%)${cold.cpuSeconds && before.cpuSeconds ? `, ${((100 * cold.cpuSeconds) / before.cpuSeconds).toFixed(0)}% of its CPU time (${cold.cpuSeconds.toFixed(0)} vs ${before.cpuSeconds.toFixed(0)} CPU s)` : ''}; peak RSS ${cold.rssMB?.toFixed(0) ?? '?'} MB; test accuracy ${acc(mc)}; stages (s): ${stages(mc)}` },
     { what: 'same command again: warm (features from the store)', value: `${warm.seconds.toFixed(1)} s`, note: `${((100 * warm.seconds) / cold.seconds).toFixed(0)}% of cold; peak RSS ${warm.rssMB?.toFixed(0) ?? '?'} MB; test accuracy ${acc(mw)}; stages (s): ${stages(mw)}` },
   );
   Object.assign(results, {
@@ -48,6 +49,7 @@ export async function benchTrain(): Promise<void> {
     warmTrainSeconds: Number(warm.seconds.toFixed(1)),
     coldTrainTestAccuracy: Number(acc(mc)),
     coldTrainTestAccuracyBefore: Number(acc(mb)),
+    coldTrainCpuShare: cold.cpuSeconds && before.cpuSeconds ? Number((cold.cpuSeconds / before.cpuSeconds).toFixed(3)) : null,
   });
   for (const d of [...homes, out]) await fs.rm(d, { recursive: true, force: true });
 }
@@ -58,22 +60,38 @@ const FULL_EPOCH = 4348 + 931; // Caltech-97 train + validation images with the 
  * Seconds of one epoch (training + validation) on a Caltech subset: the legacy decoder's first epoch, and the
  * new decoder's second epoch (its decoded-image cache filled by the first, as in every epoch after the first).
  */
-async function epochSeconds(label: string, model: () => Promise<LayersModelArtifacts>, train: LabelledImage[], val: LabelledImage[], o: Omit<NetworkTrainOptions, 'epochs'>, augmented: boolean): Promise<{ before: number; after: number }> {
+async function epochSeconds(label: string, model: () => Promise<LayersModelArtifacts>, train: LabelledImage[], val: LabelledImage[], o: Omit<NetworkTrainOptions, 'epochs'>, augmented: boolean): Promise<{ before: number; after: number; beforeCpu: number; afterCpu: number }> {
   const src = (l: LabelledImage[]) => ({ paths: l.map((i) => i.path), labels: l.map((i) => i.label) });
   const decodeOpts = { width: o.inputSize[1], height: o.inputSize[0], resize: o.resize };
   const aug = {
     trainDecode: augmented ? (e: number) => (p: string, i: number) => decodeAugmented(p, decodeOpts, DEFAULT_AUGMENT, augmentRng(1, e, i)) : undefined,
     trainAugment: augmented ? (e: number) => (img: Parameters<typeof augmentRgb>[0], i: number) => augmentRgb(img, decodeOpts, DEFAULT_AUGMENT, augmentRng(1, e, i)) : undefined,
   };
+  /** Seconds and CPU seconds (all threads of this process) of each epoch, read when the trainer logs its epoch line. */
   const run = async (epochs: number) => {
-    const net = await trainNetwork(await model(), src(train), src(val), { ...o, ...aug, epochs });
+    const cpu: number[] = [];
+    let last = process.cpuUsage();
+    const logger: Logger = {
+      info: (m) => {
+        if (!/Epoch \d+\/\d+/.test(m)) return;
+        const c = process.cpuUsage(last);
+        cpu.push((c.user + c.system) / 1e6);
+        last = process.cpuUsage();
+      },
+      warn: () => {},
+      progress: () => ({ tick: () => {}, done: () => {} }),
+    };
+    const m = await model();
+    last = process.cpuUsage();
+    const net = await trainNetwork(m, src(train), src(val), { ...o, ...aug, epochs, logger });
     await net.close();
-    return net.epochSeconds;
+    return { seconds: net.epochSeconds, cpu };
   };
-  const before = (await withDecoder('legacy', () => run(1)))[0]!;
-  const after = (await withDecoder('fast', () => run(2)))[1]!;
-  log(`${label}: epoch ${before.toFixed(1)} s (legacy decoder) vs ${after.toFixed(1)} s (new, second epoch)`);
-  return { before, after };
+  const before = await withDecoder('legacy', () => run(1));
+  const after = await withDecoder('fast', () => run(2));
+  const r = { before: before.seconds[0]!, after: after.seconds[1]!, beforeCpu: before.cpu[0]!, afterCpu: after.cpu[1]! };
+  log(`${label}: epoch ${r.before.toFixed(1)} s, ${r.beforeCpu.toFixed(1)} CPU s (legacy decoder) vs ${r.after.toFixed(1)} s, ${r.afterCpu.toFixed(1)} CPU s (new, second epoch)`);
+  return r;
 }
 
 export async function benchEpochs(images: LabelledImage[], quick: boolean): Promise<void> {
@@ -96,9 +114,9 @@ export async function benchEpochs(images: LabelledImage[], quick: boolean): Prom
     { ...common, preprocessing: 'tf', trainable: (w) => !/\/(gamma|beta|moving_mean|moving_variance)$/.test(w) && (w.startsWith('head_') || unfrozen.has(w.split('/')[0]!)), batchSize: 32, microBatch: 32, lr: 1e-4 },
     true,
   );
-  const row = (what: string, r: { before: number; after: number }, goal: number) => [
-    { what: `${what}: one epoch, legacy decoder`, value: `${(r.before * scale).toFixed(0)} s`, note: `${r.before.toFixed(1)} s measured on ${subset}` },
-    { what: `${what}: one epoch after the first, new decoder + decoded-image cache`, value: `${(r.after * scale).toFixed(0)} s`, note: `**${((100 * r.after) / r.before).toFixed(0)}% of the legacy epoch** (goal ≤ ${goal}%); ${r.after.toFixed(1)} s measured on ${subset}` },
+  const row = (what: string, r: { before: number; after: number; beforeCpu: number; afterCpu: number }, goal: number) => [
+    { what: `${what}: one epoch, legacy decoder`, value: `${(r.before * scale).toFixed(0)} s`, note: `${r.before.toFixed(1)} s (${r.beforeCpu.toFixed(1)} CPU s) measured on ${subset}` },
+    { what: `${what}: one epoch after the first, new decoder + decoded-image cache`, value: `${(r.after * scale).toFixed(0)} s`, note: `**${((100 * r.after) / r.before).toFixed(0)}% of the legacy epoch** (goal ≤ ${goal}%), ${((100 * r.afterCpu) / r.beforeCpu).toFixed(0)}% of its CPU time; ${r.after.toFixed(1)} s (${r.afterCpu.toFixed(1)} CPU s) measured on ${subset}` },
   ];
   rows.push(...row('scratch CNN (notebook, 1,233,473 params) at 224x224, batch 128, micro-batch 8', scratch, 90), ...row('fine-tuning MobileNetV2-0.35 (top 8 blocks + head) at 224x224, batch 32, --augment', finetune, 80));
   Object.assign(results, {
@@ -106,6 +124,8 @@ export async function benchEpochs(images: LabelledImage[], quick: boolean): Prom
     scratchEpochSecondsBefore: Number((scratch.before * scale).toFixed(1)),
     finetuneEpochSeconds: Number((finetune.after * scale).toFixed(1)),
     finetuneEpochSecondsBefore: Number((finetune.before * scale).toFixed(1)),
+    scratchEpochCpuShare: Number((scratch.afterCpu / scratch.beforeCpu).toFixed(3)),
+    finetuneEpochCpuShare: Number((finetune.afterCpu / finetune.beforeCpu).toFixed(3)),
   });
 }
 
