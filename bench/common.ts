@@ -1,14 +1,8 @@
-/** What the bench sections share: paths into ../shared, the result rows, logging and child-process timing. */
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+/** What npm run bench's sections share beyond bench/report.ts: the result rows, the JSON numbers, decoder switching. */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT } from './report.js';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const SHARED = path.resolve(ROOT, '..', 'shared');
-export const CALTECH = path.join(SHARED, 'datasets/caltech101/101_ObjectCategories');
-export const MOBILENET = path.join(SHARED, 'models/mobilenet_v2_0.35_224_imagenet_notop');
-export const EXCLUDE = 'BACKGROUND_Google,Motorbikes,airplanes,Faces_easy,Faces';
+export { CALTECH, EXCLUDE, log, MOBILENET, ROOT, timed } from './report.js';
 export const TLEARN = path.join(ROOT, 'bin/tlearn.js');
 
 export interface Row {
@@ -22,8 +16,6 @@ export interface Row {
 export const rows: Row[] = [];
 /** The numbers `--json` prints. */
 export const results: Record<string, number | string | null> = {};
-
-export const log = (s: string) => process.stderr.write(`${s}\n`);
 
 /** Runs `fn` under TLEARN_DECODER=<decoder> (restored afterwards). */
 export async function withDecoder<T>(decoder: 'legacy' | 'fast', fn: () => Promise<T>): Promise<T> {
@@ -42,20 +34,4 @@ export async function withDecoder<T>(decoder: 'legacy' | 'fast', fn: () => Promi
 export function coreMs(start: NodeJS.CpuUsage, items: number): number {
   const c = process.cpuUsage(start);
   return (c.user + c.system) / 1000 / items;
-}
-
-/** Runs `node args...` and measures its wall time, peak RSS and CPU seconds (GNU time, when installed). */
-export function timed(args: string[], env: Record<string, string>): Promise<{ seconds: number; rssMB: number | null; cpuSeconds: number | null; stdout: string }> {
-  const gnuTime = existsSync('/usr/bin/time');
-  const cmd = gnuTime ? '/usr/bin/time' : process.execPath;
-  const full = gnuTime ? ['-f', '__RSS_KB=%M __CPU=%U+%S', process.execPath, ...args] : args;
-  const t = performance.now();
-  return new Promise((resolve, reject) => {
-    execFile(cmd, full, { env: { ...process.env, ...env }, maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`${args.join(' ')} failed: ${stderr.slice(-2000)}`));
-      const m = /__RSS_KB=(\d+)/.exec(stderr);
-      const c = /__CPU=([\d.]+)\+([\d.]+)/.exec(stderr);
-      resolve({ seconds: (performance.now() - t) / 1000, rssMB: m ? Number(m[1]) / 1024 : null, cpuSeconds: c ? Number(c[1]) + Number(c[2]) : null, stdout });
-    });
-  });
 }

@@ -9,26 +9,20 @@
  *   npm run bench:distributed              621 images
  *   npm run bench:distributed -- --quick   156 images (a smoke test)
  */
-import { existsSync, promises as fs, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadBackbone } from '../src/backbones/load.js';
 import { loadImageFolder } from '../src/data/discover.js';
 import { extractViaQueue } from '../src/distributed/coordinator.js';
 import { connectRedis } from '../src/distributed/connection.js';
 import { extractFeatures } from '../src/features/extract.js';
 import { hasRedis, spawnWorker, startRedis } from '../test/redis.js';
+import { CALTECH, EXCLUDE, MOBILENET, log, machine, writeBenchSection } from './report.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SHARED = path.resolve(ROOT, '..', 'shared');
-const CALTECH = path.join(SHARED, 'datasets/caltech101/101_ObjectCategories');
-const MOBILENET = path.join(SHARED, 'models/mobilenet_v2_0.35_224_imagenet_notop');
-const EXCLUDE = ['BACKGROUND_Google', 'Motorbikes', 'airplanes', 'Faces_easy', 'Faces'];
 const quick = process.argv.includes('--quick');
 const WORKERS = [1, 2, 4];
 const CUTOFF_S = 300;
-const log = (s: string) => process.stderr.write(`${s}\n`);
 const load = () => os.loadavg()[0]!.toFixed(1);
 const tmp = (p: string) => mkdtempSync(path.join(os.tmpdir(), p));
 
@@ -58,7 +52,7 @@ async function main(): Promise<void> {
     return;
   }
   process.env.TLEARN_HOME ??= tmp('tlearn-bench-dist-home-');
-  const all = (await loadImageFolder(CALTECH, { exclude: EXCLUDE })).images.map((i) => i.path);
+  const all = (await loadImageFolder(CALTECH, { exclude: EXCLUDE.split(',') })).images.map((i) => i.path);
   const step = quick ? 40 : 10;
   const subset = all.filter((_, i) => i % step === 0);
   const warm = all.filter((_, i) => i % step === step / 2);
@@ -115,23 +109,14 @@ async function main(): Promise<void> {
     await redis.stop();
   }
 
-  const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
   const table = ['| measurement | result | notes |', '|---|---|---|', ...rows.map((r) => `| ${r.what} | ${r.value} | ${r.note} |`)].join('\n');
   const section = [
-    '<!-- bench:distributed:start -->',
-    `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}, with \`npm run bench:distributed${quick ? ' -- --quick' : ''}\`: ${subset.length} Caltech-97 images (every ${step}th), MobileNetV2-0.35, redis-server and all workers on this machine (loopback). 1-minute load average during the runs: ${loads.join(', ')}.`,
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}, with \`npm run bench:distributed${quick ? ' -- --quick' : ''}\`: ${subset.length} Caltech-97 images (every ${step}th), MobileNetV2-0.35, redis-server and all workers on this machine (loopback). 1-minute load average during the runs: ${loads.join(', ')}.`,
     '',
     table,
-    '<!-- bench:distributed:end -->',
   ].join('\n');
   process.stdout.write(`${table}\n`);
-  const file = path.join(ROOT, 'BENCHMARKS.md');
-  const old = await fs.readFile(file, 'utf8');
-  const updated = /<!-- bench:distributed:start -->[\s\S]*<!-- bench:distributed:end -->/.test(old)
-    ? old.replace(/<!-- bench:distributed:start -->[\s\S]*<!-- bench:distributed:end -->/, section)
-    : `${old.trimEnd()}\n\n## Distributed extraction\n\n${section}\n`;
-  await fs.writeFile(file, updated);
-  log(`updated ${file}`);
+  await writeBenchSection('bench:distributed', section);
 }
 
 await main();

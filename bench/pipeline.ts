@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import sharp from 'sharp';
 import type { Backbone } from '../src/backbones/load.js';
 import { preprocessInto } from '../src/backbones/preprocess.js';
-import { decodeImage, describeDecoder, toRgbBytes, sharpInput } from '../src/data/decode.js';
+import { decodeImage, describeDecoder, openImage, toRgb } from '../src/data/decode.js';
 import { decodeImageLegacy } from '../src/data/decode-legacy.js';
 import { decodeJpegTurbo } from '../src/data/jpeg-turbo.js';
 import { resampleRgb } from '../src/data/resample.js';
@@ -96,7 +96,7 @@ export async function benchDecoders(files: string[]): Promise<void> {
     ['legacy: one sharp pipeline per image (decode, orient, resize, colour)', (i) => decodeImageLegacy(bytes[i]!, target, files[i]!)],
     ['new: libjpeg-turbo decode + WebAssembly resize (what tlearn uses)', (i) => decodeImage(bytes[i]!, target, files[i]!)],
     ['sharp decode only (orient, colour, no resize) + WebAssembly resize', async (i) => {
-      const { data, info } = await toRgbBytes(sharpInput(bytes[i]!)).toBuffer({ resolveWithObject: true });
+      const { data, info } = await toRgb(openImage(bytes[i]!)).toBuffer({ resolveWithObject: true });
       return resampleRgb({ data, width: info.width, height: info.height }, 224, 224);
     }],
     ['libjpeg-turbo decode alone', (i) => decodeJpegTurbo(bytes[i]!)],

@@ -19,6 +19,7 @@ import { describeDecoder } from '../src/data/decode.js';
 import { loadImageFolder } from '../src/data/discover.js';
 import { Rng } from '../src/util/rng.js';
 import { CALTECH, EXCLUDE, log, MOBILENET, results, ROOT, rows } from './common.js';
+import { machine, writeBenchSection } from './report.js';
 import { benchBackbone, benchDecoders } from './pipeline.js';
 import { benchStore } from './store.js';
 import { benchCompareRss, benchEpochs, benchTrain } from './training.js';
@@ -33,11 +34,6 @@ const flag = (name: string) => {
 const storeVectors = Number(flag('--store-vectors') ?? (quick ? 20_000 : 1_000_000));
 const SECTIONS = ['pipeline', 'decode', 'train', 'epochs', 'compare', 'store'];
 const only = flag('--only')?.split(',') ?? SECTIONS;
-
-function machine(): string {
-  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  return `${cpu}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
-}
 
 /**
  * The bench section of BENCHMARKS.md: every row tagged with its section (an HTML comment), so that a run with
@@ -54,7 +50,7 @@ function renderSection(old: string, measured: string): string {
   const lines = SECTIONS.flatMap((s) => (only.includes(s) ? fresh.filter((l) => l.endsWith(`<!-- s:${s} --> |`)) : (kept.get(s) ?? [])));
   const history = /^Measured [^\n]*/m.exec(prev)?.[0];
   const header = only.length === SECTIONS.length || !history ? `Measured ${measured}.` : `${history.replace(/\.$/, '')}; re-measured (${only.join(', ')}) ${measured}.`;
-  return ['<!-- bench:start -->', header, '', '| measurement | result | notes |', '|---|---|---|', ...lines, '<!-- bench:end -->'].join('\n');
+  return [header, '', '| measurement | result | notes |', '|---|---|---|', ...lines].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -106,9 +102,7 @@ async function main(): Promise<void> {
   const file = path.join(ROOT, 'BENCHMARKS.md');
   const old = existsSync(file) ? await fs.readFile(file, 'utf8') : '# Benchmarks\n\n<!-- bench:start -->\n<!-- bench:end -->\n';
   const cmd = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
-  const section = renderSection(old, `${results.date} on ${results.machine}, with \`${cmd}\` (${results.benchSeconds} s)`);
-  await fs.writeFile(file, old.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, section));
-  log(`updated ${file}`);
+  await writeBenchSection('bench', renderSection(old, `${results.date} on ${results.machine}, with \`${cmd}\` (${results.benchSeconds} s)`));
   if (json) process.stdout.write(`${JSON.stringify(results)}\n`);
   else process.stdout.write(`${rows.map((r) => `${r.what}: ${r.value}${r.note ? ` (${r.note})` : ''}`).join('\n')}\n`);
 }

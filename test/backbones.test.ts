@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { downloadFile, HashMismatchError } from '../src/backbones/download.js';
+import { downloadFile, HashMismatchError } from '../src/util/download.js';
 import { decodeWeights, readLayersModel, writeLayersModel, ModelFormatError, type LayersModelArtifacts } from '../src/backbones/layers-model.js';
 import { BackboneError, loadBackbone } from '../src/backbones/load.js';
 import { BackboneUnavailableError, ensureZooModel, entryDir, importModel, RECORD_FILE, zooStatus } from '../src/backbones/model-cache.js';
@@ -170,9 +170,9 @@ describe('zoo downloads (against a local HTTP server serving Keras .h5 files)', 
 
   it('rejects a download whose publisher hash differs, and keeps no file (downloadFile)', async () => {
     const dest = path.join(tmpDir(), 'x.bin');
-    await expect(downloadFile(`${base}${new URL(vgg.url).pathname}`, dest, { algorithm: 'sha256', value: '0'.repeat(64) })).rejects.toThrow(HashMismatchError);
+    await expect(downloadFile(`${base}${new URL(vgg.url).pathname}`, dest, { expected: { algorithm: 'sha256', value: '0'.repeat(64) } })).rejects.toThrow(HashMismatchError);
     expect(await fs.readdir(path.dirname(dest))).toEqual([]);
-    const ok = await downloadFile(`${base}${new URL(vgg.url).pathname}`, dest, { algorithm: 'md5', value: createHash('md5').update('not the VGG16 weights').digest('hex') });
+    const ok = await downloadFile(`${base}${new URL(vgg.url).pathname}`, dest, { expected: { algorithm: 'md5', value: createHash('md5').update('not the VGG16 weights').digest('hex') } });
     expect(ok.bytes).toBe(21);
   });
 

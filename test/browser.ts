@@ -22,14 +22,19 @@ export interface PageCheck {
   result: any;
 }
 
-/** Opens an HTML file, records console errors and requests, runs `evaluate` in the page, takes a full-page screenshot. */
-export async function checkPage(file: string, screenshotName: string, evaluate: string = 'null'): Promise<PageCheck> {
+/** Headless Debian chromium with the flags these tests need (plus `extraArgs`, e.g. a fake camera). */
+export async function launchChromium(extraArgs: string[] = []): Promise<import('playwright-core').Browser> {
   const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
+  return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
   });
+}
+
+/** Opens an HTML file, records console errors and requests, runs `evaluate` in the page, takes a full-page screenshot. */
+export async function checkPage(file: string, screenshotName: string, evaluate: string = 'null'): Promise<PageCheck> {
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
     const consoleErrors: string[] = [];

@@ -21,11 +21,15 @@ describe('tlearn CLI', () => {
   it('--help explains the commands and every train flag', async () => {
     const top = await cli(['--help']);
     expect(top.code).toBe(0);
-    for (const c of ['train', 'predict', 'models', 'cache']) expect(top.stdout).toContain(c);
+    for (const c of ['train', 'check', 'predict', 'models', 'cache']) expect(top.stdout).toContain(c);
     const train = await cli(['train', '--help']);
-    for (const flag of ['--exclude', '--split', '--split-mode', '--seed', '--backbone', '--preprocess', '--resize', '--head', '--hidden', '--dropout', '--optimizer', '--lr', '--momentum', '--epochs', '--batch-size', '--weight-decay', '--label-smoothing', '--class-weights', '--patience', '--out', '--no-cache', '--json']) {
+    for (const flag of ['--exclude', '--split', '--split-mode', '--seed', '--backbone', '--preprocess', '--resize', '--head', '--hidden', '--dropout', '--optimizer', '--lr', '--momentum', '--epochs', '--batch-size', '--weight-decay', '--label-smoothing', '--class-weights', '--patience', '--out', '--no-cache', '--json', '--resume', '--from', '--force']) {
       expect(train.stdout, flag).toContain(flag);
     }
+    const check = await cli(['check', '--help']);
+    for (const flag of ['--exclude', '--split', '--split-mode', '--seed', '--input-size', '--near-distance', '--json', '--quiet']) expect(check.stdout, flag).toContain(flag);
+    const compare = await cli(['compare', '--help']);
+    for (const flag of ['--resume', '--from', '--force']) expect(compare.stdout, flag).toContain(flag);
     const predict = await cli(['predict', '--help']);
     for (const flag of ['--top', '--json', '--csv']) expect(predict.stdout).toContain(flag);
   });
@@ -52,8 +56,8 @@ describe('tlearn CLI', () => {
     const sum = json.predictions[0].top.reduce((a: number, t: any) => a + t.probability, 0);
     expect(sum).toBeLessThanOrEqual(1 + 1e-6);
     const csv = (await cli(['predict', runDir, img, '--csv', '--top', '1'])).stdout.trim().split('\n');
-    expect(csv[0]).toBe('path,rank,label,probability');
-    expect(csv[1]).toMatch(/img_002\.jpg,1,green,0\.\d+/);
+    expect(csv[0]).toBe('path,rank,label,probability,unknown');
+    expect(csv[1]).toMatch(/img_002\.jpg,1,green,0\.\d+,(true|false)$/);
   });
 
   it('predict reports unreadable inputs and still predicts the rest; exits 1 when nothing could be predicted', async () => {
@@ -61,7 +65,7 @@ describe('tlearn CLI', () => {
     await fs.writeFile(bad, 'garbage');
     const r = await cli(['predict', runDir, bad, path.join(data, 'red', 'img_000.jpg')]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/skipped .*bad\.png: not a readable image/);
+    expect(r.stderr).toMatch(/skipped .*bad\.png: not an image: the content is text \(named \.png\)/);
     expect(r.stdout).toMatch(/img_000\.jpg/);
     const none = await cli(['predict', runDir, bad]);
     expect(none.code).toBe(1);

@@ -31,7 +31,7 @@ describe('loadImageFolder', () => {
       'ant/.DS_Store': 'hidden file',
       'ant/notes.txt': 'not an image file (extension .txt)',
       README: 'file outside any class folder',
-      'zebra/junk': 'no file extension and not a recognised image',
+      'zebra/junk': 'no file extension and not an image (text)',
     });
   });
 

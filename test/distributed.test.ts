@@ -244,7 +244,8 @@ describe.runIf(hasRedis('distributed extraction tests'))('extraction over BullMQ
     expect(first.stderr).toMatch(/stored \d+ new vectors/);
     const second = await runCli(['extract', data, '--backbone', backbone, '--queue', redis.url, '--json'], env);
     expect(JSON.parse(second.stdout)).toMatchObject({ fromStore: images.length - 1, computed: 0, jobs: 1 });
-    const train = await runCli(['train', data, '--backbone', backbone, '--epochs', '2', '--out', path.join(tmpDir(), 'run'), '--json'], env);
+    // --force: the dataset holds a red image copied into green on purpose (stored once), a label conflict train stops on
+    const train = await runCli(['train', data, '--backbone', backbone, '--epochs', '2', '--force', '--out', path.join(tmpDir(), 'run'), '--json'], env);
     expect(train.code, train.stderr).toBe(0);
     expect(JSON.parse(train.stdout).features.computed).toBe(0);
     expect(await w.stop()).toEqual({ code: 0, signal: null });

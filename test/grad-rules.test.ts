@@ -157,6 +157,23 @@ describe('gradient rules vs finite differences', () => {
     await gradCheck({ inputs: { x: [1, 2, 3, 3] } }, (g, x) => g.node('Pad', [x.x!, g.int64Tensor('p', [0, 0, 1, 0, 0, 0, 0, 2])], { mode: 'constant' }));
     await gradCheck({ inputs: { a: [2, 3, 2], b: [2, 1, 2] } }, (g, x) => g.node('Concat', [x.a!, x.b!], { axis: 1 }));
   });
+  it('ReduceMean (keepdims 1 and 0), Sqrt, Reciprocal, Neg', async () => {
+    await gradCheck({ inputs: { x: [2, 3, 4, 5] } }, (g, x) => g.node('ReduceMean', [x.x!], { axes: [0, 2, 3], keepdims: 1 }));
+    await gradCheck({ inputs: { x: [4, 3] } }, (g, x) => g.node('ReduceMean', [x.x!], { axes: [0], keepdims: 0 }));
+    // keep the arguments of Sqrt and Reciprocal away from 0
+    await gradCheck({ inputs: { x: [2, 3] } }, (g, x) => g.node('Sqrt', [g.node('Add', [g.node('Mul', [x.x!, x.x!]), g.scalar('one', 1)])]));
+    await gradCheck({ inputs: { x: [2, 3] } }, (g, x) => g.node('Reciprocal', [g.node('Add', [g.node('Mul', [x.x!, x.x!]), g.scalar('one', 1)])]));
+    await gradCheck({ inputs: { x: [2, 3] } }, (g, x) => g.node('Neg', [x.x!]));
+  });
+  it('batch-statistics normalisation as the converter builds it: (x - mean) / sqrt(var + eps) * gamma + beta', async () => {
+    await gradCheck({ inputs: { x: [3, 2, 2, 2], gamma: [1, 2, 1, 1], beta: [1, 2, 1, 1] } }, (g, x) => {
+      const mean = g.node('ReduceMean', [x.x!], { axes: [0, 2, 3], keepdims: 1 });
+      const c = g.node('Sub', [x.x!, mean]);
+      const v = g.node('ReduceMean', [g.node('Mul', [c, c])], { axes: [0, 2, 3], keepdims: 1 });
+      const inv = g.node('Reciprocal', [g.node('Sqrt', [g.node('Add', [v, g.scalar('eps', 1e-3)])])]);
+      return g.node('Add', [g.node('Mul', [g.node('Mul', [c, inv]), x.gamma!]), x.beta!]);
+    });
+  });
   it('a chain sharing a value (gradients accumulate): conv → relu → add(residual)', async () => {
     await gradCheck({ inputs: { x: [1, 4, 5, 5], w: [4, 4, 3, 3] }, awayFrom: [0] }, (g, x) => {
       const y = g.node('Conv', [x.x!, x.w!], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] });

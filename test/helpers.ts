@@ -139,3 +139,48 @@ export async function writeAppH5(spec: import('../src/backbones/keras-apps/build
   await writeKerasH5(file, list, { compress: o.compress });
   return fills;
 }
+
+/**
+ * Checks every parameter gradient of a training graph against central finite differences of its loss, on one
+ * batch: `samples` random entries per parameter, steps of 1e-3 (small, so a bias step does not cross ReLU kinks).
+ */
+export async function checkTrainingGradients(
+  build: import('../src/onnx/convert.js').OnnxGraphBuild,
+  tg: import('../src/engine/grad/builder.js').TrainingGraph,
+  x: Float32Array,
+  onehot: Float32Array,
+  o: { samples: number; seed: number },
+): Promise<void> {
+  const ort = await import('onnxruntime-node');
+  const { expect } = await import('vitest');
+  const s = await ort.InferenceSession.create(tg.bytes, { intraOpNumThreads: 1 });
+  const n = tg.batch;
+  const classes = onehot.length / n;
+  const params = build.params.map((p) => new Float32Array(p.initial));
+  const run = async () => {
+    const feeds: Record<string, import('onnxruntime-node').Tensor> = {
+      [tg.inputName]: new ort.Tensor('float32', x, [n, ...(build.kerasInputShape.slice(1) as number[])]),
+      [tg.labelsName]: new ort.Tensor('float32', onehot, [n, classes]),
+      [tg.weightsName]: new ort.Tensor('float32', new Float32Array(n).fill(1), [n]),
+    };
+    build.params.forEach((p, i) => (feeds[p.onnxName] = new ort.Tensor('float32', params[i]!, p.dims)));
+    return s.run(feeds);
+  };
+  const base = await run();
+  const rng = new Rng(o.seed);
+  for (const [k, p] of tg.params.entries()) {
+    const analytic = base[p.grad]!.data as Float32Array;
+    for (let t = 0; t < o.samples; t++) {
+      const i = rng.int(params[k]!.length);
+      const eps = 1e-3;
+      params[k]![i]! += eps;
+      const lp = ((await run())[tg.lossName]!.data as Float32Array)[0]!;
+      params[k]![i]! -= 2 * eps;
+      const lm = ((await run())[tg.lossName]!.data as Float32Array)[0]!;
+      params[k]![i]! += eps;
+      const numeric = (lp - lm) / (2 * eps);
+      expect(Math.abs(numeric - analytic[i]!), `${build.params[k]!.kerasName}[${i}] numeric ${numeric} analytic ${analytic[i]}`).toBeLessThanOrEqual(2e-3 + 3e-2 * Math.abs(numeric));
+    }
+  }
+  await s.release();
+}

@@ -90,6 +90,8 @@ describe('tlearn compare', () => {
     const s1 = JSON.parse(await fs.readFile(path.join(out, 'scratch', 'split.json'), 'utf8'));
     const s2 = JSON.parse(await fs.readFile(path.join(out, 'transfer', 'split.json'), 'utf8'));
     expect(s1.test).toEqual(s2.test);
+    // both sides went through the calibration step (too few validation images here to fit a temperature)
+    for (const side of [r.runs.scratch, r.runs.transfer]) expect(side.metrics.calibration).toMatchObject({ method: 'none', note: expect.stringMatching(/validation images, at least 20 are needed/) });
     const html = await fs.readFile(r.report.html, 'utf8');
     expect(html).toContain('scratch train');
     expect(html).toContain('transfer val');

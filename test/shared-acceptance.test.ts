@@ -19,6 +19,10 @@ describe.runIf(hasShared(CALTECH, 'Caltech-97 end-to-end test') && hasShared(MOB
     expect(a.metrics.test.accuracy).toBeGreaterThanOrEqual(0.86);
     // the libjpeg-turbo + WebAssembly decoder (issue 12) stays within 0.5 points of the sharp decoder's 0.8870
     expect(Math.abs(a.metrics.test.accuracy - 0.887)).toBeLessThanOrEqual(0.005);
+    // temperature scaling, fitted on validation, brings the test ECE from about 0.064 to <= 0.03
+    expect(a.metrics.calibration.method).toBe('temperature');
+    expect(a.metrics.calibration.test.before.ece).toBeGreaterThan(0.05);
+    expect(a.metrics.test.ece).toBeLessThanOrEqual(0.03);
     expect(a.metrics.test.confusion).toHaveLength(97);
     const b = await trainFromFolder({ ...opts, out: path.join(tmpDir(), 'b') });
     expect(b.metrics.features.computed).toBe(0);
@@ -43,7 +47,8 @@ describe.runIf(hasShared(CALTECH, 'Caltech-97 end-to-end test') && hasShared(MOB
       expect(q.top[0]!.label).toBe(r.top[0]!.label);
       q.probabilities.forEach((v, k) => (maxDiff = Math.max(maxDiff, Math.abs(v - r.probabilities[k]!))));
     });
-    expect(maxDiff).toBeLessThan(1e-4);
+    // the calibrated probabilities: the export and predict agree to 1e-5
+    expect(maxDiff).toBeLessThanOrEqual(1e-5);
 
     // the report: one file under 15 MB, 97x97 confusion cells, a gallery of real test images
     const html = await fs.readFile(a.report.html, 'utf8');

@@ -6,10 +6,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { hashFile } from '../util/hash.js';
 import { tlearnHome } from '../util/home.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { installFolder, writeFileAtomic } from '../util/fs.js';
+import { tempPath } from '../util/tempfiles.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
-import { DownloadError, downloadFile } from './download.js';
+import { DownloadError, downloadsDir, downloadWithProgress } from '../util/download.js';
 import { kerasAppArtifacts } from './keras-apps/artifacts.js';
 import { readLayersModel } from './layers-model.js';
 import { allLayerNames } from './surgery.js';
@@ -61,6 +62,15 @@ export async function verifyCached(dir: string, record: CacheRecord): Promise<vo
   }
 }
 
+async function isValidCache(dir: string): Promise<boolean> {
+  const record = await readRecord(dir);
+  if (!record) return false;
+  return verifyCached(dir, record).then(
+    () => true,
+    () => false,
+  );
+}
+
 function offlineHelp(entry: ZooEntry, url: string, reason: string): string {
   return [
     `backbone ${entry.name} is not in the cache (${modelsDir()}) and could not be downloaded: ${reason}.`,
@@ -74,30 +84,22 @@ function offlineHelp(entry: ZooEntry, url: string, reason: string): string {
 
 async function download(entry: ZooEntry, dir: string, log: Logger): Promise<void> {
   const url = resolveUrl(entry.url);
-  const staging = `${dir}.staging-${process.pid}`;
-  await fs.rm(staging, { recursive: true, force: true });
+  const staging = tempPath(dir);
   try {
     log.info(`downloading ${entry.name} from ${url}`);
-    const { sha256 } = await downloadFile(url, path.join(staging, entry.file), entry.hash, progressLogger(log, entry.name));
+    const tmp = path.join(downloadsDir(), entry.file);
+    const { sha256 } = await downloadWithProgress(url, tmp, entry.name, log, entry.hash);
+    await fs.mkdir(staging, { recursive: true });
+    await fs.rename(tmp, path.join(staging, entry.file));
     const record: CacheRecord = { name: entry.name, url, origin: 'download', hashOrigin: entry.hash ? 'publisher' : 'first-download', files: { [entry.file]: sha256 }, createdAt: new Date().toISOString() };
     await writeFileAtomic(path.join(staging, RECORD_FILE), JSON.stringify(record, null, 2));
-    await fs.rm(dir, { recursive: true, force: true });
-    await fs.rename(staging, dir);
+    // another process may have downloaded it meanwhile: keep theirs when it verifies
+    await installFolder(staging, dir, () => isValidCache(dir));
   } catch (e: any) {
     await fs.rm(staging, { recursive: true, force: true });
     if (e instanceof DownloadError && e.offline) throw new BackboneUnavailableError(offlineHelp(entry, url, e.message));
     throw e;
   }
-}
-
-function progressLogger(log: Logger, name: string): (n: number, total: number) => void {
-  let last = 0;
-  return (n, total) => {
-    const now = Date.now();
-    if (now - last < 5000) return;
-    last = now;
-    log.info(`  ${name}: ${(n / 1e6).toFixed(0)}${total ? ` of ${(total / 1e6).toFixed(0)}` : ''} MB`);
-  };
 }
 
 /** The folder of a zoo backbone in the cache, downloading it on first use and verifying it on every use. */
@@ -137,8 +139,7 @@ export async function importModel(source: string, name: string): Promise<{ dir: 
   const st = await fs.stat(src).catch(() => undefined);
   if (!st) throw new BackboneUnavailableError(`${source} does not exist`);
   const dir = entryDir(entry);
-  const staging = `${dir}.staging-${process.pid}`;
-  await fs.rm(staging, { recursive: true, force: true });
+  const staging = tempPath(dir);
   await fs.mkdir(staging, { recursive: true });
   const files: Record<string, string> = {};
   try {
@@ -159,8 +160,7 @@ export async function importModel(source: string, name: string): Promise<{ dir: 
     }
     const record: CacheRecord = { name: entry.name, url: resolveUrl(entry.url), origin: 'import', importedFrom: src, hashOrigin: entry.hash && !st.isDirectory() ? 'publisher' : 'import', files, createdAt: new Date().toISOString() };
     await writeFileAtomic(path.join(staging, RECORD_FILE), JSON.stringify(record, null, 2));
-    await fs.rm(dir, { recursive: true, force: true });
-    await fs.rename(staging, dir);
+    await installFolder(staging, dir, async () => false);
     return { dir, record };
   } catch (e) {
     await fs.rm(staging, { recursive: true, force: true });

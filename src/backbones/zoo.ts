@@ -7,11 +7,9 @@
 import type { ResizeMode } from '../data/decode.js';
 import { makeDivisible, MOBILENET_V2_ALPHAS, type KerasAppSpec } from './keras-apps/build.js';
 import type { PreprocessMode } from './preprocess.js';
+import { mirrored, type ExpectedHash } from '../util/download.js';
 
-export interface PublishedHash {
-  algorithm: 'sha256' | 'md5';
-  value: string;
-}
+export type PublishedHash = ExpectedHash;
 
 export interface ZooEntry {
   name: string;
@@ -118,7 +116,5 @@ export function findZooEntry(name: string): ZooEntry | undefined {
 
 /** Applies $TLEARN_MIRROR (a base URL that replaces https://storage.googleapis.com) for mirrors and tests. */
 export function resolveUrl(url: string): string {
-  const mirror = process.env.TLEARN_MIRROR;
-  if (!mirror) return url;
-  return url.replace(/^https:\/\/storage\.googleapis\.com/, mirror.replace(/\/$/, ''));
+  return mirrored(url);
 }

@@ -2,6 +2,7 @@
 import type { ResizeKernel, ResizeMode } from '../data/decode.js';
 import { PREPROCESS_DESCRIPTIONS, type PreprocessMode } from '../backbones/preprocess.js';
 import type { HeadSpec } from '../engine/head.js';
+import type { OpenSetThreshold } from './threshold.js';
 import { VERSION } from '../version.js';
 
 export interface ClassifierMetadata {
@@ -22,6 +23,14 @@ export interface ClassifierMetadata {
   output: 'probabilities';
   backbone: { name: string; source: string; id: string; params: number; note: string };
   head?: HeadSpec;
+  /**
+   * Temperature scaling fitted on the validation split. It is already folded into the model's final Dense layer
+   * (kernel and bias divided by the temperature): the model's outputs are the calibrated probabilities, nothing
+   * needs to be applied. Absent in models made before calibration existed or with --no-calibrate.
+   */
+  calibration?: { method: 'temperature'; temperature: number; layer: string; fittedOn: 'validation split'; folded: true };
+  /** The default open-set threshold on the best class probability (chosen on the validation split). */
+  threshold?: OpenSetThreshold;
   /** Teachable Machine's key for the input size, for tools that read TM metadata. */
   imageSize: number;
 }
@@ -34,6 +43,8 @@ export function makeMetadata(p: {
   kernel: ResizeKernel;
   backbone: ClassifierMetadata['backbone'];
   head?: HeadSpec;
+  calibration?: ClassifierMetadata['calibration'];
+  threshold?: OpenSetThreshold;
 }): ClassifierMetadata {
   return {
     format: 'tlearn-classifier',
@@ -51,6 +62,8 @@ export function makeMetadata(p: {
     output: 'probabilities',
     backbone: p.backbone,
     head: p.head,
+    ...(p.calibration ? { calibration: p.calibration } : {}),
+    threshold: p.threshold,
     imageSize: p.inputSize[0],
   };
 }

@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { findImages, type SkippedFile } from '../data/discover.js';
-import { hasImageExtension } from '../data/formats.js';
+import { nonImageReason } from '../data/walk.js';
 import { TTA_VARIANTS } from '../data/augment.js';
 import { createRunner, onnxRunner, type InferenceRunner } from '../runtime/inference.js';
 import { streamImages } from '../runtime/image-stream.js';
@@ -21,16 +21,22 @@ export interface Prediction {
   top: LabelProbability[];
   /** All class probabilities in label order. */
   probabilities: number[];
+  /** The best probability is under the open-set threshold. */
+  unknown: boolean;
 }
 
 export interface PredictResult {
   predictions: Prediction[];
   failed: SkippedFile[];
   runtime: string;
+  /** The open-set threshold used (0: none). */
+  threshold: number;
 }
 
 export interface PredictOptions {
   top?: number;
+  /** Open-set threshold on the best probability (default: the model's, from its metadata; 0 turns it off). */
+  threshold?: number;
   /** Average over flipped and centre-cropped views (test-time augmentation). */
   tta?: boolean;
   batchSize?: number;
@@ -50,7 +56,9 @@ export async function expandInputs(inputs: string[]): Promise<{ files: string[];
       files.push(...found.images);
       skipped.push(...found.skipped);
     } else {
-      if (!hasImageExtension(input) && path.extname(input) !== '') skipped.push({ path: input, reason: `not an image file (extension ${path.extname(input)})` });
+      // named one by one: judged by content, as in folders
+      const reason = st.isFile() ? await nonImageReason(input, st.size) : 'not a regular file';
+      if (reason) skipped.push({ path: input, reason });
       else files.push(path.resolve(input));
     }
   }
@@ -70,8 +78,25 @@ export function topK(probs: ArrayLike<number>, labels: string[], k: number): Lab
     .slice(0, Math.min(k, labels.length));
 }
 
+/** The threshold to use: the one asked for, else the model's default (0 when it has none). */
+export function effectiveThreshold(c: LoadedClassifier, asked?: number): number {
+  if (asked !== undefined) {
+    if (!(asked >= 0 && asked <= 1)) throw new RangeError(`the threshold must be a probability in [0, 1], got ${asked}`);
+    return asked;
+  }
+  return c.metadata.threshold?.value ?? 0;
+}
+
+/** One image's answer from its class probabilities: the top k and whether it is "unknown". */
+export function readProbabilities(probs: ArrayLike<number>, labels: string[], k: number, threshold: number): { top: LabelProbability[]; unknown: boolean } {
+  let best = 0;
+  for (let i = 1; i < probs.length; i++) if (probs[i]! > probs[best]!) best = i;
+  return { top: topK(probs, labels, k), unknown: probs[best]! < threshold };
+}
+
 export async function predictImages(c: LoadedClassifier, inputs: string[], opts: PredictOptions = {}): Promise<PredictResult> {
   const log = opts.logger ?? silentLogger;
+  const threshold = effectiveThreshold(c, opts.threshold);
   const { files, skipped } = await expandInputs(inputs);
   const runner = await createClassifierRunner(c, opts);
   try {
@@ -93,9 +118,9 @@ export async function predictImages(c: LoadedClassifier, inputs: string[], opts:
     files.forEach((f, i) => {
       if (!r.ok[i]) return;
       const probabilities = Array.from(r.outputs.subarray(i * K, (i + 1) * K));
-      predictions.push({ path: f, top: topK(probabilities, labels, opts.top ?? 5), probabilities });
+      predictions.push({ path: f, ...readProbabilities(probabilities, labels, opts.top ?? 5, threshold), probabilities });
     });
-    return { predictions, failed: [...skipped, ...r.failed], runtime: runner.backend };
+    return { predictions, failed: [...skipped, ...r.failed], runtime: runner.backend, threshold };
   } finally {
     await runner.close();
   }

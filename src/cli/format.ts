@@ -1,5 +1,6 @@
 /** Human-readable tables for the terminal. */
 import type { Metrics } from '../evaluate/metrics.js';
+import type { CalibrationSummary } from '../train/types.js';
 
 export function pct(x: number): string {
   return `${(100 * x).toFixed(2)}%`;
@@ -28,4 +29,11 @@ export function metricsTable(parts: Array<[string, Metrics]>): string {
 
 export function confusedLines(m: Metrics, k = 5): string[] {
   return m.mostConfused.slice(0, k).map((p) => `  ${p.true} → ${p.predicted}: ${p.count}`);
+}
+
+/** One line on the calibration step (and a blank line), or nothing. */
+export function calibrationLines(c: CalibrationSummary | undefined): string[] {
+  if (!c) return [];
+  if (c.method !== 'temperature') return [`calibration: none (${c.note})`, ''];
+  return [`calibration: temperature ${c.temperature.toFixed(3)} fitted on val; test ECE ${c.test.before.ece.toFixed(4)} → ${c.test.after.ece.toFixed(4)}, test loss ${c.test.before.loss.toFixed(4)} → ${c.test.after.loss.toFixed(4)}`, ''];
 }

@@ -1,5 +1,7 @@
 /** Parsers for command-line values: each rejects bad input with a message that names the flag. */
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+import { installSignalHandlers } from '../util/interrupt.js';
+import type { Logger } from '../util/log.js';
 
 export function int(name: string, min = 1) {
   return (v: string): number => {
@@ -50,5 +52,51 @@ export function size(name: string) {
     const w = m ? Number(m[2] ?? m[1]) : NaN;
     if (!(h >= 8 && w >= 8 && h <= 4096 && w <= 4096)) throw new InvalidArgumentError(`${name} must be a size like 224 or 160x200 (8..4096), got '${v}'`);
     return [h, w];
+  };
+}
+
+/** Option names in the library → the flag's attribute name in commander, where they differ. */
+const FLAG_OF: Record<string, string> = { preprocessing: 'preprocess', data: '' };
+
+/**
+ * The run options for the library. With --resume or --from, only what was given on the command line (not the
+ * flags' defaults), so that the recorded run's options apply to everything else.
+ */
+export function givenOptions(cmd: Command, o: { resume?: string; from?: string }, values: Record<string, unknown>, logger: Logger): Record<string, unknown> {
+  const out: Record<string, unknown> = { logger };
+  for (const [key, value] of Object.entries(values)) {
+    if (value === undefined) continue;
+    const flag = FLAG_OF[key] ?? key;
+    if (!(o.resume || o.from) || flag === '' || cmd.getOptionValueSource(flag) === 'cli') out[key] = value;
+  }
+  return out;
+}
+
+/** Runs a command's work with Ctrl-C / SIGTERM handled (a clean stop with a checkpoint where one can be written). */
+export async function withSignals<T>(fn: () => Promise<T>): Promise<T> {
+  const remove = installSignalHandlers((line) => process.stderr.write(`${line}\n`));
+  try {
+    return await fn();
+  } finally {
+    remove();
+  }
+}
+
+/** Comma-separated sizes: '128,160' or '128x96,160x120'. */
+export function sizes(name: string) {
+  const one = size(name);
+  return (v: string): Array<[number, number]> => {
+    const parts = v.split(',').map((p) => p.trim()).filter(Boolean);
+    if (!parts.length) throw new InvalidArgumentError(`${name} needs at least one size, e.g. 128,160`);
+    return parts.map(one);
+  };
+}
+
+/** A probability in [0, 1]. */
+export function probability(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !(n >= 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a probability in [0, 1], got '${v}'`);
+    return n;
   };
 }

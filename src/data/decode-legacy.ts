@@ -8,33 +8,19 @@ import type { AugmentDraw, TtaVariant } from './augment.js';
 import { decodeBmp } from './bmp.js';
 import type { DecodeOptions } from './decode.js';
 import { ImageDecodeError, readImageBytes, withDecodeErrors } from './decode-errors.js';
-import { sniffImageFormat } from './formats.js';
+import { isBmp, openImage, toRgb } from './sharp-image.js';
 import { transformRgb } from './transform-rgb.js';
-
-sharp.cache(false);
-
-function input(buf: Uint8Array): Sharp {
-  if (sniffImageFormat(buf.subarray(0, 16)) === 'bmp') {
-    const bmp = decodeBmp(buf);
-    return sharp(bmp.data, { raw: { width: bmp.width, height: bmp.height, channels: 3 } });
-  }
-  return sharp(buf, { failOn: 'error', sequentialRead: true });
-}
 
 export async function decodeImageLegacy(src: string | Uint8Array, opts: DecodeOptions, label: string): Promise<Uint8Array> {
   const buf = await readImageBytes(src, label);
   return withDecodeErrors(label, buf, async () => {
-    const { data, info } = await input(buf)
-      .autoOrient()
-      .resize(opts.width, opts.height, {
+    const { data, info } = await toRgb(
+      openImage(buf).resize(opts.width, opts.height, {
         fit: (opts.resize ?? 'squash') === 'squash' ? 'fill' : 'cover',
         position: 'centre',
         kernel: opts.kernel ?? 'linear',
-      })
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
+      }),
+    ).toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 || data.length !== opts.width * opts.height * 3) {
       throw new Error(`decoded to ${info.channels} channels, ${info.width}x${info.height}`);
     }
@@ -43,18 +29,18 @@ export async function decodeImageLegacy(src: string | Uint8Array, opts: DecodeOp
 }
 
 async function source(buf: Uint8Array): Promise<{ img: () => Sharp; width: number; height: number }> {
-  if (sniffImageFormat(buf.subarray(0, 16)) === 'bmp') {
+  if (isBmp(buf)) {
     const b = decodeBmp(buf);
-    return { img: () => sharp(b.data, { raw: { width: b.width, height: b.height, channels: 3 } }), width: b.width, height: b.height };
+    return { img: () => openImage(buf), width: b.width, height: b.height };
   }
   const meta = await sharp(buf).metadata();
   if (!meta.width || !meta.height) throw new Error('no image dimensions');
   const swap = (meta.orientation ?? 1) >= 5;
-  return { img: () => sharp(buf, { failOn: 'error' }).autoOrient(), width: swap ? meta.height : meta.width, height: swap ? meta.width : meta.height };
+  return { img: () => openImage(buf), width: swap ? meta.height : meta.width, height: swap ? meta.width : meta.height };
 }
 
 async function finish(p: Sharp, o: DecodeOptions, label: string): Promise<Uint8Array> {
-  const { data, info } = await p.removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const { data, info } = await toRgb(p).toBuffer({ resolveWithObject: true });
   if (info.channels !== 3 || data.length !== o.width * o.height * 3) throw new ImageDecodeError(label, `decoded to ${info.channels} channels, ${info.width}x${info.height}`);
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }

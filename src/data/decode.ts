@@ -1,6 +1,8 @@
 /**
  * Decodes any supported image to packed 8-bit RGB at a fixed size: EXIF orientation applied,
- * grayscale/CMYK/16-bit/alpha normalised to 3-channel sRGB, then resized.
+ * grayscale/CMYK/16-bit/palette normalised to 3-channel sRGB, transparency composited on white (as a browser
+ * shows it on a white page), animated images read at their first frame, then resized. Training, predict,
+ * evaluate and serve all decode through here, so they see the same pixels.
  *
  * Two stages, so that training can keep stage 1 and redo only stage 2 each epoch:
  *  1. decodeRgb: the upright sRGB image at its own size, or shrunk (aspect kept) when its short side exceeds
@@ -11,11 +13,10 @@
  * TLEARN_DECODER=legacy selects the previous decoder (one sharp pipeline per image, decode-legacy.ts), kept
  * so that benchmarks can measure both in one run.
  */
-import sharp, { type Sharp } from 'sharp';
 import { decodeBmp } from './bmp.js';
+import { isBmp, openImage, toRgb } from './sharp-image.js';
 import { decodeImageLegacy } from './decode-legacy.js';
 import { ImageDecodeError, decodeFailureReason, readImageBytes, withDecodeErrors } from './decode-errors.js';
-import { sniffImageFormat } from './formats.js';
 import { readJpegInfo } from './jpeg-header.js';
 import { decodeJpegTurbo, jpegTurboAvailable } from './jpeg-turbo.js';
 import { resampleRgb } from './resample.js';
@@ -23,6 +24,7 @@ import { orientRgb, type RgbImage } from './rgb.js';
 
 export type { RgbImage } from './rgb.js';
 export { ImageDecodeError, decodeFailureReason, readImageBytes, withDecodeErrors };
+export { isBmp, openImage, toRgb, TRANSPARENT_BACKGROUND } from './sharp-image.js';
 
 /** squash: stretch to the target size (what Keras `load_img(target_size=...)` does); center-crop: keep aspect, crop the middle. */
 export type ResizeMode = 'squash' | 'center-crop';
@@ -37,8 +39,6 @@ export interface DecodeOptions {
   kernel?: ResizeKernel;
 }
 
-sharp.cache(false);
-
 export type DecoderName = 'fast' | 'legacy';
 
 /** Which decoder runs: 'legacy' when TLEARN_DECODER=legacy, else 'fast'. */
@@ -50,20 +50,6 @@ export function decoderName(): DecoderName {
 export function describeDecoder(): string {
   if (decoderName() === 'legacy') return 'legacy (sharp decode + resize per image)';
   return `${jpegTurboAvailable() ? 'libjpeg-turbo for JPEG' : 'sharp for JPEG (libjpeg-turbo binding not loadable)'}, sharp for other formats, WebAssembly resampling`;
-}
-
-/** sharp's view of the bytes (BMP through tlearn's own decoder, which libvips lacks), EXIF orientation applied. */
-export function sharpInput(buf: Uint8Array): Sharp {
-  if (sniffImageFormat(buf.subarray(0, 16)) === 'bmp') {
-    const bmp = decodeBmp(buf);
-    return sharp(bmp.data, { raw: { width: bmp.width, height: bmp.height, channels: 3 } });
-  }
-  return sharp(buf, { failOn: 'error', sequentialRead: true }).autoOrient();
-}
-
-/** The last steps of every sharp path: alpha dropped, colour converted to 3-channel sRGB, 8 bits. */
-export function toRgbBytes(p: Sharp): Sharp {
-  return p.removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' });
 }
 
 /** Stage 1's bound for a target size: images whose short side exceeds it are shrunk to it. */
@@ -79,9 +65,9 @@ export interface DecodeRgbOptions {
 }
 
 async function viaSharp(buf: Uint8Array, o: DecodeRgbOptions): Promise<RgbImage> {
-  let p = sharpInput(buf);
+  let p = openImage(buf);
   if (o.bound) p = p.resize(o.bound, o.bound, { fit: 'outside', withoutEnlargement: true, kernel: o.kernel ?? 'linear' });
-  const { data, info } = await toRgbBytes(p).toBuffer({ resolveWithObject: true });
+  const { data, info } = await toRgb(p).toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
 }
@@ -95,7 +81,7 @@ export async function decodeRgb(src: string | Uint8Array, o: DecodeRgbOptions = 
       const img = await decodeJpegTurbo(buf).catch(() => undefined);
       if (img && img.width === jpeg.width && img.height === jpeg.height) return orientRgb(img, jpeg.orientation);
     }
-    if (sniffImageFormat(buf.subarray(0, 16)) === 'bmp') {
+    if (isBmp(buf)) {
       const b = decodeBmp(buf);
       const s = Math.min(b.width, b.height);
       if (!o.bound || s <= o.bound) return b;

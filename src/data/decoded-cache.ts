@@ -10,8 +10,8 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { tlearnHome } from '../util/home.js';
+import { tempPath } from '../util/tempfiles.js';
 import type { RgbImage } from './rgb.js';
 
 interface Entry {
@@ -72,7 +72,8 @@ export class DecodedImageCache {
     await fs.mkdir(dir, { recursive: true });
     const maxBytes = o.maxBytes ?? (await defaultMaxBytes(dir));
     if (maxBytes <= 0) return new DecodedImageCache(undefined, '', 0);
-    const file = path.join(dir, `decoded-${process.pid}-${randomBytes(4).toString('hex')}.rgb`);
+    // a temporary name (util/tempfiles): where unlinking an open file fails (Windows), a sweep removes a dead run's
+    const file = tempPath(path.join(dir, 'decoded-images.rgb'));
     const handle = await fs.open(file, 'w+');
     // gone from the folder now; the space is freed when the handle closes, even if the process is killed
     const unlinked = await fs.rm(file).then(

@@ -4,18 +4,16 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { hasImageExtension, readFileHead, sniffImageFormat } from './formats.js';
+import { comparePaths, FolderWalker, type SkippedFile } from './walk.js';
+import type { ImageFormat } from './formats.js';
+
+export type { SkippedFile };
 
 export interface LabelledImage {
   /** Absolute path. */
   path: string;
   /** Index into the dataset's classes. */
   label: number;
-}
-
-export interface SkippedFile {
-  path: string;
-  reason: string;
 }
 
 export type SplitName = 'train' | 'val' | 'test';
@@ -27,8 +25,12 @@ export interface ImageFolder {
   images: LabelledImage[];
   /** Set when the root holds train/ and val/ folders: the split the dataset came with. */
   predefined?: { train: LabelledImage[]; val: LabelledImage[]; test?: LabelledImage[] };
-  /** Files seen but not used, with the reason (not an image, hidden, outside class folders...). */
+  /** Files seen but not used, with the reason (not an image, hidden, outside class folders, a link loop...). */
   skipped: SkippedFile[];
+  /** Symbolic links that lead back into a folder being walked (also in `skipped`). */
+  loops?: SkippedFile[];
+  /** Each image's format, by content, as found when walking. */
+  formats?: Map<string, ImageFormat>;
   /** Classes dropped by `exclude`. */
   excluded: string[];
   /** Things the user should know (e.g. an empty class folder). */
@@ -44,60 +46,30 @@ export class DatasetError extends Error {}
 
 const VAL_NAMES = ['val', 'valid', 'validation'];
 
-async function entries(dir: string) {
-  const list = await fs.readdir(dir, { withFileTypes: true });
-  const out: Array<{ name: string; full: string; dir: boolean }> = [];
-  for (const e of list) {
-    const full = path.join(dir, e.name);
-    let isDir = e.isDirectory();
-    if (e.isSymbolicLink()) {
-      try {
-        isDir = (await fs.stat(full)).isDirectory();
-      } catch {
-        isDir = false;
-      }
-    }
-    out.push({ name: e.name, full, dir: isDir });
-  }
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+type Entry = { name: string; full: string; dir: boolean };
+
+/** The class folders among a folder's entries; files there are skipped. */
+function classFolders(entries: Entry[], skipped: SkippedFile[]): Entry[] {
+  for (const e of entries) if (!e.dir) skipped.push({ path: e.full, reason: 'file outside any class folder' });
+  return entries.filter((e) => e.dir);
 }
 
-/** All image files under a class folder (recursively), recording everything else as skipped. */
-async function imagesUnder(dir: string, skipped: SkippedFile[]): Promise<string[]> {
-  const found: string[] = [];
-  for (const e of await entries(dir)) {
-    if (e.name.startsWith('.')) {
-      skipped.push({ path: e.full, reason: e.dir ? 'hidden folder' : 'hidden file' });
-    } else if (e.dir) {
-      found.push(...(await imagesUnder(e.full, skipped)));
-    } else if (hasImageExtension(e.name)) {
-      found.push(e.full);
-    } else if (path.extname(e.name) === '') {
-      let fmt;
-      try {
-        fmt = sniffImageFormat(await readFileHead(e.full));
-      } catch (err: any) {
-        skipped.push({ path: e.full, reason: `unreadable: ${err.code ?? err.message}` });
-        continue;
-      }
-      if (fmt) found.push(e.full);
-      else skipped.push({ path: e.full, reason: 'no file extension and not a recognised image' });
-    } else {
-      skipped.push({ path: e.full, reason: `not an image file (extension ${path.extname(e.name)})` });
+/** Class name → image paths for the kept classes, links followed and each list in walk order. */
+async function walkClasses(walker: FolderWalker, folders: Entry[][], keep: string[]): Promise<Array<Map<string, string[]>>> {
+  const scans: Array<Map<string, string[]>> = [];
+  for (const entries of folders) {
+    const m = new Map<string, string[]>();
+    for (const e of entries) {
+      if (!keep.includes(e.name)) continue;
+      const images: string[] = [];
+      m.set(e.name, images);
+      await walker.walk(e.full, images);
     }
+    scans.push(m);
   }
-  return found;
-}
-
-/** Class folder name → image paths, for one folder of class folders. */
-async function scanClassFolders(dir: string, skipped: SkippedFile[]): Promise<Map<string, string[]>> {
-  const classes = new Map<string, string[]>();
-  for (const e of await entries(dir)) {
-    if (e.name.startsWith('.')) skipped.push({ path: e.full, reason: e.dir ? 'hidden folder' : 'hidden file' });
-    else if (!e.dir) skipped.push({ path: e.full, reason: 'file outside any class folder' });
-    else classes.set(e.name, await imagesUnder(e.full, skipped));
-  }
-  return classes;
+  await walker.finish();
+  for (const m of scans) for (const list of m.values()) list.sort(comparePaths);
+  return scans;
 }
 
 function applyExclude(all: string[], exclude: string[], where: string): { kept: string[]; excluded: string[] } {
@@ -110,9 +82,12 @@ function applyExclude(all: string[], exclude: string[], where: string): { kept: 
 
 /** Every image file under `dir` (recursively, sorted), and the files skipped with their reason. */
 export async function findImages(dir: string): Promise<{ images: string[]; skipped: SkippedFile[] }> {
-  const skipped: SkippedFile[] = [];
-  const images = await imagesUnder(dir, skipped);
-  return { images, skipped };
+  const walker = new FolderWalker();
+  const images: string[] = [];
+  await walker.enter(dir);
+  await walker.walk(dir, images);
+  await walker.finish();
+  return { images: images.sort(comparePaths), skipped: walker.skipped };
 }
 
 /** Discovers a labelled image dataset. */
@@ -126,9 +101,13 @@ export async function loadImageFolder(root: string, options: LoadImageFolderOpti
   }
   if (!st.isDirectory()) throw new DatasetError(`${root} is not a folder; expected a folder with one sub-folder per class`);
   const exclude = (options.exclude ?? []).map((s) => s.trim()).filter(Boolean);
-  const skipped: SkippedFile[] = [];
+  const walker = new FolderWalker();
+  const { skipped, loops, formats } = walker;
   const warnings: string[] = [];
-  const top = await entries(abs);
+  await walker.enter(abs);
+  const top = await walker.topLevel(abs).catch((e) => {
+    throw new DatasetError(`cannot read dataset folder ${root} (${e.code ?? e.message})`);
+  });
   const dirNames = top.filter((e) => e.dir).map((e) => e.name);
   const find = (names: string[]) => dirNames.find((d) => names.includes(d.toLowerCase()));
   const trainDir = find(['train']);
@@ -141,10 +120,12 @@ export async function loadImageFolder(root: string, options: LoadImageFolderOpti
     for (const e of top) {
       if (!splits.some(([, d]) => d === e.name)) skipped.push({ path: e.full, reason: 'not a train/val/test folder of a pre-split dataset' });
     }
-    const scanned = new Map<SplitName, Map<string, string[]>>();
-    for (const [name, d] of splits) scanned.set(name, await scanClassFolders(path.join(abs, d), skipped));
-    const allClasses = [...new Set([...scanned.values()].flatMap((m) => [...m.keys()]))].sort();
+    const folders: Entry[][] = [];
+    for (const [, d] of splits) folders.push(classFolders(await walker.topLevel(path.join(abs, d)), skipped));
+    const allClasses = [...new Set(folders.flat().map((e) => e.name))].sort();
     const { kept, excluded } = applyExclude(allClasses, exclude, root);
+    const scans = await walkClasses(walker, folders, kept);
+    const scanned = new Map(splits.map(([name], i) => [name, scans[i]!]));
     const classes = kept.filter((c) => [...scanned.values()].some((m) => (m.get(c)?.length ?? 0) > 0));
     for (const c of kept) if (!classes.includes(c)) warnings.push(`class folder '${c}' has no images; class dropped`);
     if (!classes.length) throw new DatasetError(`no images found under ${root}`);
@@ -160,18 +141,21 @@ export async function loadImageFolder(root: string, options: LoadImageFolderOpti
       images: [...lists.train, ...lists.val, ...(lists.test ?? [])],
       predefined: { train: lists.train, val: lists.val, ...(testDir ? { test: lists.test } : {}) },
       skipped,
+      loops,
+      formats,
       excluded,
       warnings,
     };
   }
 
-  const scanned = await scanClassFolders(abs, skipped);
-  const { kept, excluded } = applyExclude([...scanned.keys()], exclude, root);
-  if (!scanned.size) throw new DatasetError(`${root} has no sub-folders; expected one folder per class (or train/ and val/ folders of class folders)`);
+  const folders = classFolders(top, skipped);
+  const { kept, excluded } = applyExclude(folders.map((e) => e.name), exclude, root);
+  const [scanned] = (await walkClasses(walker, [folders], kept)) as [Map<string, string[]>];
+  if (!folders.length) throw new DatasetError(`${root} has no sub-folders; expected one folder per class (or train/ and val/ folders of class folders)`);
   const classes = kept.filter((c) => scanned.get(c)!.length > 0);
   for (const c of kept) if (!classes.includes(c)) warnings.push(`class folder '${c}' has no images; class dropped`);
   if (!classes.length) throw new DatasetError(`no images found under ${root}`);
   if (classes.length < 2) throw new DatasetError(`${root} has only one class with images ('${classes[0]}'); a classifier needs at least two`);
   const images = classes.flatMap((c, label) => scanned.get(c)!.map((p) => ({ path: p, label })));
-  return { root: abs, classes, images, skipped, excluded, warnings };
+  return { root: abs, classes, images, skipped, loops, formats, excluded, warnings };
 }

@@ -6,6 +6,12 @@ import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
 import { sha256 } from '../util/hash.js';
+import { tlearnHome } from '../util/home.js';
+
+/** Where the index lives: with the features cache ($TLEARN_HOME/features), so `tlearn cache clear` clears it too. */
+export function defaultHashIndexFile(): string {
+  return path.join(tlearnHome(), 'features', 'content-hashes.json');
+}
 
 interface Entry {
   s: number;
@@ -26,7 +32,7 @@ export class ContentHashIndex {
 
   constructor(readonly file: string) {}
 
-  static async open(file: string): Promise<ContentHashIndex> {
+  static async open(file = defaultHashIndexFile()): Promise<ContentHashIndex> {
     const idx = new ContentHashIndex(file);
     try {
       const obj = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, Entry>;

@@ -113,6 +113,13 @@ export function splitDataset(ds: ImageFolder, options: SplitOptions = {}): Datas
   return { ...parts, mode, seed, fractions, note: `${mode} split ${fractions.join('/')} with seed ${seed}` };
 }
 
+/** Throws a DatasetError when a part of the split is empty (nothing sensible can be trained or measured). */
+export function assertSplitUsable(s: DatasetSplit, images: number): void {
+  for (const [name, part] of Object.entries({ train: s.train, val: s.val, test: s.test })) {
+    if (!part.length) throw new DatasetError(`the ${name} split is empty (${images} images); use a larger dataset or change --split`);
+  }
+}
+
 export interface SplitFile {
   root: string;
   mode: DatasetSplit['mode'];

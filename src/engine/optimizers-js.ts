@@ -34,6 +34,20 @@ export class JsOptimizer {
     this.state = slots.map((s) => Array.from({ length: n }, () => new Float32Array(s.value.length)));
   }
 
+  /** The optimizer's state (step count and per-parameter moments), for a checkpoint. */
+  getState(): { t: number; slots: Float32Array[][] } {
+    return { t: this.t, slots: this.state };
+  }
+
+  /** Continues from a saved state (same parameters, same optimizer). */
+  setState(s: { t: number; slots: Float32Array[][] }): void {
+    if (s.slots.length !== this.state.length || s.slots.some((st, k) => st.length !== this.state[k]!.length || st.some((a, j) => a.length !== this.state[k]![j]!.length))) {
+      throw new Error('optimizer state does not match the parameters');
+    }
+    this.t = s.t;
+    s.slots.forEach((st, k) => st.forEach((a, j) => this.state[k]![j]!.set(a)));
+  }
+
   /** Applies one update with these gradients (already averaged over the batch). `lrScale` multiplies the rate (schedules). */
   step(grads: Float32Array[], lrScale = 1): void {
     this.t++;

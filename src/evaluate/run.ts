@@ -6,7 +6,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { loadClassifier } from '../classifier/load.js';
-import { createClassifierRunner } from '../classifier/predict.js';
+import { createClassifierRunner, effectiveThreshold } from '../classifier/predict.js';
+import { describeRejection, rejectionStats, type RejectionStats } from '../classifier/threshold.js';
 import { loadImageFolder, type LabelledImage, type SkippedFile } from '../data/discover.js';
 import { streamImages } from '../runtime/image-stream.js';
 import { TTA_VARIANTS } from '../data/augment.js';
@@ -20,6 +21,8 @@ import { computeMetrics, type Metrics } from './metrics.js';
 export interface EvaluateOptions {
   /** Test-time augmentation (flips and centre crops averaged). */
   tta?: boolean;
+  /** Open-set threshold (default: the model's, from its metadata; 0 turns it off). */
+  threshold?: number;
   /** Output folder (default runs/evaluate-<timestamp>). */
   out?: string;
   batchSize?: number;
@@ -34,6 +37,8 @@ export interface EvaluationResult {
   /** Which images were evaluated, in words (e.g. the test/ folder of a pre-split dataset). */
   scope: string;
   metrics: Metrics;
+  /** What the open-set threshold rejects here (threshold 0 when the model has none and none was given). */
+  openSet: RejectionStats;
   /** Classes in the folder that the model does not know, with their image counts (not evaluated). */
   unknownClasses: Array<{ name: string; images: number }>;
   /** Model classes with no images in the folder. */
@@ -49,6 +54,7 @@ export async function evaluateFolder(modelPath: string, dataPath: string, o: Eva
   const log = o.logger ?? silentLogger;
   const t0 = performance.now();
   const clf = await loadClassifier(modelPath);
+  const threshold = effectiveThreshold(clf, o.threshold);
   const ds = await loadImageFolder(dataPath);
   const labels = clf.metadata.labels;
   let images: LabelledImage[] = ds.images;
@@ -92,6 +98,7 @@ export async function evaluateFolder(modelPath: string, dataPath: string, o: Eva
   const y = okIdx.map((i) => kept[i]!.label);
   const paths = okIdx.map((i) => kept[i]!.path);
   const metrics = computeMetrics(probs, y, labels);
+  const openSet = rejectionStats(probs, y, threshold);
 
   const outDir = path.resolve(o.out ?? path.join('runs', `evaluate-${new Date().toISOString().replace(/\.\d+Z$/, '').replace(/:/g, '-')}`));
   await fs.mkdir(outDir, { recursive: true });
@@ -114,6 +121,7 @@ export async function evaluateFolder(modelPath: string, dataPath: string, o: Eva
       ['skipped files', String(skippedFiles.length)],
       ['preprocessing', `${clf.metadata.preprocessingDescription}; ${clf.metadata.resize} to ${clf.metadata.inputSize.join('x')}`],
       ['runtime', runner.backend],
+      ['open-set threshold', `${threshold > 0 ? describeRejection(openSet) : 'none'}${o.threshold === undefined ? (clf.metadata.threshold ? ' (the model\'s default)' : ' (the model has none)') : ''}`],
       ['test-time augmentation', o.tta ? `${TTA_VARIANTS.length} views averaged (flip, centre crop 87.5%)` : 'none'],
     ],
     classes: labels,
@@ -124,7 +132,7 @@ export async function evaluateFolder(modelPath: string, dataPath: string, o: Eva
     timings: { total: seconds },
   });
   await writeFileAtomic(path.join(outDir, 'predictions.csv'), predictionsCsv(probs, y, paths, labels));
-  const result = { outDir, model: clf.source, data: ds.root, scope, metrics, unknownClasses, missingClasses, skippedFiles, seconds, report };
+  const result = { outDir, model: clf.source, data: ds.root, scope, metrics, openSet, unknownClasses, missingClasses, skippedFiles, seconds, report };
   const { report: _r, ...json } = result;
   await writeFileAtomic(path.join(outDir, 'metrics.json'), JSON.stringify({ tlearnVersion: VERSION, ...json }, null, 2));
   return result;

@@ -1,6 +1,7 @@
 /**
- * Exporting a trained classifier: ONNX (backbone + head + softmax in one file, NHWC float32 input) or a
- * TF.js layers model folder, each with the metadata needed to feed it (labels, input size, preprocessing).
+ * Exporting a trained classifier: ONNX (backbone + head + softmax in one file, NHWC float32 input), a
+ * TF.js layers model folder, or a static web folder that classifies in the browser (web.ts), each with the
+ * metadata needed to feed it (labels, input size, preprocessing, threshold).
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -8,55 +9,56 @@ import { writeLayersModel } from '../backbones/layers-model.js';
 import { loadClassifier } from '../classifier/load.js';
 import type { ClassifierMetadata } from '../classifier/metadata.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { layersModelToOnnx } from '../onnx/convert.js';
+import { ExportError, onnxMetadataPath, runDirOf, writeOnnxClassifier } from './onnx.js';
+import { exportWeb } from './web.js';
 
-export type ExportFormat = 'onnx' | 'tfjs';
-export const EXPORT_FORMATS: ExportFormat[] = ['onnx', 'tfjs'];
+export { ExportError, onnxMetadataPath, runDirOf, writeOnnxClassifier };
+export type { OnnxMetadata } from './onnx.js';
+
+export type ExportFormat = 'onnx' | 'tfjs' | 'web';
+export const EXPORT_FORMATS: ExportFormat[] = ['onnx', 'tfjs', 'web'];
 
 export interface ExportOptions {
   format: ExportFormat;
-  /** onnx: the .onnx file to write (default <run>/model.onnx); tfjs: the folder (default <run>/tfjs). */
+  /** onnx: the .onnx file to write (default <run>/model.onnx); tfjs, web: the folder (default <run>/tfjs, <run>/web). */
   out?: string;
 }
 
 export interface ExportResult {
   format: ExportFormat;
   files: string[];
+  /** Bytes written in all. */
+  bytes: number;
   metadata: ClassifierMetadata & { modelFile?: string; inputName?: string; outputName?: string };
 }
 
-export class ExportError extends Error {}
-
-/** Where `tlearn predict` looks for an .onnx file's metadata: next to it, as <name>.metadata.json. */
-export function onnxMetadataPath(onnxFile: string): string {
-  return onnxFile.replace(/\.onnx$/i, '') + '.metadata.json';
+/** Sum of the files' sizes. */
+async function totalBytes(files: string[]): Promise<number> {
+  const sizes = await Promise.all(files.map((f) => fs.stat(f).then((st) => st.size)));
+  return sizes.reduce((a, b) => a + b, 0);
 }
 
 export async function exportClassifier(source: string, o: ExportOptions): Promise<ExportResult> {
+  const r = await writeExport(source, o);
+  return { ...r, bytes: await totalBytes(r.files) };
+}
+
+async function writeExport(source: string, o: ExportOptions): Promise<Omit<ExportResult, 'bytes'>> {
+  if (!EXPORT_FORMATS.includes(o.format)) throw new ExportError(`unknown export format '${o.format as string}' (choose ${EXPORT_FORMATS.join(', ')})`);
   const clf = await loadClassifier(source);
   if (!clf.artifacts) throw new ExportError(`${source} is already an exported ONNX model; export from the run folder instead`);
-  const runDir = path.basename(clf.source) === 'model' ? path.dirname(clf.source) : clf.source;
+  const runDir = runDirOf(clf);
   if (o.format === 'onnx') {
     const file = path.resolve(o.out ?? path.join(runDir, 'model.onnx'));
     if (!file.toLowerCase().endsWith('.onnx')) throw new ExportError(`--out for ONNX must be a .onnx file path, got ${o.out}`);
-    const meta = { ...clf.metadata, format: 'tlearn-classifier' as const, modelFile: path.basename(file), inputName: 'input', outputName: 'probabilities' };
-    const exp = layersModelToOnnx(clf.artifacts, {
-      outputName: 'probabilities',
-      metadata: { labels: JSON.stringify(meta.labels), preprocessing: meta.preprocessing, inputSize: JSON.stringify(meta.inputSize), resize: meta.resize, tlearn: JSON.stringify(meta) },
-      docString: `tlearn classifier: ${meta.labels.length} classes; input NHWC float32 [batch, ${meta.inputSize.join(', ')}, 3], ${meta.preprocessingDescription}`,
-    });
-    await writeFileAtomic(file, exp.bytes);
-    const metaFile = onnxMetadataPath(file);
-    await writeFileAtomic(metaFile, JSON.stringify(meta, null, 2));
-    return { format: 'onnx', files: [file, metaFile], metadata: meta };
+    const meta = await writeOnnxClassifier(clf, file);
+    return { format: 'onnx', files: [file, onnxMetadataPath(file)], metadata: meta };
   }
-  if (o.format === 'tfjs') {
-    const dir = path.resolve(o.out ?? path.join(runDir, 'tfjs'));
-    if (path.resolve(dir) === path.resolve(clf.source)) throw new ExportError(`--out ${dir} is the model folder itself`);
-    await writeLayersModel(dir, clf.artifacts);
-    await writeFileAtomic(path.join(dir, 'metadata.json'), JSON.stringify(clf.metadata, null, 2));
-    const files = (await fs.readdir(dir)).map((f) => path.join(dir, f));
-    return { format: 'tfjs', files, metadata: clf.metadata };
-  }
-  throw new ExportError(`unknown export format '${o.format as string}' (choose ${EXPORT_FORMATS.join(' or ')})`);
+  if (o.format === 'web') return exportWeb(clf, path.resolve(o.out ?? path.join(runDir, 'web')));
+  const dir = path.resolve(o.out ?? path.join(runDir, 'tfjs'));
+  if (path.resolve(dir) === path.resolve(clf.source)) throw new ExportError(`--out ${dir} is the model folder itself`);
+  await writeLayersModel(dir, clf.artifacts);
+  await writeFileAtomic(path.join(dir, 'metadata.json'), JSON.stringify(clf.metadata, null, 2));
+  const files = (await fs.readdir(dir)).map((f) => path.join(dir, f));
+  return { format: 'tfjs', files, metadata: clf.metadata };
 }

@@ -13,6 +13,8 @@ export interface SummaryRow {
   outputShape: string;
   params: number;
   trainable: boolean;
+  /** Parameters the layer trains when it is trainable (a BatchNormalization layer's moving statistics never train). */
+  trainableParams?: number;
 }
 
 export interface ModelSummary {
@@ -43,7 +45,8 @@ function collect(layer: TF.layers.Layer, rows: SummaryRow[], trainable: (n: stri
     for (const l of inner) collect(l, rows, trainable);
     return;
   }
-  rows.push({ name: layer.name, type: layer.getClassName(), outputShape: shapeText(layer.outputShape), params: layer.countParams(), trainable: trainable(layer.name) });
+  const size = (ws: TF.LayerVariable[]) => ws.reduce((a, w) => a + w.shape.reduce((p: number, d) => p * (d ?? 1), 1), 0);
+  rows.push({ name: layer.name, type: layer.getClassName(), outputShape: shapeText(layer.outputShape), params: layer.countParams(), trainable: trainable(layer.name), trainableParams: size(layer.trainableWeights) });
 }
 
 export function formatSummary(name: string, rows: SummaryRow[], lineLength = 65): ModelSummary {
@@ -57,7 +60,7 @@ export function formatSummary(name: string, rows: SummaryRow[], lineLength = 65)
     return s;
   };
   const total = rows.reduce((a, r) => a + r.params, 0);
-  const trainable = rows.filter((r) => r.trainable).reduce((a, r) => a + r.params, 0);
+  const trainable = rows.filter((r) => r.trainable).reduce((a, r) => a + (r.trainableParams ?? r.params), 0);
   const fmt = (n: number) => n.toLocaleString('en-US');
   const out = [`Model: "${name}"`, '_'.repeat(lineLength), line(['Layer (type)', 'Output Shape', 'Param #']), '='.repeat(lineLength)];
   rows.forEach((r, i) => {

@@ -59,6 +59,33 @@ export interface TrainingConversion {
   trainable: (kerasWeightName: string) => boolean;
   /** Dropout as a multiply by a mask input (default true; false for evaluation graphs). */
   dropout?: boolean;
+  /**
+   * How the live BatchNormalization layers (gamma or beta trained, or listed by `bnLive`) normalise: 'batch'
+   * (default, training graphs) with the statistics of the batch, which become graph outputs; 'moving'
+   * (evaluation graphs) with their moving mean and variance, fed as graph inputs. Other BatchNormalization
+   * layers are constants, folded into the convolution before them where possible.
+   */
+  batchNorm?: 'batch' | 'moving';
+  /** BatchNormalization layers whose statistics are live although gamma and beta are not trained (re-estimation). */
+  bnLive?: (layer: string) => boolean;
+}
+
+/** A BatchNormalization layer's moving statistic, fed as a graph input ('moving' mode). */
+export interface StateBinding extends ParamBinding {
+  layer: string;
+  weight: 'moving_mean' | 'moving_variance';
+}
+
+/** A live BatchNormalization layer's batch statistics ('batch' mode): graph outputs with one value per channel. */
+export interface BatchStatistics {
+  layer: string;
+  mean: string;
+  variance: string;
+  channels: number;
+  /** Values per channel per sample (the spatial size), to turn the batch variance into an unbiased estimate. */
+  perSample: number;
+  /** The layer's own momentum for its moving statistics (Keras' config, 0.99 when absent). */
+  momentum: number;
 }
 
 export interface DropoutMask {
@@ -78,6 +105,8 @@ export class ConvertContext {
   private readonly layoutMemo = new Map<string, Value>();
   readonly params: ParamBinding[] = [];
   readonly dropoutMasks: DropoutMask[] = [];
+  readonly state: StateBinding[] = [];
+  readonly batchStats: BatchStatistics[] = [];
 
   constructor(
     readonly g: OnnxGraph,
@@ -94,6 +123,19 @@ export class ConvertContext {
     const kerasName = this.weights.get(layer, weight).name;
     if (this.training?.trainable(kerasName)) this.params.push({ onnxName: name, kerasName, dims, initial: new Float32Array(data), toKeras });
     return name;
+  }
+
+  /** A BatchNormalization layer's moving statistic as a graph input (the caller turns it into one). */
+  stateTensor(layer: string, weight: StateBinding['weight'], data: Float32Array, dims: number[]): string {
+    const name = this.g.floatTensor(`${layer}/${weight}`, data, dims);
+    this.state.push({ onnxName: name, kerasName: this.weights.get(layer, weight).name, dims, initial: new Float32Array(data), toKeras: identityKeras, layer, weight });
+    return name;
+  }
+
+  /** Whether a BatchNormalization layer normalises with live statistics (its gamma/beta trained, or re-estimated). */
+  bnLive(layer: string): boolean {
+    if (!this.training) return false;
+    return this.layerTrained(layer, ['gamma', 'beta']) || Boolean(this.training.bnLive?.(layer));
   }
 
   /** Whether any weight of this layer is trained (then nothing may be folded into it). */

@@ -3,14 +3,14 @@
  * NCHW once inside; convolutions run in NCHW, and tensors go back to NHWC only where a layer needs Keras' order.
  */
 import { decodeWeights, type LayersModelArtifacts } from '../backbones/layers-model.js';
-import { ConvertContext, WeightStore, type DropoutMask, type LayerConverter, type ParamBinding, type Scope, type TrainingConversion, type Value } from './context.js';
+import { ConvertContext, WeightStore, type BatchStatistics, type DropoutMask, type LayerConverter, type ParamBinding, type Scope, type StateBinding, type TrainingConversion, type Value } from './context.js';
 import { OnnxGraph } from './graph.js';
 import { consumerCounts, findInputShape, MODEL_CLASSES, toKerasGraph, UnsupportedModelError, type KerasGraph, type LayerNode, type TensorRef } from '../backbones/keras-graph.js';
 import { convLayers } from './layers-conv.js';
 import { coreLayers } from './layers-core.js';
 
 export { findInputShape, UnsupportedModelError };
-export type { DropoutMask, ParamBinding, TrainingConversion };
+export type { BatchStatistics, DropoutMask, ParamBinding, StateBinding, TrainingConversion };
 
 const CONVERTERS: Record<string, LayerConverter> = { ...convLayers, ...coreLayers };
 
@@ -93,6 +93,10 @@ export interface OnnxGraphBuild {
   /** Trained weights (training mode): graph inputs in ONNX layout, with their Keras names. */
   params: ParamBinding[];
   dropoutMasks: DropoutMask[];
+  /** Moving statistics of live BatchNormalization layers fed as inputs ('moving' mode). */
+  state: StateBinding[];
+  /** Batch statistics of live BatchNormalization layers, graph outputs after the model output ('batch' mode). */
+  batchStats: BatchStatistics[];
   modelName: string;
 }
 
@@ -131,8 +135,10 @@ export function buildOnnxGraph(artifacts: LayersModelArtifacts, options: BuildOp
   const outShape = final.shape.map((d, i) => (d === null ? (i === 0 ? 'batch' : `o${i}`) : d));
   g.addOutput(outputName, outShape);
   for (const p of ctx.params) g.initializerToInput(p.onnxName);
+  for (const s of ctx.state) g.initializerToInput(s.onnxName);
+  for (const s of ctx.batchStats) for (const v of [s.mean, s.variance]) g.addOutput(v);
   g.metadata = { ...(options.metadata ?? {}), layout: 'NHWC' };
-  return { graph: g, inputName, outputName, kerasInputShape: inputShape, kerasOutputShape: final.shape, params: ctx.params, dropoutMasks: ctx.dropoutMasks, modelName: graph.name };
+  return { graph: g, inputName, outputName, kerasInputShape: inputShape, kerasOutputShape: final.shape, params: ctx.params, dropoutMasks: ctx.dropoutMasks, state: ctx.state, batchStats: ctx.batchStats, modelName: graph.name };
 }
 
 /** Converts a TF.js layers model (topology + weights) to an ONNX model. */

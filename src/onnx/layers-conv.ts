@@ -115,7 +115,7 @@ function foldableBatchNorm(ctx: ConvertContext, layer: LayerNode, scope: Scope):
   if (c.count !== 1 || c.consumers.length !== 1) return undefined;
   const bn = c.consumers[0]!;
   if (bn.className !== 'BatchNormalization' || bn.calls.length !== 1 || !bnAxisIsChannels(bn, 4)) return undefined;
-  if (ctx.layerTrained(bn.name, ['gamma', 'beta'])) return undefined;
+  if (ctx.bnLive(bn.name)) return undefined;
   return bn;
 }
 

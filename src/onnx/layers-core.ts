@@ -1,8 +1,8 @@
-/** Dense, reshaping, activation, merge and normalisation layers. */
+/** Dense, reshaping, activation, merge and normalisation layers (BatchNormalization in layers-batchnorm.ts). */
 import type { LayerNode } from '../backbones/keras-graph.js';
 import { UnsupportedModelError } from '../backbones/keras-graph.js';
 import { ConvertContext, one, type LayerConverter, type Value } from './context.js';
-import { batchNormScaleShift } from './layers-conv.js';
+import { batchNorm } from './layers-batchnorm.js';
 
 const identity: LayerConverter = (_ctx, layer, inputs) => [one(layer, inputs)];
 
@@ -140,19 +140,6 @@ const concatenate: LayerConverter = (ctx, layer, inputs) => {
   const shape = [...first.shape];
   shape[kerasAxis] = xs.reduce<number | null>((acc, v) => (acc === null || v.shape[kerasAxis] === null ? null : acc + (v.shape[kerasAxis] as number)), 0);
   return [{ name: ctx.g.node('Concat', xs.map((v) => v.name), { axis: ctx.axis(first, kerasAxis) }, layer.name), shape, layout: first.layout }];
-};
-
-const batchNorm: LayerConverter = (ctx, layer, inputs) => {
-  const x = one(layer, inputs);
-  let axis = layer.config.axis ?? -1;
-  if (Array.isArray(axis)) axis = axis.length === 1 ? axis[0] : NaN;
-  const rank = x.shape.length;
-  if (axis !== -1 && axis !== rank - 1) throw new UnsupportedModelError(`layer ${layer.name} (BatchNormalization): only the channel axis (-1) is supported, got ${JSON.stringify(layer.config.axis)}`);
-  const channels = x.shape[rank - 1] as number;
-  const { scale, shift } = batchNormScaleShift(ctx, layer, channels);
-  const shape = ctx.channelShape(x, channels);
-  const mul = ctx.binary('Mul', x, ctx.g.floatTensor(`${layer.name}/scale`, scale, shape), `${layer.name}_scale`);
-  return [ctx.binary('Add', mul, ctx.g.floatTensor(`${layer.name}/shift`, shift, shape), layer.name)];
 };
 
 const layerNorm: LayerConverter = (ctx, layer, inputs) => {

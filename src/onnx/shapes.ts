@@ -131,6 +131,8 @@ export function inferShapes(g: OnnxGraph, inputs: Record<string, number[]>, same
         case 'Gemm': {
           const b = get(n.inputs[1]!, n);
           const m = int(n, 'transA', 0) ? x[1]! : x[0]!;
+          const inner = [int(n, 'transA', 0) ? x[0]! : x[1]!, int(n, 'transB', 0) ? b[1]! : b[0]!];
+          if (inner[0] !== inner[1]) throw new ShapeInferenceError(`node ${n.name} (Gemm): inner dimensions differ (${inner[0]} and ${inner[1]})`);
           const k = int(n, 'transB', 0) ? b[0]! : b[1]!;
           out = [m, k];
           break;
@@ -138,6 +140,7 @@ export function inferShapes(g: OnnxGraph, inputs: Record<string, number[]>, same
         case 'MatMul': {
           const b = get(n.inputs[1]!, n);
           if (x.length < 2 || b.length < 2) throw new ShapeInferenceError(`node ${n.name}: MatMul of vectors is not supported`);
+          if (x[x.length - 1] !== b[b.length - 2]) throw new ShapeInferenceError(`node ${n.name} (MatMul): inner dimensions differ (${x[x.length - 1]} and ${b[b.length - 2]})`);
           out = [...broadcastShapes([x.slice(0, -2), b.slice(0, -2)]), x[x.length - 2]!, b[b.length - 1]!];
           break;
         }

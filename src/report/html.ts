@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Metrics } from '../evaluate/metrics.js';
 import type { EpochLog } from '../engine/fit.js';
+import type { CalibrationSummary } from '../train/types.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { barChart, confusionHeatmap, esc, lineChart, PALETTE, reliabilityDiagram, sideBySide, type Series } from './svg.js';
 import { svgToPng, thumbnails } from './thumbnails.js';
@@ -47,6 +48,8 @@ export interface ReportInput {
   primary: { name: string; metrics: Metrics; split: string };
   gallery?: GalleryItem[];
   timings?: Record<string, number>;
+  /** The primary model's calibration step: ECE before and after temperature scaling. */
+  calibration?: CalibrationSummary;
 }
 
 export interface ReportFiles {
@@ -191,12 +194,25 @@ export async function writeReport(dir: string, r: ReportInput): Promise<ReportFi
 
   const rel = reliabilityDiagram(m.reliability, m.ece);
   await png(rel, 'reliability.png');
-  parts.push(`<h2>Calibration</h2><section id="calibration"><div class="flex">${rel}<p style="max-width:420px">Each bar is the accuracy of the ${esc(r.primary.split)} images whose top probability falls in that range; the red line is their mean top probability. A well-calibrated model's bars reach the diagonal. Expected calibration error: ${m.ece.toFixed(4)}.</p></div></section>`);
+  parts.push(`<h2>Calibration</h2><section id="calibration"><div class="flex">${rel}<div style="max-width:460px"><p>Each bar is the accuracy of the ${esc(r.primary.split)} images whose top probability falls in that range; the red line is their mean top probability. A well-calibrated model's bars reach the diagonal. Expected calibration error: ${m.ece.toFixed(4)}.</p>${calibrationNote(r.calibration)}</div></div></section>`);
 
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${esc(r.title)}</title><style>${CSS}</style></head><body><main>${parts.join('\n')}<p class="sub">Written by tlearn ${esc(r.version)}. This file is self-contained: it needs no network and no other files.</p></main><script>${SORT_JS}</script></body></html>`;
   const file = path.join(dir, 'report.html');
   await writeFileAtomic(file, html);
   return { html: file, pngs };
+}
+
+/** Temperature scaling before/after, under the reliability diagram. */
+function calibrationNote(c: CalibrationSummary | undefined): string {
+  if (!c) return '';
+  const rows: Array<[string, string]> = [
+    ['validation ECE', `${c.val.before.ece.toFixed(4)} → ${c.val.after.ece.toFixed(4)}`],
+    ['validation log-loss', `${c.val.before.loss.toFixed(4)} → ${c.val.after.loss.toFixed(4)}`],
+    ['test ECE', `${c.test.before.ece.toFixed(4)} → ${c.test.after.ece.toFixed(4)}`],
+    ['test log-loss', `${c.test.before.loss.toFixed(4)} → ${c.test.after.loss.toFixed(4)}`],
+  ];
+  if (c.method !== 'temperature') return `<p id="temperature">No temperature scaling: ${esc(c.note ?? '')}.</p>`;
+  return `<p id="temperature">Temperature scaling: the logits are divided by T = ${c.temperature.toFixed(3)}, fitted on the validation split (lowest log-loss) and folded into the final layer (${esc(c.layer ?? '')}), so the shipped model outputs these probabilities. It never changes the predicted class. Before → after (the test numbers are without test-time augmentation):</p>${kvTable(rows)}${c.note ? `<p class="sub">${esc(c.note)}</p>` : ''}`;
 }
 
 /** The misclassified samples with the highest predicted probability. */

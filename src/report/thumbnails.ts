@@ -1,14 +1,14 @@
 /** Small JPEG thumbnails as data: URLs, so a report is one file that needs no network and no other files. */
 import sharp from 'sharp';
 import { decodeBmp } from '../data/bmp.js';
-import { sniffImageFormat } from '../data/formats.js';
+import { HEAD_BYTES, sniffImageFormat } from '../data/formats.js';
 import { promises as fs } from 'node:fs';
 
 export async function thumbnailDataUrl(file: string, size = 96): Promise<string | undefined> {
   try {
     const buf = await fs.readFile(file);
     let img = sharp(buf, { failOn: 'none' });
-    if (sniffImageFormat(buf.subarray(0, 16)) === 'bmp') {
+    if (sniffImageFormat(buf.subarray(0, HEAD_BYTES)) === 'bmp') {
       const b = decodeBmp(buf);
       img = sharp(b.data, { raw: { width: b.width, height: b.height, channels: 3 } });
     }

@@ -16,16 +16,18 @@ import { lineChart, sideBySide } from '../report/svg.js';
 import { svgToPng } from '../report/thumbnails.js';
 import { getTf } from '../runtime/tfjs.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { silentLogger } from '../util/log.js';
+import { silentLogger, type Logger } from '../util/log.js';
 import { VERSION } from '../version.js';
 import { buildArchitecture, DEFAULT_ARCH, modelArtifacts } from '../engine/architectures.js';
 import type { EpochLog } from '../engine/fit.js';
 import { buildHead, headSpec } from '../engine/head.js';
+import { calibrateOutcome } from './calibrate.js';
 import { runScratch } from './modes/scratch.js';
 import { loadRunBackbone, runTransfer } from './modes/transfer.js';
 import { classCounts, datasetRows, sampleImages, writeRunFolder, type RunFolder } from './outcome.js';
-import { prepareData, runTitle } from './run.js';
-import type { ModelOutcome, TrainRunOptions } from './types.js';
+import { runTitle, startRun, withRun, type StartedRun } from './run.js';
+import { STATE_FILE } from './run-folder.js';
+import type { ModelOutcome, RunRequest } from './types.js';
 
 export interface CompareSide {
   name: 'scratch' | 'transfer';
@@ -74,9 +76,14 @@ function side(name: 'scratch' | 'transfer', run: RunFolder, summary: ModelSummar
   };
 }
 
-export async function compareOnFolder(o: TrainRunOptions): Promise<CompareResult> {
-  const log = o.logger ?? silentLogger;
-  const { ds, split, outDir, timings, audit } = await prepareData(o, log);
+export async function compareOnFolder(request: RunRequest): Promise<CompareResult> {
+  const log = request.logger ?? silentLogger;
+  const run = await startRun('compare', request, log);
+  return withRun('compare', run, () => compareRun(run, log));
+}
+
+async function compareRun(run: StartedRun, log: Logger): Promise<CompareResult> {
+  const { ds, split, outDir, timings, audit, o } = run;
   const classes = ds.classes.length;
   const seed = o.seed ?? 42;
   const tf = await getTf();
@@ -104,12 +111,12 @@ export async function compareOnFolder(o: TrainRunOptions): Promise<CompareResult
   };
 
   let t = performance.now();
-  const scratch = await runScratch(split, classes, o, log);
+  const scratch = calibrateOutcome(await runScratch(split, classes, { ...o, checkpoint: { file: path.join(outDir, 'scratch', STATE_FILE), resume: run.resume } }, log), log, o.calibrate ?? true);
   const scratchWall = (performance.now() - t) / 1000;
   const scratchRun = await subRun('scratch', scratch, scratchWall);
 
   t = performance.now();
-  const transfer = await runTransfer(split, classes, o, log, backbone);
+  const transfer = calibrateOutcome(await runTransfer(split, classes, o, log, backbone), log, o.calibrate ?? true);
   const transferWall = (performance.now() - t) / 1000;
   const transferRun = await subRun('transfer', transfer, transferWall);
 
@@ -147,6 +154,7 @@ export async function compareOnFolder(o: TrainRunOptions): Promise<CompareResult
     ],
     primary: { name: 'transfer', metrics: testMetrics, split: 'test' },
     gallery: topLossGallery(transfer.test.probs, transfer.test.labels, transfer.test.paths, ds.classes),
+    calibration: transfer.calibration,
   });
   const result: CompareResult = { outDir, summaries: { scratch: scratchSummary, transfer: transferSummary }, scratch: scratchSide, transfer: transferSide, figure, report, runs: { scratch: scratchRun, transfer: transferRun } };
   await writeFileAtomic(

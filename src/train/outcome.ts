@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { writeLayersModel } from '../backbones/layers-model.js';
 import { makeMetadata } from '../classifier/metadata.js';
+import { chooseThreshold, describeRejection, rejectionStats, type RejectionStats } from '../classifier/threshold.js';
 import type { ImageFolder, LabelledImage, SkippedFile } from '../data/discover.js';
 import type { DatasetSplit } from '../data/split.js';
 import { summarizeDataset, type DatasetSummary } from '../data/summary.js';
@@ -59,12 +60,35 @@ export function datasetRows(m: RunMetrics): Array<[string, string]> {
   ];
 }
 
+/** The report's rows for the open-set threshold: the rule, and what it rejects on the test split. */
+export function openSetRows(s: { rule: string; test: RejectionStats }): Array<[string, string]> {
+  return [
+    ['open-set threshold', `${s.test.threshold.toFixed(4)} (${s.rule}); below it, predict and serve answer "unknown"`],
+    ['threshold on the test split', describeRejection(s.test)],
+  ];
+}
+
 /** Writes a run folder for one trained model. */
 export async function writeRunFolder(outDir: string, ds: ImageFolder, split: DatasetSplit, o: ModelOutcome, timings: Record<string, number>, title: string): Promise<RunFolder> {
   const tSave = performance.now();
   const modelDir = path.join(outDir, 'model');
   await writeLayersModel(modelDir, o.model);
-  const metadata = makeMetadata({ labels: ds.classes, inputSize: o.inputSize, preprocessing: o.preprocessing, resize: o.resize, kernel: o.kernel, backbone: o.backbone, head: o.head });
+  // The open-set threshold is chosen on what the shipped model outputs on the validation split: `o` is final
+  // here (calibrated by train/calibrate.ts before this), so the threshold applies to calibrated probabilities.
+  const threshold = chooseThreshold(o.val.probs, o.val.labels);
+  const openSet = { threshold: threshold.value, rule: threshold.rule, val: threshold.val, test: rejectionStats(o.test.probs, o.test.labels, threshold.value) };
+  const cal = o.calibration;
+  const metadata = makeMetadata({
+    labels: ds.classes,
+    inputSize: o.inputSize,
+    preprocessing: o.preprocessing,
+    resize: o.resize,
+    kernel: o.kernel,
+    backbone: o.backbone,
+    head: o.head,
+    threshold,
+    calibration: cal?.method === 'temperature' ? { method: 'temperature', temperature: cal.temperature, layer: cal.layer!, fittedOn: 'validation split', folded: true } : undefined,
+  });
   await writeFileAtomic(path.join(modelDir, 'metadata.json'), JSON.stringify(metadata, null, 2));
   const val = computeMetrics(o.val.probs, o.val.labels, ds.classes);
   const test = computeMetrics(o.test.probs, o.test.labels, ds.classes);
@@ -87,6 +111,8 @@ export async function writeRunFolder(outDir: string, ds: ImageFolder, split: Dat
       fractions: split.fractions,
     },
     ...o.details,
+    ...(cal ? { calibration: cal } : {}),
+    openSet,
     val,
     test,
     timings: allTimings,
@@ -99,7 +125,7 @@ export async function writeRunFolder(outDir: string, ds: ImageFolder, split: Dat
     kind: 'train',
     createdAt: metrics.createdAt,
     version: VERSION,
-    summary: [...datasetRows(metrics), ...o.describe, ['tlearn', VERSION]],
+    summary: [...datasetRows(metrics), ...o.describe, ...openSetRows(openSet), ['tlearn', VERSION]],
     classes: ds.classes,
     classCounts: classCounts(ds),
     samples: sampleImages(split.train, ds.classes, split.seed),
@@ -107,6 +133,7 @@ export async function writeRunFolder(outDir: string, ds: ImageFolder, split: Dat
     primary: { name: o.mode, metrics: test, split: 'test' },
     gallery: topLossGallery(o.test.probs, o.test.labels, o.test.paths, ds.classes),
     timings: metrics.timings,
+    calibration: cal,
   });
   return { outDir, metrics, history: o.history, report };
 }

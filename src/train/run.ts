@@ -4,26 +4,31 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { loadImageFolder, type ImageFolder } from '../data/discover.js';
-import { splitDataset, splitToJson, type DatasetSplit } from '../data/split.js';
+import { loadImageFolder, DatasetError, type ImageFolder } from '../data/discover.js';
+import { assertSplitUsable, splitDataset, splitToJson, type DatasetSplit, type SplitFile } from '../data/split.js';
 import { formatSummary, summarizeDataset } from '../data/summary.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { auditDataset, formatAudit, type DatasetAudit } from '../data/audit.js';
+import { blockingProblems } from '../data/check.js';
 import { ContentHashIndex } from '../data/hash-index.js';
-import { featuresRoot } from '../features/cache.js';
+import { diffSplits, readSplitFile, splitFromFile } from '../data/split-file.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
+import { InterruptedError, setResumeCommand, shellQuote } from '../util/interrupt.js';
 import type { EpochLog } from '../engine/fit.js';
 import { runScratch } from './modes/scratch.js';
 import { runTransfer } from './modes/transfer.js';
 import { runFinetune } from './modes/finetune.js';
 import { withTta } from './tta.js';
+import { checkNetworkOptions } from '../engine/network.js';
+import { calibrateOutcome } from './calibrate.js';
 import { writeRunFolder, type RunMetrics } from './outcome.js';
-import type { ModelOutcome, TrainMode, TrainRunOptions } from './types.js';
+import { openRunFolder, resolveRunOptions, STATE_FILE, timestamp, writeRecordedRun, type RunCommand } from './run-folder.js';
+import { NETWORK_ONLY_OPTIONS, type ModelOutcome, type RunRequest, type TrainMode, type TrainRunOptions } from './types.js';
 import type { ReportFiles } from '../report/html.js';
 
-export type { RunMetrics, TrainMode, TrainRunOptions };
-
+export type { RunMetrics, TrainMode, TrainRunOptions, RunRequest };
+export { timestamp };
 
 export interface TrainRunResult {
   outDir: string;
@@ -31,10 +36,6 @@ export interface TrainRunResult {
   history: EpochLog[];
   /** report.html and the PNG plots next to it. */
   report: ReportFiles;
-}
-
-export function timestamp(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, '').replace(/:/g, '-');
 }
 
 export interface PreparedData {
@@ -45,28 +46,97 @@ export interface PreparedData {
   timings: Record<string, number>;
 }
 
-/** Discovers and splits the dataset, creates the run folder and writes split.json. */
-export async function prepareData(o: TrainRunOptions, log: Logger): Promise<PreparedData> {
+/**
+ * Discovers and splits the dataset (or takes the recorded split), creates the run folder, writes split.json and
+ * audits the data; stops on label conflicts and symbolic link loops unless `o.force`.
+ */
+export async function prepareData(o: TrainRunOptions, log: Logger, recorded?: SplitFile): Promise<PreparedData> {
   let t = performance.now();
   const ds = await loadImageFolder(o.data, { exclude: o.exclude });
   for (const w of ds.warnings) log.warn(w);
   const discover = (performance.now() - t) / 1000;
   t = performance.now();
-  const split = splitDataset(ds, { fractions: o.split, seed: o.seed, mode: o.splitMode });
-  for (const [name, part] of Object.entries({ train: split.train, val: split.val, test: split.test })) {
-    if (!part.length) throw new Error(`the ${name} split is empty (${ds.images.length} images); use a larger dataset or change --split`);
-  }
+  const split = recorded ? splitFromFile(recorded, ds) : splitDataset(ds, { fractions: o.split, seed: o.seed, mode: o.splitMode });
+  assertSplitUsable(split, ds.images.length);
   const outDir = path.resolve(o.out ?? path.join('runs', timestamp()));
   await fs.mkdir(outDir, { recursive: true });
-  await writeFileAtomic(path.join(outDir, 'split.json'), JSON.stringify(splitToJson(ds, split)));
+  if (!recorded) await writeFileAtomic(path.join(outDir, 'split.json'), JSON.stringify(splitToJson(ds, split)));
   for (const line of formatSummary(summarizeDataset(ds, split))) log.info(line);
   for (const s of ds.skipped) log.info(`  skipped ${s.path}: ${s.reason}`);
   const splitSeconds = (performance.now() - t) / 1000;
   t = performance.now();
-  const audit = await auditDataset(ds, split, await ContentHashIndex.open(path.join(featuresRoot(), 'content-hashes.json')));
+  const audit = await auditDataset(ds, split, await ContentHashIndex.open());
   for (const line of formatAudit(audit, ds.root)) log.info(line);
   if (audit.crossSplit) log.warn(`${audit.crossSplit} group${audit.crossSplit > 1 ? 's' : ''} of identical images span the train/val/test splits: test accuracy will be optimistic`);
+  const blocking = blockingProblems(ds, audit);
+  if (blocking.length && !o.force) {
+    throw new DatasetError(`the data check found ${blocking.length > 1 ? 'problems' : 'a problem'} that would make the model or its test accuracy wrong:\n${blocking.map((b) => `  ${b}`).join('\n')}\nfix the data (see tlearn check), or pass --force to train anyway`);
+  }
+  for (const b of blocking) log.warn(`${b} (going on: --force)`);
   return { ds, split, outDir, audit, timings: { discover, split: splitSeconds, audit: (performance.now() - t) / 1000 } };
+}
+
+export interface StartedRun extends PreparedData {
+  o: TrainRunOptions;
+  resume: boolean;
+  /** Ends the run: removes its resumable state when it finished, releases the folder. */
+  finish(ok: boolean): Promise<void>;
+}
+
+/** Resolves the options (--resume, --from), checks them, opens and locks the run folder, prepares the data and records the run. */
+export async function startRun(command: RunCommand, request: RunRequest, log: Logger, check?: (o: TrainRunOptions) => void): Promise<StartedRun> {
+  const { options, resume, from } = await resolveRunOptions(command, request, log);
+  // options that cannot work are refused before anything is read or written
+  check?.(options);
+  const folder = await openRunFolder(command, options, resume, log);
+  const o: TrainRunOptions = { ...options, out: folder.outDir };
+  try {
+    if (resume) log.info(`resuming ${folder.outDir} with its recorded options and split`);
+    const recorded = resume ? await readSplitFile(path.join(folder.outDir, 'split.json')) : undefined;
+    const prepared = await prepareData(o, log, recorded);
+    if (from) {
+      const diff = diffSplits(await readSplitFile(path.join(from.dir, 'split.json')), splitToJson(prepared.ds, prepared.split));
+      if (diff.length) {
+        log.warn(`the data differs from ${from.dir}'s:`);
+        for (const d of diff) log.info(`  ${d}`);
+      } else log.info(`same data and split as ${from.dir}`);
+    }
+    if (!resume) await writeRecordedRun(folder.outDir, command, o);
+    setResumeCommand(`tlearn ${command} --resume ${shellQuote(folder.outDir)}`);
+    return {
+      ...prepared,
+      o,
+      resume,
+      finish: async (ok) => {
+        setResumeCommand(undefined);
+        if (ok) {
+          for (const f of [STATE_FILE, path.join('scratch', STATE_FILE)]) {
+            await fs.rm(path.join(folder.outDir, f), { force: true });
+            await fs.rmdir(path.dirname(path.join(folder.outDir, f))).catch(() => {}); // when empty
+          }
+        }
+        await folder.release();
+      },
+    };
+  } catch (e) {
+    await folder.release();
+    throw e;
+  }
+}
+
+/** Runs `fn` for a started run, ending it either way; a stop (Ctrl-C) carries the command that continues the run. */
+export async function withRun<T>(command: RunCommand, run: StartedRun, fn: () => Promise<T>): Promise<T> {
+  let ok = false;
+  try {
+    const r = await fn();
+    ok = true;
+    return r;
+  } catch (e) {
+    if (e instanceof InterruptedError) e.resumeCommand = `tlearn ${command} --resume ${shellQuote(run.outDir)}`;
+    throw e;
+  } finally {
+    await run.finish(ok);
+  }
 }
 
 export function runTitle(ds: ImageFolder, o: ModelOutcome): string {
@@ -74,15 +144,39 @@ export function runTitle(ds: ImageFolder, o: ModelOutcome): string {
   return `${path.basename(ds.root)}: ${what}`;
 }
 
-export async function trainFromFolder(o: TrainRunOptions): Promise<TrainRunResult> {
-  const log = o.logger ?? silentLogger;
-  const { ds, split, outDir, timings, audit } = await prepareData(o, log);
-  const mode = o.mode ?? 'transfer';
-  let outcome: ModelOutcome;
-  if (mode === 'transfer') outcome = await runTransfer(split, ds.classes.length, o, log);
-  else if (mode === 'scratch') outcome = await runScratch(split, ds.classes.length, o, log);
-  else if (mode === 'finetune') outcome = await runFinetune(split, ds.classes.length, { ...o, checkpointDir: path.join(outDir, 'checkpoint') }, log);
-  else throw new Error(`unknown mode '${mode as string}'`);
-  if (o.tta) outcome = await withTta(outcome, split, o, log);
-  return writeRunFolder(outDir, ds, split, { ...outcome, details: { ...outcome.details, audit } }, timings, runTitle(ds, outcome));
+/** Refuses recipe options the mode would not use, before anything is read or written. */
+export function checkModeOptions(mode: TrainMode, o: TrainRunOptions): void {
+  if (mode === 'transfer') {
+    const given = NETWORK_ONLY_OPTIONS.filter(([k]) => o[k] !== undefined && o[k] !== false).map(([, flag]) => flag);
+    if (given.length) throw new Error(`${given.join(', ')} appl${given.length > 1 ? 'y' : 'ies'} to --mode finetune and scratch (the network trainer), not to transfer learning on cached features`);
+  }
+  if (mode === 'scratch' && o.bn !== undefined) throw new Error("--bn applies to --mode finetune; from scratch, an architecture's BatchNormalization always trains");
+  if (mode !== 'transfer') {
+    // the network trainer's checks, with the mode's defaults, before features or a first stage are computed
+    checkNetworkOptions({
+      ...o,
+      schedule: o.schedule ?? (mode === 'finetune' ? 'one-cycle' : 'constant'),
+      warmupEpochs: o.warmup,
+      batchNorm: { momentum: o.bnMomentum, reestimate: typeof o.bnReestimate === 'number' ? { images: o.bnReestimate } : undefined },
+    });
+  }
+}
+
+export async function trainFromFolder(request: RunRequest): Promise<TrainRunResult> {
+  const log = request.logger ?? silentLogger;
+  const run = await startRun('train', request, log, (o) => checkModeOptions(o.mode ?? 'transfer', o));
+  const { ds, split, outDir, timings, audit, o } = run;
+  return withRun('train', run, async () => {
+    const mode = o.mode ?? 'transfer';
+    const checkpoint = { file: path.join(outDir, STATE_FILE), resume: run.resume };
+    let outcome: ModelOutcome;
+    if (mode === 'transfer') outcome = await runTransfer(split, ds.classes.length, o, log);
+    else if (mode === 'scratch') outcome = await runScratch(split, ds.classes.length, { ...o, checkpoint }, log);
+    else if (mode === 'finetune') outcome = await runFinetune(split, ds.classes.length, { ...o, checkpoint, checkpointDir: path.join(outDir, 'checkpoint') }, log);
+    else throw new Error(`unknown mode '${mode as string}'`);
+    // the model is final: calibrate it before anything reads its probabilities
+    outcome = calibrateOutcome(outcome, log, o.calibrate ?? true);
+    if (o.tta) outcome = await withTta(outcome, split, o, log);
+    return writeRunFolder(outDir, ds, split, { ...outcome, details: { ...outcome.details, audit } }, timings, runTitle(ds, outcome));
+  });
 }

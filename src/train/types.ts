@@ -19,11 +19,44 @@ import type { Logger } from '../util/log.js';
 export type TrainMode = 'transfer' | 'scratch' | 'finetune';
 export const TRAIN_MODES: TrainMode[] = ['transfer', 'scratch', 'finetune'];
 
+/** Options that only the network trainer (scratch, fine-tune) uses, with their flags. */
+export const NETWORK_ONLY_OPTIONS: Array<[keyof TrainRunOptions, string]> = [
+  ['warmup', '--warmup'],
+  ['progressive', '--progressive'],
+  ['bn', '--bn'],
+  ['bnMomentum', '--bn-momentum'],
+  ['bnReestimate', '--bn-reestimate'],
+  ['ema', '--ema'],
+  ['swa', '--swa'],
+  ['mixup', '--mixup'],
+  ['cutmix', '--cutmix'],
+];
+
 /** Predictions of a model for one split: rows of probabilities for the images that could be read. */
 export interface SplitPredictions {
   probs: Float32Array;
   labels: Int32Array;
   paths: string[];
+}
+
+/** Loss and expected calibration error of one split's probabilities. */
+export interface CalibrationPoint {
+  loss: number;
+  ece: number;
+}
+
+/** What the calibration step did (metrics.json `calibration`, the report's calibration section). */
+export interface CalibrationSummary {
+  /** 'temperature': fitted and folded into the model; 'none': left as trained (see `note`). */
+  method: 'temperature' | 'none';
+  temperature: number;
+  /** The Dense layer whose kernel and bias were divided by the temperature. */
+  layer: string | null;
+  fittedOn: 'val';
+  note?: string;
+  /** Before and after, on the validation split (the fit) and on the test split (never used for the fit; without TTA). */
+  val: { before: CalibrationPoint; after: CalibrationPoint };
+  test: { before: CalibrationPoint; after: CalibrationPoint };
 }
 
 export interface ModelOutcome {
@@ -47,6 +80,8 @@ export interface ModelOutcome {
   details: Record<string, unknown>;
   /** Seconds per stage (features, train, evaluate...). */
   timings: Record<string, number>;
+  /** Set by the calibration step (train/calibrate.ts) once the model is final. */
+  calibration?: CalibrationSummary;
 }
 
 export interface TrainRunOptions {
@@ -81,9 +116,33 @@ export interface TrainRunOptions {
   augment?: AugmentOptions;
   /** Test-time augmentation for the final test metrics (flips and centre crops averaged). */
   tta?: boolean;
+  /** Fit a temperature on the validation split and fold it into the model (default true). */
+  calibrate?: boolean;
   /** A Keras .h5 weights file for the zoo backbone (instead of the cache). */
   weights?: string;
   schedule?: LrSchedule;
+  /** scratch/fine-tune: progressive resizing, the first epochs at these smaller sizes ([height, width]), then the model's own. */
+  progressive?: Array<[number, number]>;
+  /** scratch/fine-tune: linear learning-rate warm-up over this many epochs (not with one-cycle). */
+  warmup?: number;
+  /**
+   * fine-tune: the unfrozen blocks' BatchNormalization: 'frozen' (default) keeps it in inference mode with its
+   * ImageNet statistics; 'train' trains gamma/beta and normalises with batch statistics (per micro-batch),
+   * updating the moving statistics with a momentum. (From scratch, an architecture's BatchNormalization always trains.)
+   */
+  bn?: 'frozen' | 'train';
+  /** Momentum of the moving statistics of training-mode BatchNormalization (default: each layer's own). */
+  bnMomentum?: number;
+  /** After training, re-estimate the BatchNormalization statistics of the trained part on this many training images (true = all). */
+  bnReestimate?: boolean | number;
+  /** scratch/fine-tune: exponential moving average of the weights with this decay (e.g. 0.999). */
+  ema?: number;
+  /** scratch/fine-tune: stochastic weight averaging over the last N epochs (kept if it validates better). */
+  swa?: number;
+  /** scratch/fine-tune: mixup with Beta(alpha, alpha) (e.g. 0.2); 0 = off. */
+  mixup?: number;
+  /** scratch/fine-tune: CutMix with Beta(alpha, alpha) (e.g. 1.0); 0 = off. With --mixup, one or the other per batch. */
+  cutmix?: number;
   optimizer?: OptimizerName;
   lr?: number;
   momentum?: number;
@@ -101,4 +160,15 @@ export interface TrainRunOptions {
   cache?: boolean;
   threads?: number;
   logger?: Logger;
+  /** Train even when the data check finds label conflicts or symbolic link loops. */
+  force?: boolean;
+  /** Continue the run in this folder from its last checkpoint, with its recorded options and split. */
+  resume?: string;
+  /** Repeat the run in this folder: its recorded options (those given here override them) on the data as it is now. */
+  from?: string;
+  /** Where scratch/fine-tune training keeps its resumable state (set by the run). */
+  checkpoint?: { file: string; resume: boolean };
 }
+
+/** What trainFromFolder and compareOnFolder accept: full options, or a recorded run to resume or repeat. */
+export type RunRequest = TrainRunOptions | (Partial<TrainRunOptions> & ({ resume: string } | { from: string }));

@@ -2,8 +2,11 @@
 export interface Logger {
   info(msg: string): void;
   warn(msg: string): void;
-  /** A progress reporter for `total` items. */
-  progress(label: string, total: number, unit?: string): Progress;
+  /**
+   * A progress reporter for `total` items (unit 'B': bytes, shown in MB; total 0: unknown). `start` items are
+   * already done (a resumed download): they count towards the bar but not the rate.
+   */
+  progress(label: string, total: number, unit?: string, start?: number): Progress;
 }
 
 export interface Progress {
@@ -18,8 +21,12 @@ function fmtDuration(s: number): string {
   return `${m}m${String(Math.round(s - m * 60)).padStart(2, '0')}s`;
 }
 
+function fmtBytes(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`;
+}
+
 class StderrProgress implements Progress {
-  private done_ = 0;
+  private done_: number;
   private readonly start = performance.now();
   private lastPrint = 0;
 
@@ -29,24 +36,33 @@ class StderrProgress implements Progress {
     private readonly unit: string,
     private readonly tty: boolean,
     private readonly write: (s: string) => void,
-  ) {}
+    private readonly base = 0,
+  ) {
+    this.done_ = base;
+  }
+
+  private counts(rate: number): { of: string; rate: string } {
+    if (this.unit !== 'B') return { of: `${this.done_}/${this.total}`, rate: `${rate.toFixed(0)} ${this.unit}/s` };
+    return { of: this.total ? `${fmtBytes(this.done_)} of ${fmtBytes(this.total)}` : fmtBytes(this.done_), rate: `${fmtBytes(rate)}/s` };
+  }
 
   private line(): string {
     const el = (performance.now() - this.start) / 1000;
-    const rate = el > 0 ? this.done_ / el : 0;
-    const eta = rate > 0 ? (this.total - this.done_) / rate : Infinity;
-    const pct = this.total ? (100 * this.done_) / this.total : 100;
-    if (!this.tty) return `${this.label}: ${this.done_}/${this.total} (${pct.toFixed(0)}%) ${rate.toFixed(0)} ${this.unit}/s, ETA ${fmtDuration(eta)}`;
+    const rate = el > 0 ? (this.done_ - this.base) / el : 0;
+    const eta = rate > 0 && this.total ? (this.total - this.done_) / rate : Infinity;
+    const pct = this.total ? (100 * this.done_) / this.total : 0;
+    const c = this.counts(rate);
+    if (!this.tty) return `${this.label}: ${c.of}${this.total ? ` (${pct.toFixed(0)}%)` : ''} ${c.rate}, ETA ${fmtDuration(eta)}`;
     const width = 24;
-    const filled = Math.round((width * pct) / 100);
-    return `${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done_}/${this.total} ${rate.toFixed(0)} ${this.unit}/s ETA ${fmtDuration(eta)}`;
+    const filled = Math.min(width, Math.round((width * pct) / 100));
+    return `${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${c.of} ${c.rate} ETA ${fmtDuration(eta)}`;
   }
 
   tick(n = 1): void {
     this.done_ += n;
     const now = performance.now();
     const every = this.tty ? 100 : 5000;
-    if (now - this.lastPrint < every && this.done_ < this.total) return;
+    if (now - this.lastPrint < every && (this.done_ < this.total || !this.total)) return;
     this.lastPrint = now;
     if (this.tty) this.write(`\r${this.line()}\x1b[K`);
     else this.write(`${this.line()}\n`);
@@ -54,8 +70,9 @@ class StderrProgress implements Progress {
 
   done(): void {
     const el = (performance.now() - this.start) / 1000;
-    const rate = el > 0 ? this.done_ / el : 0;
-    const msg = `${this.label}: ${this.done_}/${this.total} in ${el.toFixed(1)}s (${rate.toFixed(0)} ${this.unit}/s)`;
+    const rate = el > 0 ? (this.done_ - this.base) / el : 0;
+    const c = this.counts(rate);
+    const msg = `${this.label}: ${this.unit === 'B' ? fmtBytes(this.done_) : c.of} in ${el.toFixed(1)}s (${c.rate})`;
     this.write(this.tty ? `\r${msg}\x1b[K\n` : `${msg}\n`);
   }
 }
@@ -68,7 +85,7 @@ export function createLogger(opts: { quiet?: boolean; stream?: NodeJS.WriteStrea
   return {
     info: (m) => write(`${m}\n`),
     warn: (m) => write(`warning: ${m}\n`),
-    progress: (label, total, unit = 'img') => new StderrProgress(label, total, unit, Boolean(stream.isTTY), write),
+    progress: (label, total, unit = 'img', start = 0) => new StderrProgress(label, total, unit, Boolean(stream.isTTY), write, start),
   };
 }
 

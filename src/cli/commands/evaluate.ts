@@ -1,8 +1,10 @@
 import { Command } from 'commander';
 import { evaluateFolder } from '../../evaluate/run.js';
+import { resolveDataArg } from '../../datasets/resolve.js';
 import { createLogger } from '../../util/log.js';
 import { confusedLines, metricsTable } from '../format.js';
-import { int } from '../options.js';
+import { describeRejection } from '../../classifier/threshold.js';
+import { int, probability } from '../options.js';
 
 export function evaluateCommand(): Command {
   return new Command('evaluate')
@@ -14,15 +16,17 @@ export function evaluateCommand(): Command {
         '(with the plots as PNG) to --out.',
     )
     .argument('<model>', 'run folder, model folder or .onnx file')
-    .argument('<data>', 'labelled folder (one sub-folder per class)')
+    .argument('<data>', 'labelled folder (one sub-folder per class), or dataset name (tlearn datasets list; a path wins)')
     .option('--out <dir>', 'output folder (default runs/evaluate-<timestamp>)')
     .option('--threads <n>', 'threads for the forward pass (default: all cores)', int('--threads'))
     .option('--tta', 'test-time augmentation: average the predictions of flipped and centre-cropped views')
+    .option('--threshold <p>', 'open-set threshold to report on (default: the model\'s, chosen on the validation split at training time; 0: none)', probability('--threshold'))
     .option('--json', 'print the metrics as one JSON object on stdout')
     .option('-q, --quiet', 'no progress on stderr')
     .action(async (model: string, data: string, o: any) => {
       const log = createLogger({ quiet: o.quiet });
-      const r = await evaluateFolder(model, data, { out: o.out, threads: o.threads, tta: o.tta, logger: log });
+      const d = await resolveDataArg(data, { logger: log });
+      const r = await evaluateFolder(model, d.folder, { out: o.out, threads: o.threads, tta: o.tta, threshold: o.threshold, logger: log });
       for (const f of r.skippedFiles) log.info(`  skipped ${f.path}: ${f.reason}`);
       const text = [
         `evaluated ${r.metrics.n} images (${r.scope}) in ${r.seconds.toFixed(1)}s`,
@@ -31,6 +35,7 @@ export function evaluateCommand(): Command {
         'most confused (true → predicted):',
         ...(confusedLines(r.metrics).length ? confusedLines(r.metrics) : ['  none']),
         '',
+        `open-set threshold: ${r.openSet.threshold > 0 ? describeRejection(r.openSet) : 'none'}`,
         `report: ${r.report.html}`,
       ].join('\n');
       if (o.json) {

@@ -6,6 +6,7 @@ import { extractViaQueue, type QueueExtractResult } from '../../distributed/coor
 import { isUrl, listExtractInputs, readSource } from '../../distributed/sources.js';
 import { openSpecExtractor, resolveSpec } from '../../distributed/spec.js';
 import { featuresRoot } from '../../features/cache.js';
+import { expandExclude, resolveDataArg } from '../../datasets/resolve.js';
 import { createLogger, type Logger } from '../../util/log.js';
 import { int, list, oneOf } from '../options.js';
 
@@ -57,7 +58,7 @@ export function extractCommand(): Command {
         'Exit status: 0 when every image was stored or failed on its own (unreadable, not an image); 1 when a job ' +
         'failed as a whole (e.g. a worker refused it: wrong backbone) or nothing could be extracted.',
     )
-    .argument('<data>', 'dataset folder, folder of images, or list file of paths and URLs')
+    .argument('<data>', 'dataset folder or name (tlearn datasets list), folder of images, or list file of paths and URLs')
     .option('--exclude <classes>', 'comma-separated class folders to leave out (dataset folders)', list)
     .option('--backbone <name|folder>', 'zoo name (see `tlearn models list`) or a TF.js layers model folder; workers load the same', DEFAULT_BACKBONE)
     .addOption(new Option('--preprocess <mode>', "override the backbone's pixel preprocessing (tf, caffe, torch, unit, raw)").argParser(oneOf('--preprocess', PREPROCESS_MODES)))
@@ -72,7 +73,8 @@ export function extractCommand(): Command {
     .option('-q, --quiet', 'no progress or logs on stderr')
     .action(async (data: string, o: any) => {
       const log = createLogger({ quiet: o.quiet });
-      const inputs = await listExtractInputs(data, { exclude: o.exclude });
+      const d = await resolveDataArg(data, { logger: log });
+      const inputs = await listExtractInputs(d.folder, { exclude: expandExclude(o.exclude, d) });
       for (const w of inputs.warnings) log.warn(w);
       for (const s of inputs.skipped) log.info(`  skipped ${s.path}: ${s.reason}`);
       log.info(`${data}: ${inputs.kind}, ${inputs.sources.length} images${inputs.skipped.length ? `, ${inputs.skipped.length} other files skipped` : ''}; features store ${featuresRoot()}`);

@@ -71,6 +71,8 @@ export interface TrainingGraph {
   /** Sum over the batch of weight * cross-entropy (a scalar). */
   lossName: string;
   logitsName: string;
+  /** Live BatchNormalization layers: outputs with their batch mean and variance, and the values per channel. */
+  batchStats: Array<{ layer: string; mean: string; variance: string; count: number; momentum: number }>;
 }
 
 /**
@@ -159,5 +161,6 @@ export function buildTrainingGraph(build: OnnxGraphBuild, batch: number): Traini
     params,
     lossName: lossOut,
     logitsName: build.outputName,
+    batchStats: build.batchStats.map((b) => ({ layer: b.layer, mean: b.mean, variance: b.variance, count: b.perSample * batch, momentum: b.momentum })),
   };
 }

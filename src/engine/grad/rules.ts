@@ -247,7 +247,30 @@ const softmax: GradRule = (c, n, dY) => {
   return [c.node('Mul', [y, c.node('Sub', [dY, dot])])];
 };
 
+/** ReduceMean (axes as an attribute, opset 17): the gradient spread evenly over the reduced elements. */
+const reduceMean: GradRule = (c, n, dY) => {
+  const x = c.shape(n.inputs[0]!);
+  const axes = (ints(n, 'axes') ?? x.map((_, i) => i)).map((a) => (a < 0 ? a + x.length : a));
+  const count = axes.reduce((p, a) => p * x[a]!, 1);
+  const kept = x.map((d, i) => (axes.includes(i) ? 1 : d));
+  const dy = int(n, 'keepdims', 1) ? dY : c.node('Reshape', [dY, c.int64(kept)]);
+  return [c.node('Expand', [c.node('Mul', [dy, c.scalar(1 / count)]), c.int64(x)])];
+};
+
+const sqrt: GradRule = (c, n, dY) => [c.node('Div', [c.node('Mul', [dY, c.scalar(0.5)]), n.outputs[0]!])];
+
+const reciprocal: GradRule = (c, n, dY) => {
+  const y = n.outputs[0]!;
+  return [c.node('Neg', [c.node('Mul', [dY, c.node('Mul', [y, y])])])];
+};
+
+const neg: GradRule = (c, _n, dY) => [c.node('Neg', [dY])];
+
 export const GRAD_RULES: Record<string, GradRule> = {
+  ReduceMean: reduceMean,
+  Sqrt: sqrt,
+  Reciprocal: reciprocal,
+  Neg: neg,
   Conv: conv,
   Identity: passThrough,
   Reshape: reshapeBack,

@@ -33,10 +33,21 @@ export function sharedNetworkOptions(
     patience: o.patience,
     monitor: o.monitor,
     schedule: o.schedule,
+    warmupEpochs: o.warmup,
+    ema: o.ema,
+    swa: o.swa,
+    mixup: o.mixup,
+    cutmix: o.cutmix,
+    batchNorm: {
+      momentum: o.bnMomentum,
+      reestimate: o.bnReestimate ? { images: typeof o.bnReestimate === 'number' ? o.bnReestimate : undefined } : undefined,
+    },
     seed,
     threads: o.threads,
-    trainDecode: aug ? (epoch) => (p, index) => decodeAugmented(p, decodeOpts, aug, augmentRng(seed, epoch, index)) : undefined,
-    trainAugment: aug ? (epoch) => (img, index) => augmentRgb(img, decodeOpts, aug, augmentRng(seed, epoch, index)) : undefined,
+    progressive: o.progressive,
+    trainDecode: aug ? (epoch, [height, width]) => (p, index) => decodeAugmented(p, { ...decodeOpts, width, height }, aug, augmentRng(seed, epoch, index)) : undefined,
+    trainAugment: aug ? (epoch, [height, width]) => (img, index) => augmentRgb(img, { ...decodeOpts, width, height }, aug, augmentRng(seed, epoch, index)) : undefined,
+    checkpoint: o.checkpoint,
     logger: log,
   };
 }

@@ -1,8 +1,9 @@
 /**
  * Fine-tuning: first a head on cached features with the backbone frozen (the transfer recipe), then the top
  * of the backbone unfrozen and trained with the head at lower, discriminative learning rates under a one-cycle
- * (default) or cosine schedule, BatchNormalization kept frozen in inference mode, optionally on augmented
- * images. The best validation epoch is kept and checkpointed.
+ * (default) or cosine schedule, BatchNormalization kept frozen in inference mode (default) or trained with batch
+ * statistics (--bn train), optionally on augmented images, with the recipe options of the network trainer
+ * (mixup, CutMix, EMA, SWA, re-estimated BN statistics). The best validation epoch is kept and checkpointed.
  */
 import { writeLayersModel } from '../../backbones/layers-model.js';
 import { describeAugment, type AugmentOptions } from '../../data/augment.js';
@@ -15,7 +16,8 @@ import type { ModelOutcome, TrainRunOptions } from '../types.js';
 import { batchSource, networkDescription, splitPredictions } from './scratch.js';
 import { runTransfer } from './transfer.js';
 
-const BN_WEIGHTS = /\/(gamma|beta|moving_mean|moving_variance)$/;
+const BN_AFFINE = /\/(gamma|beta)$/;
+const BN_STATISTICS = /\/(moving_mean|moving_variance)$/;
 
 export async function runFinetune(split: DatasetSplit, classes: number, o: TrainRunOptions & { checkpointDir?: string }, log: Logger): Promise<ModelOutcome> {
   const t0 = performance.now();
@@ -38,12 +40,20 @@ export async function runFinetune(split: DatasetSplit, classes: number, o: Train
     for (const l of g.layers) rate.set(l, m);
   });
   const layerOf = (w: string) => w.split('/')[0]!;
-  const trainable = (w: string) => !BN_WEIGHTS.test(w) && (headLayers.has(layerOf(w)) || unfrozen.has(layerOf(w)));
-  log.info(`fine-tuning, stage 2: unfreezing ${groups.length} group${groups.length === 1 ? '' : 's'} (${groups.map((g) => g.name).join(', ') || 'none'}) + the head; BatchNormalization frozen in inference mode`);
+  const bnMode = o.bn ?? 'frozen';
+  if (bnMode !== 'frozen' && bnMode !== 'train') throw new Error(`--bn must be frozen or train, got '${bnMode as string}'`);
+  // BatchNormalization trains (batch statistics, gamma/beta) when its gamma/beta are trainable
+  const trainable = (w: string) => !BN_STATISTICS.test(w) && (bnMode === 'train' || !BN_AFFINE.test(w)) && (headLayers.has(layerOf(w)) || unfrozen.has(layerOf(w)));
+  const bnWords = bnMode === 'train' ? 'BatchNormalization in training mode (batch statistics)' : 'BatchNormalization frozen in inference mode';
+  log.info(`fine-tuning, stage 2: unfreezing ${groups.length} group${groups.length === 1 ? '' : 's'} (${groups.map((g) => g.name).join(', ') || 'none'}) + the head; ${bnWords}`);
   const aug: AugmentOptions | undefined = o.augment;
   const kernel = o.kernel ?? 'linear';
+  const shared = sharedNetworkOptions(o, split, classes, { inputSize: backbone.inputSize, resize: backbone.resize, kernel }, log);
+  // re-estimation covers the unfrozen blocks' BatchNormalization layers (their inputs change as the blocks train)
+  const reestimate = shared.batchNorm?.reestimate ? { ...shared.batchNorm.reestimate, layers: (l: string) => unfrozen.has(l) } : undefined;
   const net = await trainNetwork(stage1.model, batchSource(split.train), batchSource(split.val), {
-    ...sharedNetworkOptions(o, split, classes, { inputSize: backbone.inputSize, resize: backbone.resize, kernel }, log),
+    ...shared,
+    batchNorm: { ...shared.batchNorm, reestimate },
     preprocessing: backbone.preprocessing,
     trainable,
     lrMultiplier: (w) => (headLayers.has(layerOf(w)) ? 1 : (rate.get(layerOf(w)) ?? 0.1)),
@@ -80,7 +90,7 @@ export async function runFinetune(split: DatasetSplit, classes: number, o: Train
     failed: [...stage1.failed, ...net.failed],
     describe: [
       stage1.describe[0]!,
-      ['mode', `fine-tuning: head first (${stage1.history.length} epochs on cached features, val_acc ${stage1.history.at(-1)?.val_acc.toFixed(4)}), then ${groups.map((g) => g.name).join(', ')} unfrozen with the head; BatchNormalization frozen`],
+      ['mode', `fine-tuning: head first (${stage1.history.length} epochs on cached features, val_acc ${stage1.history.at(-1)?.val_acc.toFixed(4)}), then ${groups.map((g) => g.name).join(', ')} unfrozen with the head; ${bnWords}`],
       ['trained parameters', `${net.trainableParams.toLocaleString('en-US')}`],
       ['learning rates', `head ${net.options.lr}, unfrozen groups ${[...new Set(groups.map((g) => rate.get(g.layers[0]!)))].map((m) => (net.options.lr * m!).toExponential(1)).join(' … ')}; ${net.options.schedule} schedule`],
       ['augmentation', aug ? describeAugment(aug) : 'none'],
@@ -92,9 +102,10 @@ export async function runFinetune(split: DatasetSplit, classes: number, o: Train
         unfrozenGroups: groups.map((g) => g.name),
         trainableParams: net.trainableParams,
         augment: aug ?? null,
+        bn: bnMode,
         headStage: { epochs: stage1.history.length, history: stage1.history },
       },
-      training: { ...net.options, backend: net.backend, bestEpoch: net.bestEpoch, epochsRun: history.length, stoppedEarly: net.stoppedEarly, secondsPerEpoch: net.epochSeconds },
+      training: { ...net.options, backend: net.backend, bestEpoch: net.bestEpoch, epochsRun: history.length, stoppedEarly: net.stoppedEarly, secondsPerEpoch: net.epochSeconds, recipe: net.recipe },
     },
     timings: { ...stage1.timings, train, evaluate: (performance.now() - t1) / 1000 },
   };

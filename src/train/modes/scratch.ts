@@ -25,10 +25,25 @@ export function networkDescription(net: TrainedNetwork): Array<[string, string]>
   const perEpoch = net.epochSeconds.reduce((a, b) => a + b, 0) / Math.max(1, net.epochSeconds.length);
   return [
     ['optimizer', `${t.optimizer}, lr ${t.lr}${t.momentum !== null ? `, momentum ${t.momentum}` : ''}${t.weightDecay ? `, weight decay ${t.weightDecay}` : ''}${t.labelSmoothing ? `, label smoothing ${t.labelSmoothing}` : ''}${t.schedule !== 'constant' ? `, ${t.schedule} schedule` : ''}`],
-    ['epochs', `${net.history.length} of ${t.epochs}, batch ${t.batchSize} (micro-batches of ${t.microBatch}), best epoch ${net.bestEpoch} (by val_loss)${net.stoppedEarly ? ', stopped early' : ''}; ${perEpoch.toFixed(1)} s per epoch`],
+    ['epochs', `${net.history.length} of ${t.epochs}, batch ${t.batchSize} (micro-batches of ${t.microBatch}), best epoch ${net.bestEpoch} (by ${t.monitor})${net.stoppedEarly ? ', stopped early' : ''}; ${perEpoch.toFixed(1)} s per epoch${t.warmupEpochs ? `; ${t.warmupEpochs} warm-up epoch${t.warmupEpochs > 1 ? 's' : ''}` : ''}`],
+    ...recipeDescription(net),
     ['seed', String(t.seed)],
     ['runtime', net.backend],
   ];
+}
+
+function recipeDescription(net: TrainedNetwork): Array<[string, string]> {
+  const t = net.options;
+  const r = net.recipe;
+  const rows: Array<[string, string]> = [];
+  const mix = [t.mixup ? `mixup alpha ${t.mixup}` : '', t.cutmix ? `CutMix alpha ${t.cutmix}` : ''].filter(Boolean);
+  if (mix.length) rows.push(['mixing', mix.join(', ')]);
+  if (t.progressive) rows.push(['progressive resizing', `${[...t.progressive.map((s) => s.join('x')), 'the model\'s own size'].join(' → ')}, ${t.epochs} epochs split evenly`]);
+  if (t.ema !== null) rows.push(['weight averaging', `exponential moving average, decay ${t.ema} (validation and the result use the average)`]);
+  if (r.swa) rows.push(['weight averaging', `SWA of the last ${r.swa.epochs} epochs: val_acc ${r.swa.val_acc.toFixed(4)}, ${r.swa.kept ? 'kept' : `not kept (epoch ${net.bestEpoch} validated better)`}`]);
+  if (r.bnTrained.length) rows.push(['BatchNormalization', `${r.bnTrained.length} layers in training mode (batch statistics${t.bnMomentum !== null ? `, momentum ${t.bnMomentum}` : ''})`]);
+  if (r.bnReestimated) rows.push(['BatchNormalization statistics', `re-estimated after training for ${r.bnReestimated.layers} layers on ${r.bnReestimated.images} training images`]);
+  return rows;
 }
 
 export async function runScratch(split: DatasetSplit, classes: number, o: TrainRunOptions, log: Logger): Promise<ModelOutcome & { network: TrainedNetwork }> {
@@ -74,7 +89,7 @@ export async function runScratch(split: DatasetSplit, classes: number, o: TrainR
     details: {
       model: { arch: arch.name, description: arch.description, params, inputSize, preprocessing: arch.preprocessing },
       augment: aug ?? null,
-      training: { ...net.options, backend: net.backend, bestEpoch: net.bestEpoch, epochsRun: net.history.length, stoppedEarly: net.stoppedEarly, secondsPerEpoch: net.epochSeconds },
+      training: { ...net.options, backend: net.backend, bestEpoch: net.bestEpoch, epochsRun: net.history.length, stoppedEarly: net.stoppedEarly, secondsPerEpoch: net.epochSeconds, recipe: net.recipe },
     },
     timings: { train, evaluate: (performance.now() - t1) / 1000 },
   };

@@ -1,0 +1,34 @@
+/** The classifier as one ONNX file, with its metadata inside (metadata_props) and next to it. */
+import path from 'node:path';
+import type { LoadedClassifier } from '../classifier/load.js';
+import type { ClassifierMetadata } from '../classifier/metadata.js';
+import { layersModelToOnnx } from '../onnx/convert.js';
+import { writeFileAtomic } from '../util/fs.js';
+
+export class ExportError extends Error {}
+
+export type OnnxMetadata = ClassifierMetadata & { modelFile: string; inputName: string; outputName: string };
+
+/** Where `tlearn predict` looks for an .onnx file's metadata: next to it, as <name>.metadata.json. */
+export function onnxMetadataPath(onnxFile: string): string {
+  return onnxFile.replace(/\.onnx$/i, '') + '.metadata.json';
+}
+
+/** The run folder of a model folder (<run>/model → <run>). */
+export function runDirOf(clf: LoadedClassifier): string {
+  return path.basename(clf.source) === 'model' ? path.dirname(clf.source) : clf.source;
+}
+
+/** Writes the classifier (backbone + head + softmax) as one ONNX file, and its metadata as JSON next to it. */
+export async function writeOnnxClassifier(clf: LoadedClassifier, file: string, metaFile = onnxMetadataPath(file), extra: Record<string, unknown> = {}): Promise<OnnxMetadata> {
+  if (!clf.artifacts) throw new ExportError(`${clf.source} is already an exported ONNX model; export from the run folder instead`);
+  const meta: OnnxMetadata = { ...clf.metadata, ...extra, format: 'tlearn-classifier', modelFile: path.basename(file), inputName: 'input', outputName: 'probabilities' };
+  const exp = layersModelToOnnx(clf.artifacts, {
+    outputName: 'probabilities',
+    metadata: { labels: JSON.stringify(meta.labels), preprocessing: meta.preprocessing, inputSize: JSON.stringify(meta.inputSize), resize: meta.resize, tlearn: JSON.stringify(meta) },
+    docString: `tlearn classifier: ${meta.labels.length} classes; input NHWC float32 [batch, ${meta.inputSize.join(', ')}, 3], ${meta.preprocessingDescription}`,
+  });
+  await writeFileAtomic(file, exp.bytes);
+  await writeFileAtomic(metaFile, JSON.stringify(meta, null, 2));
+  return meta;
+}
