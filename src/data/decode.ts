@@ -72,15 +72,21 @@ async function viaSharp(buf: Uint8Array, o: DecodeRgbOptions): Promise<RgbImage>
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
 }
 
+/** libjpeg-turbo's image when the bytes are an 8-bit JPEG it can decode exactly as sharp would (no colour profile, not CMYK) within `bound`. */
+async function viaTurbo(buf: Uint8Array, bound?: number): Promise<RgbImage | 'too-large' | undefined> {
+  const jpeg = jpegTurboAvailable() ? readJpegInfo(buf) : undefined;
+  if (!jpeg || jpeg.precision !== 8 || !(jpeg.components === 1 || jpeg.components === 3) || jpeg.hasIcc) return undefined;
+  if (bound && Math.min(jpeg.width, jpeg.height) > bound) return 'too-large';
+  const img = await decodeJpegTurbo(buf).catch(() => undefined);
+  return img && img.width === jpeg.width && img.height === jpeg.height ? orientRgb(img, jpeg.orientation) : undefined;
+}
+
 /** Stage 1: the upright 3-channel sRGB image, at its own size or shrunk to `bound` on the short side. */
 export async function decodeRgb(src: string | Uint8Array, o: DecodeRgbOptions = {}, label = typeof src === 'string' ? src : '<buffer>'): Promise<RgbImage> {
   const buf = await readImageBytes(src, label);
   return withDecodeErrors(label, buf, async () => {
-    const jpeg = jpegTurboAvailable() ? readJpegInfo(buf) : undefined;
-    if (jpeg && jpeg.precision === 8 && (jpeg.components === 1 || jpeg.components === 3) && !jpeg.hasIcc && !(o.bound && Math.min(jpeg.width, jpeg.height) > o.bound)) {
-      const img = await decodeJpegTurbo(buf).catch(() => undefined);
-      if (img && img.width === jpeg.width && img.height === jpeg.height) return orientRgb(img, jpeg.orientation);
-    }
+    const turbo = await viaTurbo(buf, o.bound);
+    if (turbo && turbo !== 'too-large') return turbo;
     if (isBmp(buf)) {
       const b = decodeBmp(buf);
       const s = Math.min(b.width, b.height);
@@ -100,8 +106,26 @@ export function resizeRgb(img: RgbImage, o: DecodeOptions): Uint8Array {
   return resampleRgb(img, o.width, o.height, o.kernel ?? 'linear', o.resize ?? 'squash');
 }
 
+/** An image on its way to the network: already at the target size (`rgb`), or decoded for the resampler (`img`). */
+export type TargetImage = { rgb: Uint8Array; img?: undefined } | { img: RgbImage; rgb?: undefined };
+
+/**
+ * The decode behind decodeImage, with the last step left to the caller (so that the feature pipeline resamples
+ * straight into its batch): JPEGs whose short side is within the bound through libjpeg-turbo, larger ones in one
+ * sharp pipeline with shrink-on-load (as the legacy decoder), everything else decoded by sharp at its own size;
+ * the resampler then resizes in one step (never twice).
+ */
+export async function decodeForTarget(src: string | Uint8Array, opts: DecodeOptions, label = typeof src === 'string' ? src : '<buffer>'): Promise<TargetImage> {
+  if (decoderName() === 'legacy') return { rgb: await decodeImageLegacy(src, opts, label) };
+  const buf = await readImageBytes(src, label);
+  const turbo = await withDecodeErrors(label, buf, () => viaTurbo(buf, decodeBound(opts)));
+  if (turbo === 'too-large') return { rgb: await decodeImageLegacy(buf, opts, label) };
+  if (turbo) return { img: turbo };
+  return { img: await decodeRgb(buf, {}, label) };
+}
+
 /** Decodes an image (a path or its bytes) to width*height*3 bytes of RGB. */
 export async function decodeImage(src: string | Uint8Array, opts: DecodeOptions, label = typeof src === 'string' ? src : '<buffer>'): Promise<Uint8Array> {
-  if (decoderName() === 'legacy') return decodeImageLegacy(src, opts, label);
-  return resizeRgb(await decodeRgb(src, { bound: decodeBound(opts), kernel: opts.kernel }, label), opts);
+  const t = await decodeForTarget(src, opts, label);
+  return t.rgb ?? resizeRgb(t.img, opts);
 }

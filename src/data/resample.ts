@@ -129,8 +129,9 @@ function compose(a: AxisPlan, b: AxisPlan, outSize: number): AxisPlan {
 /**
  * The filter for one axis: `span` source pixels from `start` scaled by `scale` (output/source), then
  * `offset` output pixels dropped (a centred crop), `outSize` kept. `enlarging`: either axis enlarges.
+ * `size`: the axis' size for centring (after a block shrink, the fractional span / block).
  */
-function planAxis(kernel: ResizeKernel, start: number, span: number, scale: number, offset: number, outSize: number, enlarging: boolean): AxisPlan {
+function planAxis(kernel: ResizeKernel, start: number, span: number, scale: number, offset: number, outSize: number, enlarging: boolean, size = span): AxisPlan {
   const lo = start;
   const hi = start + span - 1;
   const interp: ResizeKernel = kernel === 'lanczos3' ? 'cubic' : kernel;
@@ -139,17 +140,18 @@ function planAxis(kernel: ResizeKernel, start: number, span: number, scale: numb
     const id = step('nearest', outSize, lo, hi, 1, (o) => start + o + offset);
     return enlarging ? step(interp, outSize, lo, hi, 1, (o) => start + o + offset - 0.5) : id;
   }
-  const reduced = Math.round(span * scale);
+  const reduced = Math.round(size * scale);
   // libvips first block-averages by the integer part of half the shrink, then reduces the rest
   const block = kernel === 'nearest' ? 1 : Math.floor(1 / (scale * 2));
   if (block > 1) {
     const boxed = Math.ceil(span / block);
     const box: AxisPlan = { taps: block, index: new Int32Array(boxed * block), weight: new Float32Array(boxed * block).fill(1 / block) };
     for (let o = 0; o < boxed; o++) for (let t = 0; t < block; t++) box.index[o * block + t] = Math.min(hi, start + o * block + t);
-    return compose(box, planAxis(kernel, 0, boxed, (scale * span) / boxed, offset, outSize, enlarging), outSize);
+    // the rest is reduced by the remaining factor (scale * block, not outSize / boxed: the last block may be partial)
+    return compose(box, planAxis(kernel, 0, boxed, scale * block, offset, outSize, enlarging, span / block), outSize);
   }
   // centres of the source span and of the (rounded) reduced axis aligned
-  const reduce = step(kernel, enlarging ? reduced : outSize, lo, hi, 1 / scale, (o) => start + (o + (enlarging ? 0 : offset) + 0.5 - reduced / 2) / scale + span / 2 - 0.5);
+  const reduce = step(kernel, enlarging ? reduced : outSize, lo, hi, 1 / scale, (o) => start + (o + (enlarging ? 0 : offset) + 0.5 - reduced / 2) / scale + size / 2 - 0.5);
   if (!enlarging) return reduce;
   // libvips then runs the interpolator over the reduced axis too, half a pixel shifted
   const shift = step(interp, outSize, 0, reduced - 1, 1, (o) => o + offset - 0.5);

@@ -5,7 +5,7 @@
  * WebAssembly pass straight into the batch's input tensor. Unreadable files are reported and skipped; the rest go on.
  */
 import { promises as fs } from 'node:fs';
-import { decodeBound, decodeImage, decoderName, decodeRgb, ImageDecodeError, type RgbImage, type ResizeKernel, type ResizeMode } from '../data/decode.js';
+import { decodeBound, decodeForTarget, decoderName, decodeRgb, ImageDecodeError, type RgbImage, type ResizeKernel, type ResizeMode } from '../data/decode.js';
 import { resampleRgbInto } from '../data/resample.js';
 import { decodeVariant, variantRgb, type TtaVariant } from '../data/augment.js';
 import type { SkippedFile } from '../data/discover.js';
@@ -106,10 +106,8 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
         const img = fast ? await decodeRgb(bytes, { bound: decodeBound(dopts), kernel: dopts.kernel }, file) : undefined;
         const views = img ? opts.variants.map((v) => variantRgb(img, dopts, v)) : await Promise.all(opts.variants.map((v) => decodeVariant(bytes, dopts, v, file)));
         for (const rgb of views) ready.push({ index: i, hash, rgb });
-      } else if (fast) {
-        ready.push({ index: i, hash, img: await decodeRgb(buf ?? file, { bound: decodeBound(dopts), kernel: dopts.kernel }, file) });
       } else {
-        ready.push({ index: i, hash, rgb: await decodeImage(buf ?? file, dopts, file) });
+        ready.push({ index: i, hash, ...(await decodeForTarget(buf ?? file, dopts, file)) });
       }
     } catch (e) {
       failedAt.push({ index: i, path: file, reason: e instanceof ImageDecodeError ? e.reason : String(e) });
