@@ -4,11 +4,14 @@
  * shows it on a white page), animated images read at their first frame, then resized. Training, predict,
  * evaluate and serve all decode through here, so they see the same pixels.
  *
- * Two stages, so that training can keep stage 1 and redo only stage 2 each epoch:
- *  1. decodeRgb: the upright sRGB image at its own size, or shrunk (aspect kept) when its short side exceeds
- *     a bound (twice the target). 8-bit JPEGs without a colour profile (nearly all photos) go through
- *     libjpeg-turbo directly; everything else, and any JPEG libjpeg-turbo rejects, through sharp.
- *  2. resizeRgb: resampling in WebAssembly (src/data/resample.ts), matching sharp's resize within a few levels.
+ * decodeImage (and the feature pipeline, through decodeForTarget) resizes once: 8-bit JPEGs without a colour
+ * profile (nearly all photos) whose short side is at most twice the target go through libjpeg-turbo, then the
+ * WebAssembly resampler (src/data/resample.ts, within 2 levels of sharp's resize); larger JPEGs go through one
+ * sharp pipeline with shrink-on-load, as before; other formats, and JPEGs libjpeg-turbo rejects, are decoded by
+ * sharp at their own size, then resampled.
+ *
+ * Training keeps a decoded image per run and redoes only the rest each epoch: decodeRgb gives that image (at its
+ * own size, or shrunk so its short side is the bound), resizeRgb / augmentation in augment.ts finish it.
  *
  * TLEARN_DECODER=legacy selects the previous decoder (one sharp pipeline per image, decode-legacy.ts), kept
  * so that benchmarks can measure both in one run.
