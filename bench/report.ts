@@ -28,23 +28,26 @@ export async function writeBenchSection(name: string, body: string): Promise<voi
   log(`updated ${file}`);
 }
 
-/** Runs a node script as a child process, timing it and reading its peak RSS (GNU time's %M where available). */
+/** Runs a node script as a child process, timing it and reading its peak RSS and CPU time (GNU time's %M, %U, %S where available). */
 export interface TimedRun {
   seconds: number;
   rssMB: number | null;
+  /** User + system CPU seconds of the child. */
+  cpuSeconds: number | null;
   stdout: string;
 }
 
 export function timed(args: string[], env: Record<string, string>): Promise<TimedRun> {
   const gnuTime = existsSync('/usr/bin/time');
   const cmd = gnuTime ? '/usr/bin/time' : process.execPath;
-  const full = gnuTime ? ['-f', '__RSS_KB=%M', process.execPath, ...args] : args;
+  const full = gnuTime ? ['-f', '__RSS_KB=%M __CPU=%U+%S', process.execPath, ...args] : args;
   const t = performance.now();
   return new Promise((resolve, reject) => {
     execFile(cmd, full, { env: { ...process.env, ...env }, maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`${args.join(' ')} failed: ${stderr.slice(-2000)}`));
       const m = /__RSS_KB=(\d+)/.exec(stderr);
-      resolve({ seconds: (performance.now() - t) / 1000, rssMB: m ? Number(m[1]) / 1024 : null, stdout });
+      const c = /__CPU=([\d.]+)\+([\d.]+)/.exec(stderr);
+      resolve({ seconds: (performance.now() - t) / 1000, rssMB: m ? Number(m[1]) / 1024 : null, cpuSeconds: c ? Number(c[1]) + Number(c[2]) : null, stdout });
     });
   });
 }

@@ -5,6 +5,8 @@ import { loadBackbone, type Backbone } from '../src/backbones/load.js';
 import { loadImageFolder } from '../src/data/discover.js';
 import { clearFeaturesCache, FeatureCache, featuresCacheUsage, featuresRoot } from '../src/features/cache.js';
 import { createFeatureExtractor, extractFeatures } from '../src/features/extract.js';
+import { FeatureStore } from '../src/features/store.js';
+import { sha256 } from '../src/util/hash.js';
 import { makeDataset, makeTinyBackbone, tmpDir } from './helpers.js';
 
 let backbone: Backbone;
@@ -38,23 +40,28 @@ describe('feature extraction and its cache', () => {
     expect(Array.from(c.features)).toEqual(Array.from(a.features.subarray(0, 16)));
   });
 
-  it('never reads back a half-written or foreign entry', async () => {
+  it('never reads back a foreign entry; ignores and counts the former one-file-per-vector layout', async () => {
     await clearFeaturesCache();
     const a = await extractFeatures(paths.slice(0, 3), backbone);
-    const dir = (await fs.readdir(featuresRoot()))[0]!;
-    const files: string[] = [];
-    const walk = async (d: string) => {
-      for (const e of await fs.readdir(d, { withFileTypes: true })) (e.isDirectory() ? await walk(path.join(d, e.name)) : files.push(path.join(d, e.name)));
-    };
-    await walk(path.join(featuresRoot(), dir));
-    expect(files.filter((f) => f.endsWith('.f32'))).toHaveLength(3);
-    // a killed writer leaves only a .tmp file (the rename never happened) or, at worst, a short file
-    await fs.truncate(files[0]!, 10);
-    await fs.writeFile(`${files[1]}.1234.abcd.tmp`, 'partial');
+    expect((await featuresCacheUsage()).extractors).toBe(1);
+    // the same content hash under another dimension or extractor key is absent, not misread
+    const hash = sha256(await fs.readFile(paths[0]!));
+    const ek = Object.keys(FeatureStore.at(featuresRoot()).usage().extractors)[0]!;
+    expect(Array.from((await new FeatureCache(ek, 16).get(hash))!)).toEqual(Array.from(a.features.subarray(0, 16)));
+    expect(await new FeatureCache(ek, 8).get(hash)).toBeUndefined();
+    expect(await new FeatureCache('another-key', 16).get(hash)).toBeUndefined();
+    // a cache left by an older tlearn (one .f32 file per vector) is not read, but shown and cleared
+    const old = path.join(featuresRoot(), '0123456789abcdef0123', 'ab');
+    await fs.mkdir(old, { recursive: true });
+    await fs.writeFile(path.join(old, 'ab12.f32'), Buffer.alloc(64));
+    const usage = await featuresCacheUsage();
+    expect([usage.entries, usage.legacyFiles]).toEqual([3, 1]);
     const b = await extractFeatures(paths.slice(0, 3), backbone);
-    expect(b.computed).toBe(1);
-    expect(b.fromCache).toBe(2);
+    expect([b.computed, b.fromCache]).toEqual([0, 3]);
     expect(Array.from(b.features)).toEqual(Array.from(a.features));
+    const cleared = await clearFeaturesCache();
+    expect([cleared.entries, cleared.legacyFiles]).toEqual([3, 1]);
+    expect((await featuresCacheUsage()).entries).toBe(0);
     const cache = new FeatureCache('k', 4, tmpDir());
     await expect(cache.put('ab', new Float32Array(3))).rejects.toThrow(/3 values, expected 4/);
   });

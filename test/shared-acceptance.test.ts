@@ -10,17 +10,21 @@ import { trainFromFolder } from '../src/train/run.js';
 import { CALTECH, CALTECH_EXCLUDE, HYMENOPTERA, MOBILENET, TM_EXPORT, hasShared, tmpDir } from './helpers.js';
 
 describe.runIf(hasShared(CALTECH, 'Caltech-97 end-to-end test') && hasShared(MOBILENET, 'Caltech-97 end-to-end test'))('Caltech-97 with MobileNetV2-0.35 (the notebook\'s task)', () => {
-  it('reaches >= 0.86 test accuracy; a second run reads the features cache and matches', async () => {
+  it('reaches >= 0.86 test accuracy (within 0.5 points of 0.8870); a second run reads the features cache and matches', async () => {
     const opts = { data: CALTECH, exclude: CALTECH_EXCLUDE, backbone: MOBILENET, epochs: 10, seed: 42 };
     const a = await trainFromFolder({ ...opts, out: path.join(tmpDir(), 'a') });
     expect(a.metrics.dataset.classes).toBe(97);
     expect(a.metrics.dataset.images).toBe(6209);
     expect(a.metrics.features.computed).toBe(6209);
     expect(a.metrics.test.accuracy).toBeGreaterThanOrEqual(0.86);
-    // temperature scaling, fitted on validation, brings the test ECE from about 0.064 to <= 0.03
+    // the libjpeg-turbo + WebAssembly decoder (issue 12) stays within 0.5 points of the sharp decoder's 0.8870
+    expect(Math.abs(a.metrics.test.accuracy - 0.887)).toBeLessThanOrEqual(0.005);
+    // temperature scaling, fitted on validation, halves the test ECE: 0.064 -> 0.025 with the legacy sharp decoder,
+    // 0.066 -> 0.033 with the libjpeg-turbo + WebAssembly one (931 test images: ECE moves by a few thousandths
+    // when a handful of confident predictions change bins)
     expect(a.metrics.calibration.method).toBe('temperature');
     expect(a.metrics.calibration.test.before.ece).toBeGreaterThan(0.05);
-    expect(a.metrics.test.ece).toBeLessThanOrEqual(0.03);
+    expect(a.metrics.test.ece).toBeLessThanOrEqual(0.035);
     expect(a.metrics.test.confusion).toHaveLength(97);
     const b = await trainFromFolder({ ...opts, out: path.join(tmpDir(), 'b') });
     expect(b.metrics.features.computed).toBe(0);

@@ -25,32 +25,60 @@ const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68];
 const TORCH_MEAN = [0.485, 0.456, 0.406];
 const TORCH_STD = [0.229, 0.224, 0.225];
 
-/** Writes the preprocessed float values of packed RGB bytes into `out` at `offset` (NHWC). */
-export function preprocessInto(rgb: Uint8Array, mode: PreprocessMode, out: Float32Array, offset = 0): void {
-  const n = rgb.length;
+/**
+ * Every mode as one affine map per output channel c, computed in double precision and rounded to float32 once:
+ * out[c] = (in[c'] / div[c] - mean[c]) / scale[c], with c' = 2 - c when `bgr` (caffe) and c otherwise. (Dividing
+ * by 1 and subtracting 0 are exact, so these are the formulas above, bit for bit.)
+ */
+export interface PreprocessAffine {
+  div: [number, number, number];
+  mean: [number, number, number];
+  scale: [number, number, number];
+  bgr: boolean;
+}
+
+export function preprocessAffine(mode: PreprocessMode): PreprocessAffine {
   switch (mode) {
     case 'tf':
-      for (let i = 0; i < n; i++) out[offset + i] = rgb[i]! / 127.5 - 1;
-      return;
+      return { div: [127.5, 127.5, 127.5], mean: [1, 1, 1], scale: [1, 1, 1], bgr: false };
     case 'unit':
-      for (let i = 0; i < n; i++) out[offset + i] = rgb[i]! / 255;
-      return;
+      return { div: [255, 255, 255], mean: [0, 0, 0], scale: [1, 1, 1], bgr: false };
     case 'raw':
-      for (let i = 0; i < n; i++) out[offset + i] = rgb[i]!;
-      return;
+      return { div: [1, 1, 1], mean: [0, 0, 0], scale: [1, 1, 1], bgr: false };
     case 'caffe':
-      for (let i = 0; i < n; i += 3) {
-        out[offset + i] = rgb[i + 2]! - CAFFE_MEAN_BGR[0]!;
-        out[offset + i + 1] = rgb[i + 1]! - CAFFE_MEAN_BGR[1]!;
-        out[offset + i + 2] = rgb[i]! - CAFFE_MEAN_BGR[2]!;
-      }
-      return;
+      return { div: [1, 1, 1], mean: [...CAFFE_MEAN_BGR] as [number, number, number], scale: [1, 1, 1], bgr: true };
     case 'torch':
-      for (let i = 0; i < n; i += 3)
-        for (let c = 0; c < 3; c++) out[offset + i + c] = (rgb[i + c]! / 255 - TORCH_MEAN[c]!) / TORCH_STD[c]!;
-      return;
+      return { div: [255, 255, 255], mean: [...TORCH_MEAN] as [number, number, number], scale: [...TORCH_STD] as [number, number, number], bgr: false };
     default:
       throw new Error(`unknown preprocessing '${mode as string}'`);
+  }
+}
+
+/** Per mode, 3 x 256 float32 values: output channel c of byte v at [c * 256 + v] (one lookup per value; input channel 2 - c when `bgr`). */
+const tables = new Map<PreprocessMode, Float32Array>();
+
+export function preprocessTable(mode: PreprocessMode): Float32Array {
+  let t = tables.get(mode);
+  if (!t) {
+    const a = preprocessAffine(mode);
+    t = new Float32Array(768);
+    for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) t[c * 256 + v] = (v / a.div[c]! - a.mean[c]!) / a.scale[c]!;
+    tables.set(mode, t);
+  }
+  return t;
+}
+
+/** Writes the preprocessed float values of packed RGB bytes into `out` at `offset` (NHWC). */
+export function preprocessInto(rgb: Uint8Array, mode: PreprocessMode, out: Float32Array, offset = 0): void {
+  const t = preprocessTable(mode);
+  const n = rgb.length - (rgb.length % 3);
+  const o = out.subarray(offset, offset + n);
+  // caffe wants BGR: output channel c takes input channel 2 - c
+  const [i0, i2] = mode === 'caffe' ? [2, 0] : [0, 2];
+  for (let i = 0; i < n; i += 3) {
+    o[i] = t[rgb[i + i0]!]!;
+    o[i + 1] = t[256 + rgb[i + 1]!]!;
+    o[i + 2] = t[512 + rgb[i + i2]!]!;
   }
 }
 

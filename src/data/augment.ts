@@ -1,13 +1,17 @@
 /**
  * Data augmentation (random resized crop, horizontal flip, small rotation, colour jitter) and test-time
- * variants (flips and centre crops), done by sharp while decoding. Augmentation is seeded per image and epoch,
- * so a run is reproducible whatever order the decodes finish in.
+ * variants (flips and centre crops). Both start from a decoded image (decodeRgb's stage 1, which training keeps
+ * in its decoded-image cache), so an epoch never decodes a JPEG again. Augmentation is seeded per image and
+ * epoch, so a run is reproducible whatever order the decodes finish in.
  */
-import { promises as fs } from 'node:fs';
-import sharp, { type Sharp } from 'sharp';
 import { Rng } from '../util/rng.js';
-import { decodeBmp } from './bmp.js';
-import { decodeFailureReason, ImageDecodeError, isBmp, openImage, toRgb, type DecodeOptions } from './decode.js';
+import { decodeAugmentedLegacy, decodeVariantLegacy } from './decode-legacy.js';
+import { decodeBound, decoderName, decodeForTarget, decodeRgb, type DecodeOptions } from './decode.js';
+import { resampleRgb, type PixelRect } from './resample.js';
+import { flipRgbInPlace, type RgbImage } from './rgb.js';
+import { transformRgb } from './transform-rgb.js';
+
+export { transformRgb } from './transform-rgb.js';
 
 export interface AugmentOptions {
   /** Random resized crop: the smallest share of the image area kept (0 = no cropping). */
@@ -54,133 +58,58 @@ export function describeAugment(a: AugmentOptions): string {
   return parts.length ? parts.join(', ') : 'none';
 }
 
-async function source(buf: Uint8Array): Promise<{ img: () => Sharp; width: number; height: number }> {
-  if (isBmp(buf)) {
-    const b = decodeBmp(buf);
-    return { img: () => openImage(buf), width: b.width, height: b.height };
-  }
-  const meta = await sharp(buf).metadata();
-  if (!meta.width || !meta.height) throw new Error('no image dimensions');
-  const swap = (meta.orientation ?? 1) >= 5;
-  return { img: () => openImage(buf), width: swap ? meta.height : meta.width, height: swap ? meta.width : meta.height };
+/** The random choices for one image of width x height: drawn in a fixed order, so seeds reproduce them. */
+export interface AugmentDraw {
+  box: PixelRect;
+  angle: number;
+  flip: boolean;
+  /** undefined when colour jitter is off */
+  colour?: { brightness: number; contrast: number; saturation: number };
 }
 
-async function finish(p: Sharp, o: DecodeOptions, label: string): Promise<Uint8Array> {
-  const { data, info } = await toRgb(p).toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3 || data.length !== o.width * o.height * 3) throw new ImageDecodeError(label, `decoded to ${info.channels} channels, ${info.width}x${info.height}`);
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-async function withErrors<T>(label: string, buf: Uint8Array, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (e: any) {
-    if (e instanceof ImageDecodeError) throw e;
-    throw new ImageDecodeError(label, decodeFailureReason(buf, e));
-  }
-}
-
-async function readBytes(src: string | Uint8Array, label: string): Promise<Uint8Array> {
-  try {
-    return typeof src === 'string' ? await fs.readFile(src) : src;
-  } catch (e: any) {
-    throw new ImageDecodeError(label, `cannot read file (${e.code ?? e.message})`);
-  }
-}
-
-/**
- * Rotation (about the centre, bilinear), horizontal flip and colour jitter of a square RGB image in one pass,
- * from an S x S source that covers the rotated output's corners.
- */
-export function transformRgb(src: Uint8Array, S: number, out: Uint8Array, w: number, h: number, t: { angle: number; flip: boolean; brightness: number; contrast: number; saturation: number }): void {
-  const cos = Math.cos((t.angle * Math.PI) / 180);
-  const sin = Math.sin((t.angle * Math.PI) / 180);
-  const cx = (w - 1) / 2;
-  const cy = (h - 1) / 2;
-  const sc = (S - 1) / 2;
-  let mean = 0;
-  for (let i = 0; i < src.length; i += 3) mean += 0.299 * src[i]! + 0.587 * src[i + 1]! + 0.114 * src[i + 2]!;
-  mean = (mean / (src.length / 3)) * t.brightness;
-  const { brightness: b, contrast: k, saturation: sat } = t;
-  for (let y = 0; y < h; y++) {
-    const v = y - cy;
-    for (let x = 0; x < w; x++) {
-      // output pixels map 1:1 onto the rotated source, whose corners S covers
-      const u = t.flip ? cx - x : x - cx;
-      let sx = cos * u + sin * v + sc;
-      let sy = -sin * u + cos * v + sc;
-      sx = sx < 0 ? 0 : sx > S - 1 ? S - 1 : sx;
-      sy = sy < 0 ? 0 : sy > S - 1 ? S - 1 : sy;
-      const x0 = sx | 0;
-      const y0 = sy | 0;
-      const x1 = x0 + 1 < S ? x0 + 1 : x0;
-      const y1 = y0 + 1 < S ? y0 + 1 : y0;
-      const fx = sx - x0;
-      const fy = sy - y0;
-      const w00 = (1 - fx) * (1 - fy);
-      const w01 = fx * (1 - fy);
-      const w10 = (1 - fx) * fy;
-      const w11 = fx * fy;
-      const i00 = (y0 * S + x0) * 3;
-      const i01 = (y0 * S + x1) * 3;
-      const i10 = (y1 * S + x0) * 3;
-      const i11 = (y1 * S + x1) * 3;
-      const r = (src[i00]! * w00 + src[i01]! * w01 + src[i10]! * w10 + src[i11]! * w11) * b;
-      const g = (src[i00 + 1]! * w00 + src[i01 + 1]! * w01 + src[i10 + 1]! * w10 + src[i11 + 1]! * w11) * b;
-      const bl = (src[i00 + 2]! * w00 + src[i01 + 2]! * w01 + src[i10 + 2]! * w10 + src[i11 + 2]! * w11) * b;
-      const gray = 0.299 * r + 0.587 * g + 0.114 * bl;
-      const o = (y * w + x) * 3;
-      const rr = (gray + (r - gray) * sat - mean) * k + mean;
-      const gg = (gray + (g - gray) * sat - mean) * k + mean;
-      const bb = (gray + (bl - gray) * sat - mean) * k + mean;
-      out[o] = rr < 0 ? 0 : rr > 255 ? 255 : rr + 0.5;
-      out[o + 1] = gg < 0 ? 0 : gg > 255 ? 255 : gg + 0.5;
-      out[o + 2] = bb < 0 ? 0 : bb > 255 ? 255 : bb + 0.5;
+export function drawAugmentation(W: number, H: number, aug: AugmentOptions, rng: Rng): AugmentDraw {
+  let box = { left: 0, top: 0, width: W, height: H };
+  if (aug.crop > 0 && aug.crop < 1) {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const area = W * H * (aug.crop + rng.next() * (1 - aug.crop));
+      const ratio = Math.exp(Math.log(3 / 4) + rng.next() * (Math.log(4 / 3) - Math.log(3 / 4)));
+      const cw = Math.round(Math.sqrt(area * ratio));
+      const ch = Math.round(Math.sqrt(area / ratio));
+      if (cw >= 1 && ch >= 1 && cw <= W && ch <= H) {
+        box = { left: rng.int(W - cw + 1), top: rng.int(H - ch + 1), width: cw, height: ch };
+        break;
+      }
     }
   }
+  const angle = aug.rotate > 0 ? (rng.next() * 2 - 1) * aug.rotate : 0;
+  const flip = aug.flip && rng.next() < 0.5;
+  const j = () => 1 + (rng.next() * 2 - 1) * aug.color;
+  const colour = aug.color > 0 ? { brightness: j(), contrast: j(), saturation: j() } : undefined;
+  return { box, angle, flip, colour };
+}
+
+/** An augmented network input from a decoded image: crop, resize, then flip/rotate/jitter. */
+export function augmentRgb(img: RgbImage, o: DecodeOptions, aug: AugmentOptions, rng: Rng): Uint8Array {
+  const { box, angle, flip, colour } = drawAugmentation(img.width, img.height, aug, rng);
+  const kernel = o.kernel ?? 'linear';
+  const mode = o.resize ?? 'squash';
+  if (!angle && !colour) {
+    const out = resampleRgb(img, o.width, o.height, kernel, mode, box);
+    return flip ? flipRgbInPlace(out, o.width, o.height) : out;
+  }
+  // resize to a square that covers the rotated output's corners, then rotate/flip/jitter in one pass
+  const rad = (Math.abs(angle) * Math.PI) / 180;
+  const S = Math.ceil(Math.max(o.width, o.height) * (Math.cos(rad) + Math.sin(rad)));
+  const big = resampleRgb(img, S, S, kernel, mode, box);
+  const out = new Uint8Array(o.width * o.height * 3);
+  transformRgb(big, S, out, o.width, o.height, { angle, flip, ...(colour ?? { brightness: 1, contrast: 1, saturation: 1 }) });
+  return out;
 }
 
 /** Decodes an image with a random augmentation drawn from `rng`. */
 export async function decodeAugmented(src: string | Uint8Array, o: DecodeOptions, aug: AugmentOptions, rng: Rng, label = typeof src === 'string' ? src : '<buffer>'): Promise<Uint8Array> {
-  const buf = await readBytes(src, label);
-  return withErrors(label, buf, async () => {
-    const s = await source(buf);
-    const W = s.width;
-    const H = s.height;
-    let box = { left: 0, top: 0, width: W, height: H };
-    if (aug.crop > 0 && aug.crop < 1) {
-      for (let attempt = 0; attempt < 10; attempt++) {
-        const area = W * H * (aug.crop + rng.next() * (1 - aug.crop));
-        const ratio = Math.exp(Math.log(3 / 4) + rng.next() * (Math.log(4 / 3) - Math.log(3 / 4)));
-        const cw = Math.round(Math.sqrt(area * ratio));
-        const ch = Math.round(Math.sqrt(area / ratio));
-        if (cw >= 1 && ch >= 1 && cw <= W && ch <= H) {
-          box = { left: rng.int(W - cw + 1), top: rng.int(H - ch + 1), width: cw, height: ch };
-          break;
-        }
-      }
-    }
-    const angle = aug.rotate > 0 ? (rng.next() * 2 - 1) * aug.rotate : 0;
-    const flip = aug.flip && rng.next() < 0.5;
-    const j = () => (aug.color > 0 ? 1 + (rng.next() * 2 - 1) * aug.color : 1);
-    const colour = { brightness: j(), contrast: j(), saturation: j() };
-    let p = s.img();
-    if (box.width !== W || box.height !== H) p = p.extract(box);
-    const fit = (o.resize ?? 'squash') === 'squash' ? 'fill' : 'cover';
-    if (!angle && aug.color === 0) {
-      p = p.resize(o.width, o.height, { fit, position: 'centre', kernel: o.kernel ?? 'linear' });
-      if (flip) p = p.flop();
-      return finish(p, o, label);
-    }
-    // resize to a square that covers the rotated output's corners, then rotate/flip/jitter in one pass
-    const rad = (Math.abs(angle) * Math.PI) / 180;
-    const side = Math.max(o.width, o.height);
-    const S = Math.ceil(side * (Math.cos(rad) + Math.sin(rad)));
-    const big = await finish(p.resize(S, S, { fit, position: 'centre', kernel: o.kernel ?? 'linear' }), { ...o, width: S, height: S }, label);
-    const out = new Uint8Array(o.width * o.height * 3);
-    transformRgb(big, S, out, o.width, o.height, { angle, flip, ...colour });
-    return out;
-  });
+  if (decoderName() === 'legacy') return decodeAugmentedLegacy(src, o, (w, h) => drawAugmentation(w, h, aug, rng), label);
+  return augmentRgb(await decodeRgb(src, { bound: decodeBound(o), kernel: o.kernel }, label), o, aug, rng);
 }
 
 /** A test-time view of an image: optionally flipped, optionally a centred crop keeping `crop` of each side. */
@@ -197,20 +126,44 @@ export const TTA_VARIANTS: TtaVariant[] = [
   { flip: true, crop: 0.875 },
 ];
 
-export async function decodeVariant(src: string | Uint8Array, o: DecodeOptions, v: TtaVariant, label = typeof src === 'string' ? src : '<buffer>'): Promise<Uint8Array> {
-  const buf = await readBytes(src, label);
-  return withErrors(label, buf, async () => {
-    const s = await source(buf);
-    let p = s.img();
-    if (v.crop < 1) {
-      const cw = Math.max(1, Math.round(s.width * v.crop));
-      const ch = Math.max(1, Math.round(s.height * v.crop));
-      p = p.extract({ left: Math.floor((s.width - cw) / 2), top: Math.floor((s.height - ch) / 2), width: cw, height: ch });
+/** A test-time view of a decoded image. */
+export function variantRgb(img: RgbImage, o: DecodeOptions, v: TtaVariant): Uint8Array {
+  let box: PixelRect | undefined;
+  if (v.crop < 1) {
+    const cw = Math.max(1, Math.round(img.width * v.crop));
+    const ch = Math.max(1, Math.round(img.height * v.crop));
+    box = { left: Math.floor((img.width - cw) / 2), top: Math.floor((img.height - ch) / 2), width: cw, height: ch };
+  }
+  const out = resampleRgb(img, o.width, o.height, o.kernel ?? 'linear', o.resize ?? 'squash', box);
+  return v.flip ? flipRgbInPlace(out, o.width, o.height) : out;
+}
+
+/**
+ * Every test-time view of one image, decoded once. The plain view is exactly decodeImage's pixels (one resize
+ * from the decoded image), so TTA with the plain view alone evaluates as predict does. A JPEG too large for
+ * libjpeg-turbo's path arrives already at the target size (sharp's shrink-on-load); its crops are then cut
+ * from a decode bounded at twice the target.
+ */
+export async function decodeViews(src: string | Uint8Array, o: DecodeOptions, variants: readonly TtaVariant[], label = typeof src === 'string' ? src : '<buffer>'): Promise<Uint8Array[]> {
+  if (decoderName() === 'legacy') return Promise.all(variants.map((v) => decodeVariantLegacy(src, o, v, label)));
+  const t = await decodeForTarget(src, o, label);
+  if (t.img) return variants.map((v) => variantRgb(t.img, o, v));
+  let bounded: RgbImage | undefined;
+  const views: Uint8Array[] = [];
+  for (const v of variants) {
+    if (v.crop >= 1) {
+      const rgb = t.rgb.slice();
+      views.push(v.flip ? flipRgbInPlace(rgb, o.width, o.height) : rgb);
+    } else {
+      bounded ??= await decodeRgb(src, { bound: decodeBound(o), kernel: o.kernel }, label);
+      views.push(variantRgb(bounded, o, v));
     }
-    p = p.resize(o.width, o.height, { fit: (o.resize ?? 'squash') === 'squash' ? 'fill' : 'cover', position: 'centre', kernel: o.kernel ?? 'linear' });
-    if (v.flip) p = p.flop();
-    return finish(p, o, label);
-  });
+  }
+  return views;
+}
+
+export async function decodeVariant(src: string | Uint8Array, o: DecodeOptions, v: TtaVariant, label = typeof src === 'string' ? src : '<buffer>'): Promise<Uint8Array> {
+  return (await decodeViews(src, o, [v], label))[0]!;
 }
 
 /** The generator for image `index` in `epoch` (independent of decode order). */

@@ -1,13 +1,33 @@
 /**
- * Decodes any supported image to packed 8-bit RGB at a fixed size with sharp: EXIF orientation applied,
+ * Decodes any supported image to packed 8-bit RGB at a fixed size: EXIF orientation applied,
  * grayscale/CMYK/16-bit/palette normalised to 3-channel sRGB, transparency composited on white (as a browser
  * shows it on a white page), animated images read at their first frame, then resized. Training, predict,
  * evaluate and serve all decode through here, so they see the same pixels.
+ *
+ * decodeImage (and the feature pipeline, through decodeForTarget) resizes once: 8-bit JPEGs without a colour
+ * profile (nearly all photos) whose short side is at most twice the target go through libjpeg-turbo, then the
+ * WebAssembly resampler (src/data/resample.ts, within 2 levels of sharp's resize); larger JPEGs go through one
+ * sharp pipeline with shrink-on-load, as before; other formats, and JPEGs libjpeg-turbo rejects, are decoded by
+ * sharp at their own size, then resampled.
+ *
+ * Training keeps a decoded image per run and redoes only the rest each epoch: decodeRgb gives that image (at its
+ * own size, or shrunk so its short side is the bound), resizeRgb / augmentation in augment.ts finish it.
+ *
+ * TLEARN_DECODER=legacy selects the previous decoder (one sharp pipeline per image, decode-legacy.ts), kept
+ * so that benchmarks can measure both in one run.
  */
-import { promises as fs } from 'node:fs';
-import sharp, { type Sharp } from 'sharp';
 import { decodeBmp } from './bmp.js';
-import { HEAD_BYTES, sniffImageFormat } from './formats.js';
+import { isBmp, openImage, toRgb } from './sharp-image.js';
+import { decodeImageLegacy } from './decode-legacy.js';
+import { ImageDecodeError, decodeFailureReason, readImageBytes, withDecodeErrors } from './decode-errors.js';
+import { readJpegInfo } from './jpeg-header.js';
+import { decodeJpegTurbo, jpegTurboAvailable } from './jpeg-turbo.js';
+import { resampleRgb } from './resample.js';
+import { orientRgb, type RgbImage } from './rgb.js';
+
+export type { RgbImage } from './rgb.js';
+export { ImageDecodeError, decodeFailureReason, readImageBytes, withDecodeErrors };
+export { isBmp, openImage, toRgb, TRANSPARENT_BACKGROUND } from './sharp-image.js';
 
 /** squash: stretch to the target size (what Keras `load_img(target_size=...)` does); center-crop: keep aspect, crop the middle. */
 export type ResizeMode = 'squash' | 'center-crop';
@@ -22,86 +42,93 @@ export interface DecodeOptions {
   kernel?: ResizeKernel;
 }
 
-export class ImageDecodeError extends Error {
-  constructor(
-    readonly path: string,
-    readonly reason: string,
-  ) {
-    super(`${path}: ${reason}`);
-  }
+export type DecoderName = 'fast' | 'legacy';
+
+/** Which decoder runs: 'legacy' when TLEARN_DECODER=legacy, else 'fast'. */
+export function decoderName(): DecoderName {
+  return process.env.TLEARN_DECODER?.trim().toLowerCase() === 'legacy' ? 'legacy' : 'fast';
 }
 
-sharp.cache(false);
-
-/** sharp's default limit on decoded pixels (16383 x 16383), which stops decompression bombs. */
-const PIXEL_LIMIT = 268402689;
-
-/** What transparent pixels become: white. */
-export const TRANSPARENT_BACKGROUND = { r: 255, g: 255, b: 255 };
-
-export function isBmp(buf: Uint8Array): boolean {
-  return sniffImageFormat(buf.subarray(0, HEAD_BYTES)) === 'bmp';
+/** One line for logs and benchmarks: which decoders are in use. */
+export function describeDecoder(): string {
+  if (decoderName() === 'legacy') return 'legacy (sharp decode + resize per image)';
+  return `${jpegTurboAvailable() ? 'libjpeg-turbo for JPEG' : 'sharp for JPEG (libjpeg-turbo binding not loadable)'}, sharp for other formats, WebAssembly resampling`;
 }
 
-/** A sharp pipeline for an image's bytes (BMP through tlearn's own decoder), upright. */
-export function openImage(buf: Uint8Array): Sharp {
-  if (isBmp(buf)) {
-    const bmp = decodeBmp(buf);
-    return sharp(bmp.data, { raw: { width: bmp.width, height: bmp.height, channels: 3 } });
-  }
-  return sharp(buf, { failOn: 'error', sequentialRead: true }).autoOrient();
+/** Stage 1's bound for a target size: images whose short side exceeds it are shrunk to it. */
+export function decodeBound(o: { width: number; height: number }): number {
+  return 2 * Math.max(o.width, o.height);
 }
 
-/** The end of every decode: transparency on white, sRGB, 8-bit, 3 channels. */
-export function toRgb(p: Sharp): Sharp {
-  return p.flatten({ background: TRANSPARENT_BACKGROUND }).toColourspace('srgb').raw({ depth: 'uchar' });
+export interface DecodeRgbOptions {
+  /** Short-side bound (default: none). */
+  bound?: number;
+  /** Kernel for shrinking to the bound. */
+  kernel?: ResizeKernel;
 }
 
-/** Width and height a PNG's header declares (for the message about a too-large image). */
-function pngSize(buf: Uint8Array): [number, number] | undefined {
-  if (buf.length < 24 || sniffImageFormat(buf.subarray(0, 8)) !== 'png') return undefined;
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  return [dv.getUint32(16), dv.getUint32(20)];
+async function viaSharp(buf: Uint8Array, o: DecodeRgbOptions): Promise<RgbImage> {
+  let p = openImage(buf);
+  if (o.bound) p = p.resize(o.bound, o.bound, { fit: 'outside', withoutEnlargement: true, kernel: o.kernel ?? 'linear' });
+  const { data, info } = await toRgb(p).toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
 }
 
-/** A readable reason for a failed decode (libvips' message, or what the bytes show, e.g. a truncated JPEG). */
-export function decodeFailureReason(buf: Uint8Array, e: unknown): string {
-  const fmt = sniffImageFormat(buf.subarray(0, HEAD_BYTES));
-  const raw = String((e as Error)?.message ?? e);
-  if (/pixel limit/i.test(raw)) {
-    const size = pngSize(buf);
-    return `image too large to decode (${size ? `${size[0]}x${size[1]} pixels, ` : ''}more than the limit of ${Math.round(PIXEL_LIMIT / 1e6)} megapixels)`;
-  }
-  if (fmt === 'heif' && /compression|codec|decoder|heif/i.test(raw)) return `not a readable image (HEIC/HEVC is not supported by the installed sharp; convert to JPEG or AVIF)`;
-  if (fmt === 'jpeg' && !(buf[buf.length - 2] === 0xff && buf[buf.length - 1] === 0xd9)) return 'not a readable image (truncated JPEG: the file ends before its end-of-image marker)';
-  if (fmt === 'png' && !Buffer.from(buf.subarray(Math.max(0, buf.length - 12))).includes(Buffer.from('IEND'))) return 'not a readable image (truncated PNG: no IEND chunk)';
-  const msg = String((e as Error)?.message ?? e).split('\n')[0]!.replace(/^Input (buffer|file) (contains |has )?/, '');
-  return `not a readable image (${msg})`;
+/** libjpeg-turbo's image when the bytes are an 8-bit JPEG it can decode exactly as sharp would (no colour profile, not CMYK) within `bound`. */
+async function viaTurbo(buf: Uint8Array, bound?: number): Promise<RgbImage | 'too-large' | undefined> {
+  const jpeg = jpegTurboAvailable() ? readJpegInfo(buf) : undefined;
+  if (!jpeg || jpeg.precision !== 8 || !(jpeg.components === 1 || jpeg.components === 3) || jpeg.hasIcc) return undefined;
+  if (bound && Math.min(jpeg.width, jpeg.height) > bound) return 'too-large';
+  const img = await decodeJpegTurbo(buf).catch(() => undefined);
+  return img && img.width === jpeg.width && img.height === jpeg.height ? orientRgb(img, jpeg.orientation) : undefined;
+}
+
+/** Stage 1: the upright 3-channel sRGB image, at its own size or shrunk to `bound` on the short side. */
+export async function decodeRgb(src: string | Uint8Array, o: DecodeRgbOptions = {}, label = typeof src === 'string' ? src : '<buffer>'): Promise<RgbImage> {
+  const buf = await readImageBytes(src, label);
+  return withDecodeErrors(label, buf, async () => {
+    const turbo = await viaTurbo(buf, o.bound);
+    if (turbo && turbo !== 'too-large') return turbo;
+    if (isBmp(buf)) {
+      const b = decodeBmp(buf);
+      const s = Math.min(b.width, b.height);
+      if (!o.bound || s <= o.bound) return b;
+      const f = o.bound / s;
+      const w = Math.max(1, Math.round(b.width * f));
+      const h = Math.max(1, Math.round(b.height * f));
+      return { data: resampleRgb(b, w, h, o.kernel ?? 'linear'), width: w, height: h };
+    }
+    return viaSharp(buf, o);
+  });
+}
+
+/** Stage 2: a stage-1 image resized to the target (squash or centre crop). */
+export function resizeRgb(img: RgbImage, o: DecodeOptions): Uint8Array {
+  if (img.width === o.width && img.height === o.height) return img.data.slice(0, o.width * o.height * 3);
+  return resampleRgb(img, o.width, o.height, o.kernel ?? 'linear', o.resize ?? 'squash');
+}
+
+/** An image on its way to the network: already at the target size (`rgb`), or decoded for the resampler (`img`). */
+export type TargetImage = { rgb: Uint8Array; img?: undefined } | { img: RgbImage; rgb?: undefined };
+
+/**
+ * The decode behind decodeImage, with the last step left to the caller (so that the feature pipeline resamples
+ * straight into its batch): JPEGs whose short side is within the bound through libjpeg-turbo, larger ones in one
+ * sharp pipeline with shrink-on-load (as the legacy decoder), everything else decoded by sharp at its own size;
+ * the resampler then resizes in one step (never twice).
+ */
+export async function decodeForTarget(src: string | Uint8Array, opts: DecodeOptions, label = typeof src === 'string' ? src : '<buffer>'): Promise<TargetImage> {
+  if (decoderName() === 'legacy') return { rgb: await decodeImageLegacy(src, opts, label) };
+  const buf = await readImageBytes(src, label);
+  const turbo = await withDecodeErrors(label, buf, () => viaTurbo(buf, decodeBound(opts)));
+  if (turbo === 'too-large') return { rgb: await decodeImageLegacy(buf, opts, label) };
+  if (turbo) return { img: turbo };
+  return { img: await decodeRgb(buf, {}, label) };
 }
 
 /** Decodes an image (a path or its bytes) to width*height*3 bytes of RGB. */
 export async function decodeImage(src: string | Uint8Array, opts: DecodeOptions, label = typeof src === 'string' ? src : '<buffer>'): Promise<Uint8Array> {
-  let buf: Uint8Array;
-  try {
-    buf = typeof src === 'string' ? await fs.readFile(src) : src;
-  } catch (e: any) {
-    throw new ImageDecodeError(label, `cannot read file (${e.code ?? e.message})`);
-  }
-  if (buf.length === 0) throw new ImageDecodeError(label, 'empty file');
-  try {
-    const { data, info } = await toRgb(
-      openImage(buf).resize(opts.width, opts.height, {
-        fit: (opts.resize ?? 'squash') === 'squash' ? 'fill' : 'cover',
-        position: 'centre',
-        kernel: opts.kernel ?? 'linear',
-      }),
-    ).toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3 || data.length !== opts.width * opts.height * 3) {
-      throw new Error(`decoded to ${info.channels} channels, ${info.width}x${info.height}`);
-    }
-    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  } catch (e: any) {
-    if (e instanceof ImageDecodeError) throw e;
-    throw new ImageDecodeError(label, decodeFailureReason(buf, e));
-  }
+  const t = await decodeForTarget(src, opts, label);
+  return t.rgb ?? resizeRgb(t.img, opts);
 }

@@ -19,6 +19,8 @@ import { sha256 } from '../util/hash.js';
 import type { EpochLog } from './fit.js';
 import { loadLoopState, saveLoopState, trainingFingerprint, type CheckpointPart, type LoopState } from './network-state.js';
 import { imageBatches, type BatchOptions, type BatchSource } from './image-batches.js';
+import { DecodedImageCache } from '../data/decoded-cache.js';
+import { decoderName } from '../data/decode.js';
 import { OnnxTrainer } from './onnx-trainer.js';
 import { DEFAULT_LR, type OptimizerName } from './optimizers.js';
 import { checkRecipe, RecipeError, TrainingRecipe, type RecipeOptions } from './recipe.js';
@@ -67,8 +69,12 @@ export interface NetworkTrainOptions extends RecipeOptions {
   batchNorm?: BatchNormOptions;
   seed?: number;
   threads?: number;
-  /** Per-epoch image source for training (augmentation) at the epoch's training size; default: plain decode. */
+  /** Per-epoch image source for training (augmentation) at the epoch's training size when there is no decoded-image cache; default: plain decode. */
   trainDecode?: (epoch: number, size: [number, number]) => BatchOptions['decode'];
+  /** Per-epoch augmentation of a decoded image at the epoch's training size (with the decoded-image cache, instead of trainDecode). */
+  trainAugment?: (epoch: number, size: [number, number]) => BatchOptions['augment'];
+  /** Keep decoded training and validation images for later epochs (default: on, except with TLEARN_DECODER=legacy). */
+  decodedCache?: boolean;
   /**
    * Progressive resizing: train the first epochs at these (smaller) sizes in turn, then at inputSize, the epochs
    * split evenly between the stages. Validation, re-estimation and the result are always at inputSize.
@@ -210,7 +216,14 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
   if (bnTrained.length) log.info(`BatchNormalization in training mode (batch statistics per micro-batch of ${microBatch}, moving statistics with momentum ${bnMomentum ?? "each layer's own"}): ${bnTrained.length} layer${bnTrained.length > 1 ? 's' : ''}`);
   for (const line of recipe.describe()) log.info(`recipe: ${line}`);
   const rng = new Rng(seed + 7);
+  // each training and validation image decoded once per run; later epochs start from the kept pixels
+  const cache = o.decodedCache !== false && decoderName() !== 'legacy' ? await DecodedImageCache.create() : undefined;
   const batchOpts = (decode?: BatchOptions['decode'], inputSize = o.inputSize): BatchOptions => ({ inputSize, preprocessing: o.preprocessing, resize: o.resize, kernel: o.kernel, batchSize, decode });
+  const trainOpts = (epoch: number, size: [number, number]): BatchOptions => {
+    const augment = o.trainAugment?.(epoch, size);
+    if (cache && (augment || !o.trainDecode)) return { ...batchOpts(undefined, size), cache, augment };
+    return batchOpts(o.trainDecode?.(epoch, size), size);
+  };
   const stepsPerEpoch = Math.ceil(train.paths.length / batchSize);
   const totalSteps = stepsPerEpoch * epochs;
   const warmupSteps = stepsPerEpoch * warmupEpochs;
@@ -263,13 +276,13 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
     const where = st.batch ? `epoch ${st.epoch + 1}, batch ${st.batch}/${stepsPerEpoch}` : `the end of epoch ${st.epoch}`;
     throw new InterruptedError(ck ? `stopped; checkpoint written at ${where} (${ck.file})` : 'stopped', stopSignal);
   };
-  const evaluate = async (src: BatchSource): Promise<{ probs: Float32Array; indices: number[]; failed: SkippedFile[] }> => {
+  const evaluate = async (src: BatchSource, withCache = false): Promise<{ probs: Float32Array; indices: number[]; failed: SkippedFile[] }> => {
     const K = o.classes;
     const parts: Float32Array[] = [];
     const indices: number[] = [];
     const bad: SkippedFile[] = [];
     const order = src.paths.map((_, i) => i);
-    for await (const b of imageBatches(src, order, { ...batchOpts(), batchSize: microBatch * 4 })) {
+    for await (const b of imageBatches(src, order, { ...batchOpts(), batchSize: microBatch * 4, cache: withCache ? cache : undefined })) {
       bad.push(...b.failed);
       const px = o.inputSize[0] * o.inputSize[1] * 3;
       for (let s = 0; s < b.labels.length; s += microBatch) {
@@ -298,7 +311,7 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
     }
   };
   const validate = async (): Promise<{ loss: number; acc: number }> => {
-    const v = await evaluate(val);
+    const v = await evaluate(val, true);
     for (const f of v.failed) failed.set(f.path, f);
     let vLoss = 0;
     let vCorrect = 0;
@@ -344,7 +357,7 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
       await trainer.setTrainSize(size);
       const progress = log.progress(`${o.label ?? 'train'} epoch ${epoch}/${epochs}`, train.paths.length);
       progress.tick(Math.min(train.paths.length, st.batch * batchSize));
-      for await (const b of imageBatches(train, order.slice(st.batch * batchSize), batchOpts(o.trainDecode?.(epoch, size), size))) {
+      for await (const b of imageBatches(train, order.slice(st.batch * batchSize), trainOpts(epoch, size))) {
         for (const f of b.failed) failed.set(f.path, f);
         if (b.labels.length) {
           const batch = recipe.prepare(b.x, b.labels, size);
@@ -401,6 +414,7 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
   try {
     await whileStoppable((signal) => (stopSignal = signal), loop);
   } catch (e) {
+    await cache?.close();
     await trainer.close();
     throw e;
   }
@@ -423,6 +437,8 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
     }
   }
   if (reestimate && !done.bnReestimated) done.bnReestimated = await reestimateStatistics(reestimate.images);
+  // the decoded images served the epochs and validation; final predictions decode what they need
+  await cache?.close();
   return {
     artifacts: trainer.exportArtifacts(),
     history,

@@ -58,8 +58,9 @@ export interface BatchResult {
 
 type Ort = typeof ortTypes;
 
-function sessionOptions(threads: number): ortTypes.InferenceSession.SessionOptions {
+function sessionOptions(threads: number, arena = true): ortTypes.InferenceSession.SessionOptions {
   return {
+    enableCpuMemArena: arena,
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
@@ -133,7 +134,9 @@ export class OnnxTrainer {
     const bindings: ParamBinding[] = [...trainBuild.params, ...evalBuild.state];
     const current = [...step.feeds.map((f) => f.value), ...state];
     const byKeras = new Map(bindings.map((b, i) => [b.kerasName, current[i]!]));
-    const evalSession = await ort.InferenceSession.create(evalBuild.graph.toBytes(), sessionOptions(threads));
+    // no memory arena for evaluation: its activations are freed after each run instead of staying reserved
+    // beside the training session's (compare's peak memory is the two together)
+    const evalSession = await ort.InferenceSession.create(evalBuild.graph.toBytes(), sessionOptions(threads, false));
     const evalFeeds = [...evalBuild.params, ...evalBuild.state].map((b) => ({ onnxName: b.onnxName, dims: b.dims, value: byKeras.get(b.kerasName)! }));
     const optimizer = new JsOptimizer(
       { name: o.optimizer, lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay },

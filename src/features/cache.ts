@@ -1,13 +1,16 @@
 /**
- * The features cache: one file per (image content, feature extractor) pair under
- * $TLEARN_HOME/features/<extractor key>/. Entries are written to a temporary file and renamed into place,
- * so a killed process never leaves a half-written entry that a later run could read.
+ * The features cache: a feature vector per (image content, feature extractor) pair, kept in the embedded
+ * LMDB store under $TLEARN_HOME/features (src/features/store.ts). Writes are transactional, so a killed
+ * process never leaves a half-written entry that a later run could read, and several processes can share it.
+ * Caches in the former layout (one file per vector in per-extractor folders) are not read; `tlearn cache
+ * clear` removes them and the vectors are recomputed.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../util/fs.js';
+import { decoderName, type DecoderName } from '../data/decode.js';
 import { sha256 } from '../util/hash.js';
 import { tlearnHome } from '../util/home.js';
+import { FeatureStore, STORE_FILE } from './store.js';
 
 export interface ExtractorKeyParts {
   backboneId: string;
@@ -15,6 +18,8 @@ export interface ExtractorKeyParts {
   inputSize: [number, number];
   resize: string;
   kernel: string;
+  /** The image decoder (its pixels differ slightly): 'fast' or 'legacy'; default: the one in use. */
+  decoder?: DecoderName;
 }
 
 export function featuresRoot(): string {
@@ -23,41 +28,45 @@ export function featuresRoot(): string {
 
 /** A stable key for everything that changes a feature vector other than the image itself. */
 export function extractorKey(p: ExtractorKeyParts): string {
-  return sha256(JSON.stringify([p.backboneId, p.preprocessing, p.inputSize, p.resize, p.kernel])).slice(0, 20);
+  const parts: unknown[] = [p.backboneId, p.preprocessing, p.inputSize, p.resize, p.kernel];
+  const decoder = p.decoder ?? decoderName();
+  if (decoder !== 'legacy') parts.push(decoder);
+  return sha256(JSON.stringify(parts)).slice(0, 20);
 }
 
 export class FeatureCache {
-  readonly dir: string;
+  readonly root: string;
 
   constructor(
-    key: string,
+    readonly key: string,
     readonly dim: number,
     root = featuresRoot(),
   ) {
-    this.dir = path.join(root, key);
+    this.root = root;
   }
 
-  private file(contentHash: string): string {
-    return path.join(this.dir, contentHash.slice(0, 2), `${contentHash}.f32`);
+  private get store(): FeatureStore {
+    return FeatureStore.at(this.root);
   }
 
   /** The cached vector, or undefined when absent or not exactly `dim` floats. */
   async get(contentHash: string): Promise<Float32Array | undefined> {
-    let buf: Buffer;
-    try {
-      buf = await fs.readFile(this.file(contentHash));
-    } catch {
-      return undefined;
-    }
-    if (buf.length !== this.dim * 4) return undefined;
-    const out = new Float32Array(this.dim);
-    new Uint8Array(out.buffer).set(buf);
-    return out;
+    return this.store.get(this.key, contentHash, this.dim);
   }
 
+  async getMany(contentHashes: string[]): Promise<Array<Float32Array | undefined>> {
+    const s = this.store;
+    return contentHashes.map((h) => s.get(this.key, h, this.dim));
+  }
+
+  /** Stores a vector (puts made in the same event-loop turn share one transaction); resolves when committed. */
   async put(contentHash: string, vector: Float32Array): Promise<void> {
-    if (vector.length !== this.dim) throw new Error(`feature vector has ${vector.length} values, expected ${this.dim}`);
-    await writeFileAtomic(this.file(contentHash), new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength));
+    await this.putMany([[contentHash, vector]]);
+  }
+
+  async putMany(entries: Array<[contentHash: string, vector: Float32Array]>): Promise<void> {
+    for (const [, v] of entries) if (v.length !== this.dim) throw new Error(`feature vector has ${v.length} values, expected ${this.dim}`);
+    await this.store.put(entries.map(([hash, vector]) => ({ extractor: this.key, hash, vector })));
   }
 }
 
@@ -65,6 +74,8 @@ export interface CacheUsage {
   extractors: number;
   entries: number;
   bytes: number;
+  /** Vector files of the former one-file-per-vector layout (not read any more; `cache clear` removes them). */
+  legacyFiles: number;
 }
 
 async function walk(dir: string, fn: (file: string, size: number) => void): Promise<void> {
@@ -82,24 +93,34 @@ async function walk(dir: string, fn: (file: string, size: number) => void): Prom
 }
 
 export async function featuresCacheUsage(root = featuresRoot()): Promise<CacheUsage> {
-  let extractors = 0;
-  try {
-    extractors = (await fs.readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).length;
-  } catch {
-    /* empty */
-  }
   let entries = 0;
+  let extractors = 0;
   let bytes = 0;
-  await walk(root, (f, size) => {
-    if (f.endsWith('.f32')) entries++;
-    bytes += size;
-  });
-  return { extractors, entries, bytes };
+  try {
+    await fs.access(path.join(root, STORE_FILE));
+    const u = FeatureStore.at(root).usage();
+    entries = u.entries;
+    extractors = Object.keys(u.extractors).length;
+    bytes = u.bytes;
+  } catch {
+    /* no store yet */
+  }
+  let legacyFiles = 0;
+  const dirs = await fs.readdir(root, { withFileTypes: true }).catch(() => []);
+  for (const d of dirs) {
+    if (!d.isDirectory()) continue;
+    await walk(path.join(root, d.name), (f, size) => {
+      if (f.endsWith('.f32')) legacyFiles++;
+      bytes += size;
+    });
+  }
+  return { extractors, entries, bytes, legacyFiles };
 }
 
-/** Deletes cached features (and the cached ONNX conversions, which are derived data too). */
+/** Deletes cached features: the store and any former-layout files (and whatever else lives under the root). */
 export async function clearFeaturesCache(root = featuresRoot()): Promise<CacheUsage> {
   const usage = await featuresCacheUsage(root);
+  await FeatureStore.closeAll();
   await fs.rm(root, { recursive: true, force: true });
   return usage;
 }

@@ -1,13 +1,15 @@
 /**
- * Streams image files through a model: files are read and decoded by sharp on libuv's thread pool while the
- * previous batch runs, batches are assembled as decodes finish, and no more than a bounded number of decoded
- * images is held at a time. Unreadable files are reported and skipped; the rest go on.
+ * Streams image files through a model: files are read and decoded (libjpeg-turbo or sharp, on libuv's thread
+ * pool) while the previous batch runs, batches are assembled as decodes finish, and no more than a bounded
+ * number of decoded images is held at a time. Each decoded image is resized and preprocessed in one
+ * WebAssembly pass straight into the batch's input tensor. Unreadable files are reported and skipped; the rest go on.
  */
 import { promises as fs } from 'node:fs';
-import { decodeImage, ImageDecodeError, type ResizeKernel, type ResizeMode } from '../data/decode.js';
-import { decodeVariant, type TtaVariant } from '../data/augment.js';
+import { decodeForTarget, ImageDecodeError, type RgbImage, type ResizeKernel, type ResizeMode } from '../data/decode.js';
+import { resampleRgbInto } from '../data/resample.js';
+import { decodeViews, type TtaVariant } from '../data/augment.js';
 import type { SkippedFile } from '../data/discover.js';
-import { preprocessInto, type PreprocessMode } from '../backbones/preprocess.js';
+import { preprocessAffine, preprocessInto, preprocessTable, type PreprocessMode } from '../backbones/preprocess.js';
 import { sha256 } from '../util/hash.js';
 import type { Progress } from '../util/log.js';
 import type { InferenceRunner } from './inference.js';
@@ -46,7 +48,10 @@ export interface ImageStreamResult {
 interface Decoded {
   index: number;
   hash: string;
-  rgb: Uint8Array;
+  /** The network-size image (legacy decoder, test-time views) ... */
+  rgb?: Uint8Array;
+  /** ... or the decoded image, resized and preprocessed straight into the batch (fast decoder). */
+  img?: RgbImage;
 }
 
 export async function streamImages(paths: string[], runner: InferenceRunner, opts: ImageStreamOptions): Promise<ImageStreamResult> {
@@ -66,6 +71,8 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
   let fromCache = 0;
   let computed = 0;
   let modelSeconds = 0;
+  const table = preprocessTable(opts.preprocessing);
+  const bgr = preprocessAffine(opts.preprocessing).bgr;
 
   const processOne = async (i: number): Promise<void> => {
     const file = paths[i]!;
@@ -94,10 +101,11 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
       const dopts = { width: w, height: h, resize: opts.resize, kernel: opts.kernel };
       if (opts.variants) {
         const bytes = buf ?? (await fs.readFile(file));
-        const views = await Promise.all(opts.variants.map((v) => decodeVariant(bytes, dopts, v, file)));
+        // decoded once; every view made from the decoded image
+        const views = await decodeViews(bytes, dopts, opts.variants, file);
         for (const rgb of views) ready.push({ index: i, hash, rgb });
       } else {
-        ready.push({ index: i, hash, rgb: await decodeImage(buf ?? file, dopts, file) });
+        ready.push({ index: i, hash, ...(await decodeForTarget(buf ?? file, dopts, file)) });
       }
     } catch (e) {
       failedAt.push({ index: i, path: file, reason: e instanceof ImageDecodeError ? e.reason : String(e) });
@@ -105,9 +113,15 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
     }
   };
 
+  // one input buffer, reused: the forward pass is awaited before the next batch is assembled
+  let batchBuffer: Float32Array | undefined;
   const runBatch = async (items: Decoded[]): Promise<void> => {
-    const input = new Float32Array(items.length * px);
-    items.forEach((d, k) => preprocessInto(d.rgb, opts.preprocessing, input, k * px));
+    batchBuffer ??= new Float32Array(Math.min(B, n * V) * px);
+    const input = batchBuffer.subarray(0, items.length * px);
+    items.forEach((d, k) => {
+      if (d.img) resampleRgbInto(d.img, w, h, opts.kernel ?? 'linear', opts.resize, table, bgr, input, k * px);
+      else preprocessInto(d.rgb!, opts.preprocessing, input, k * px);
+    });
     const t0 = performance.now();
     const out = await runner.run(input, items.length);
     modelSeconds += (performance.now() - t0) / 1000;

@@ -13,7 +13,9 @@ const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 export function cacheCommand(): Command {
   const cmd = new Command('cache')
     .summary('show or clear the caches')
-    .description('The features cache ($TLEARN_HOME/features), converted ONNX models ($TLEARN_HOME/onnx), what `tlearn check` remembers ($TLEARN_HOME/checks), downloaded weights ($TLEARN_HOME/models), and temporary files that stopped processes left behind.');
+    .description(
+      'The features cache ($TLEARN_HOME/features: LMDB databases shared by every tlearn process, keyed by image content and backbone settings), converted ONNX models ($TLEARN_HOME/onnx), what `tlearn check` remembers ($TLEARN_HOME/checks), downloaded weights ($TLEARN_HOME/models), and temporary files that stopped processes left behind.',
+    );
   cmd
     .command('info')
     .description('Show where the caches are, how much they hold, and temporary files left by stopped processes (removed by the next run or `tlearn cache clear`).')
@@ -23,6 +25,7 @@ export function cacheCommand(): Command {
       const stale = temps.filter((t) => t.stale);
       const live = temps.filter((t) => !t.stale);
       process.stdout.write(`features: ${featuresRoot()}: ${u.entries} vectors for ${u.extractors} backbone settings, ${mb(u.bytes)}\n`);
+      if (u.legacyFiles) process.stdout.write(`  (${u.legacyFiles} vector files in the former one-file-per-vector layout are not used any more; tlearn cache clear removes them)\n`);
       process.stdout.write(`converted ONNX models: ${onnxCacheDir()}\nbackbone weights: ${modelsDir()}\ncheck results: ${path.dirname(probeCacheFile())}\n`);
       process.stdout.write(`temporary files: ${stale.length} left by stopped processes (${mb(stale.reduce((a, t) => a + t.bytes, 0))}), ${live.length} being written by running processes\n`);
       for (const t of stale) process.stdout.write(`  stale: ${t.path}\n`);

@@ -1,5 +1,5 @@
 /** What scratch training and fine-tuning pass alike from the run options to the network trainer. */
-import { augmentRng, decodeAugmented, describeAugment } from '../../data/augment.js';
+import { augmentRgb, augmentRng, decodeAugmented, describeAugment } from '../../data/augment.js';
 import type { ResizeKernel, ResizeMode } from '../../data/decode.js';
 import type { DatasetSplit } from '../../data/split.js';
 import type { Logger } from '../../util/log.js';
@@ -46,6 +46,7 @@ export function sharedNetworkOptions(
     threads: o.threads,
     progressive: o.progressive,
     trainDecode: aug ? (epoch, [height, width]) => (p, index) => decodeAugmented(p, { ...decodeOpts, width, height }, aug, augmentRng(seed, epoch, index)) : undefined,
+    trainAugment: aug ? (epoch, [height, width]) => (img, index) => augmentRgb(img, { ...decodeOpts, width, height }, aug, augmentRng(seed, epoch, index)) : undefined,
     checkpoint: o.checkpoint,
     logger: log,
   };

@@ -1,0 +1,37 @@
+/** What npm run bench's sections share beyond bench/report.ts: the result rows, the JSON numbers, decoder switching. */
+import path from 'node:path';
+import { ROOT } from './report.js';
+
+export { CALTECH, EXCLUDE, log, MOBILENET, ROOT, timed } from './report.js';
+export const TLEARN = path.join(ROOT, 'bin/tlearn.js');
+
+export interface Row {
+  what: string;
+  value: string;
+  note?: string;
+  /** The bench section that measured it (set by run.ts). */
+  section?: string;
+}
+
+export const rows: Row[] = [];
+/** The numbers `--json` prints. */
+export const results: Record<string, number | string | null> = {};
+
+/** Runs `fn` under TLEARN_DECODER=<decoder> (restored afterwards). */
+export async function withDecoder<T>(decoder: 'legacy' | 'fast', fn: () => Promise<T>): Promise<T> {
+  const before = process.env.TLEARN_DECODER;
+  if (decoder === 'legacy') process.env.TLEARN_DECODER = 'legacy';
+  else delete process.env.TLEARN_DECODER;
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) delete process.env.TLEARN_DECODER;
+    else process.env.TLEARN_DECODER = before;
+  }
+}
+
+/** CPU time of this process (all threads) per item, in milliseconds. */
+export function coreMs(start: NodeJS.CpuUsage, items: number): number {
+  const c = process.cpuUsage(start);
+  return (c.user + c.system) / 1000 / items;
+}
