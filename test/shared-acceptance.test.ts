@@ -10,7 +10,7 @@ import { trainFromFolder } from '../src/train/run.js';
 import { CALTECH, CALTECH_EXCLUDE, HYMENOPTERA, MOBILENET, TM_EXPORT, hasShared, tmpDir } from './helpers.js';
 
 describe.runIf(hasShared(CALTECH, 'Caltech-97 end-to-end test') && hasShared(MOBILENET, 'Caltech-97 end-to-end test'))('Caltech-97 with MobileNetV2-0.35 (the notebook\'s task)', () => {
-  it('reaches >= 0.86 test accuracy (within 0.5 points of 0.8870); a second run reads the features cache and matches', async () => {
+  it('reaches >= 0.86 test accuracy (within 0.5 points of 0.8870) in the notebook\'s 10 epochs; the default run (40 epochs) reads the features cache, does better and is calibrated', async () => {
     const opts = { data: CALTECH, exclude: CALTECH_EXCLUDE, backbone: MOBILENET, epochs: 10, seed: 42 };
     const a = await trainFromFolder({ ...opts, out: path.join(tmpDir(), 'a') });
     expect(a.metrics.dataset.classes).toBe(97);
@@ -26,9 +26,14 @@ describe.runIf(hasShared(CALTECH, 'Caltech-97 end-to-end test') && hasShared(MOB
     expect(a.metrics.calibration.test.before.ece).toBeGreaterThan(0.05);
     expect(a.metrics.test.ece).toBeLessThanOrEqual(0.035);
     expect(a.metrics.test.confusion).toHaveLength(97);
-    const b = await trainFromFolder({ ...opts, out: path.join(tmpDir(), 'b') });
+    // the default transfer run (40 head epochs, chosen on validation; issue 13): features from the cache,
+    // better accuracy and a test ECE after temperature scaling <= 0.03 (measured: 0.8945, ECE 0.066 -> 0.019)
+    const { epochs: _notebookEpochs, ...defaults } = opts;
+    const b = await trainFromFolder({ ...defaults, out: path.join(tmpDir(), 'b') });
     expect(b.metrics.features.computed).toBe(0);
-    expect(Math.abs(b.metrics.test.accuracy - a.metrics.test.accuracy)).toBeLessThanOrEqual(0.005);
+    expect(b.metrics.training.epochs).toBe(40);
+    expect(b.metrics.test.accuracy).toBeGreaterThanOrEqual(a.metrics.test.accuracy);
+    expect(b.metrics.test.ece).toBeLessThanOrEqual(0.03);
     const clf = await loadClassifier(a.outDir);
     const p = await predictImages(clf, [path.join(CALTECH, 'airplanes', 'image_0003.jpg')]);
     expect(p.predictions[0]!.top).toHaveLength(5);

@@ -71,7 +71,7 @@ export function trainCommand(): Command {
     .addOption(new Option('--optimizer <name>', 'optimizer').argParser(oneOf('--optimizer', OPTIMIZERS)).default('adam'))
     .option('--lr <rate>', 'learning rate (default: adam 0.001, sgd 0.01, rmsprop 0.001, adadelta 1.0; finetune: that for the head, from half to a tenth of it for the unfrozen blocks, top to bottom)', positive('--lr'))
     .option('--momentum <m>', 'momentum for sgd (default 0.9) and rmsprop (default 0)', num('--momentum', 0, 1))
-    .option('--epochs <n>', 'training epochs', int('--epochs'), 10)
+    .option('--epochs <n>', 'training epochs (default: transfer 40, finetune and scratch 10)', int('--epochs'))
     .option('--batch-size <n>', 'training batch size (default 128; finetune 32)', int('--batch-size'))
     .option('--weight-decay <w>', 'decoupled weight decay on kernels (0 = off)', num('--weight-decay', 0), 0)
     .option('--label-smoothing <s>', 'label smoothing in [0, 1) (default 0; finetune 0.1)', num('--label-smoothing', 0, 1))
