@@ -28,6 +28,7 @@ import { buildHead, headSpec } from '../src/engine/head.js';
 import { getTf } from '../src/runtime/tfjs.js';
 import { Rng } from '../src/util/rng.js';
 import { CALTECH, EXCLUDE, MOBILENET, ROOT, log, machine, writeBenchSection } from './report.js';
+import { DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS } from '../src/serve/batcher.js';
 
 const sweep = process.argv.includes('--sweep');
 const LOAD_REQUESTS = 2000;
@@ -65,6 +66,20 @@ async function startServe(model: string, args: string[]): Promise<Server> {
     child.on('exit', (code) => reject(new Error(`tlearn serve exited with ${code}`)));
   });
   return { url, child };
+}
+
+/** The server's forward passes so far (from /metrics) and its process's CPU seconds (from /proc, Linux). */
+async function serverSide(s: Server): Promise<{ images: number; batches: number; cpuSeconds: number }> {
+  const text = await (await fetch(`${s.url}/metrics`)).text();
+  const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
+  let cpuSeconds = NaN;
+  try {
+    const stat = (await fs.readFile(`/proc/${s.child.pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+    cpuSeconds = (Number(stat[11]) + Number(stat[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+  } catch {
+    // not Linux: the column says NaN
+  }
+  return { images: sum('tlearn_batch_size_sum'), batches: sum('tlearn_batch_size_count'), cpuSeconds };
 }
 
 async function stopServe(s: Server): Promise<void> {
@@ -123,23 +138,38 @@ async function main(): Promise<void> {
   log(`offline pipeline: ${offline.predictions.length} images in ${offlineSeconds.toFixed(1)} s = ${offlineRate.toFixed(0)} img/s`);
 
   const rows: string[][] = [];
-  const settings: Array<{ label: string; args: string[] }> = [{ label: 'defaults (max batch 32, max wait 0 ms)', args: [] }];
-  if (sweep) settings.push({ label: 'max batch 16', args: ['--max-batch', '16'] }, { label: 'max batch 32, max wait 2 ms', args: ['--max-wait-ms', '2'] }, { label: 'max batch 64', args: ['--max-batch', '64'] });
+  const settings: Array<{ label: string; args: string[] }> = [{ label: `defaults (max batch ${DEFAULT_MAX_BATCH}, max wait ${DEFAULT_MAX_WAIT_MS} ms)`, args: [] }];
+  if (sweep)
+    settings.push(
+      { label: 'max wait 0 ms (never wait)', args: ['--max-wait-ms', '0'] },
+      { label: 'max wait 5 ms', args: ['--max-wait-ms', '5'] },
+      { label: 'max batch 16', args: ['--max-batch', '16'] },
+      { label: 'max batch 64', args: ['--max-batch', '64'] },
+      // the first server of a run is measured on a colder machine: the defaults once more show how much that weighs
+      { label: 'defaults again, last (order check)', args: [] },
+    );
   let main: { lone: LoadResult; loaded: LoadResult } | undefined;
   for (const s of settings) {
     const server = await startServe(model, s.args);
     try {
-      await load(server.url, bodies, 50, 4); // warm-up
+      // warm-up under load: onnxruntime sizes its buffers for the batch sizes it meets, and the JIT settles (the first
+      // setting of a run measured 166 img/s after a 50-request warm-up at 4 connections, the same setting last 199)
+      await load(server.url, bodies, 400, CONNECTIONS);
       const lone = await load(server.url, bodies, LONE_REQUESTS, 1);
       log(`${s.label}: lone requests p50 ${lone.p50} ms, p99 ${lone.p99} ms (${lone.errors} errors, ${lone.non2xx} non-2xx)`);
+      const before = await serverSide(server);
       const loaded = await load(server.url, bodies, LOAD_REQUESTS, CONNECTIONS);
+      const after = await serverSide(server);
+      const images = after.images - before.images;
+      const meanBatch = images / Math.max(1, after.batches - before.batches);
+      const serverCoreMs = (1000 * (after.cpuSeconds - before.cpuSeconds)) / Math.max(1, images);
       log(`${s.label}: ${loaded.requests} requests over ${CONNECTIONS} connections: p50 ${loaded.p50} ms, p99 ${loaded.p99} ms, ${loaded.imagesPerSecond.toFixed(0)} img/s (${loaded.errors} errors, ${loaded.non2xx} non-2xx)`);
       main ??= { lone, loaded };
       rows.push([
         s.label,
         `${lone.p50} / ${lone.p99} ms`,
         `${loaded.p50} / ${loaded.p99} ms`,
-        `${loaded.imagesPerSecond.toFixed(0)} img/s`,
+        `${loaded.imagesPerSecond.toFixed(0)} img/s (mean batch ${meanBatch.toFixed(1)}; server ${serverCoreMs.toFixed(1)} core-ms/img)`,
         `${((100 * loaded.imagesPerSecond) / offlineRate).toFixed(0)}%`,
         `${loaded.errors + lone.errors} errors, ${loaded.non2xx + lone.non2xx} non-2xx of ${loaded.requests + lone.requests}`,
       ]);
@@ -149,7 +179,7 @@ async function main(): Promise<void> {
   }
   const date = new Date().toISOString().slice(0, 10);
   const table = [
-    '| serve settings | lone request p50 / p99 | under load p50 / p99 | under load | vs offline | errors |',
+    '| serve settings | lone request p50 / p99 | under load p50 / p99 | under load (images per forward pass; server CPU) | vs offline | errors |',
     '|---|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.join(' | ')} |`),
   ].join('\n');

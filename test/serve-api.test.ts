@@ -14,6 +14,9 @@ import { evaluateFolder } from '../src/evaluate/run.js';
 import { exportClassifier } from '../src/export/export.js';
 import type { InferenceRunner } from '../src/runtime/inference.js';
 import { Batcher } from '../src/serve/batcher.js';
+import { checkImage, prepareImage } from '../src/serve/images.js';
+import { decodeImage } from '../src/data/decode.js';
+import { preprocessInto, type PreprocessMode } from '../src/backbones/preprocess.js';
 import { parseModelSpec, checkModelSpecs, defaultModelName } from '../src/serve/models.js';
 import { createServer, ServeConfigError, startServer } from '../src/serve/server.js';
 import { trainFromFolder } from '../src/train/run.js';
@@ -129,6 +132,33 @@ describe('the open-set threshold', () => {
   });
 });
 
+describe('request images', () => {
+  it('are prepared bit for bit as decodeImage + preprocessing (one resample-and-preprocess pass), for JPEG and PNG, both resize modes', async () => {
+    const noisy = (w: number, h: number) => Buffer.from(Array.from({ length: w * h * 3 }, (_, i) => (i * 37 + ((i / 3) | 0) * 11) % 251));
+    const images = [
+      await sharp(noisy(300, 200), { raw: { width: 300, height: 200, channels: 3 } }).jpeg({ quality: 85 }).toBuffer(),
+      await sharp(noisy(224, 224), { raw: { width: 224, height: 224, channels: 3 } }).jpeg().toBuffer(),
+      await sharp(noisy(224, 224), { raw: { width: 224, height: 224, channels: 3 } }).png().toBuffer(),
+      await sharp(noisy(1000, 700), { raw: { width: 1000, height: 700, channels: 3 } }).jpeg().toBuffer(),
+      await sharp(noisy(97, 61), { raw: { width: 97, height: 61, channels: 3 } }).webp({ lossless: true }).toBuffer(),
+    ];
+    for (const resize of ['squash', 'center-crop'] as const) {
+      for (const preprocessing of ['tf', 'caffe', 'torch'] as PreprocessMode[]) {
+        for (const bytes of images) {
+          const meta = { inputSize: [96, 128], resize, preprocessing } as any;
+          const served = await prepareImage({ name: '', bytes }, 0, 1, meta);
+          const expected = new Float32Array(96 * 128 * 3);
+          preprocessInto(await decodeImage(bytes, { width: 128, height: 96, resize }), preprocessing, expected, 0);
+          expect(Buffer.from(served.buffer).equals(Buffer.from(expected.buffer))).toBe(true);
+        }
+      }
+    }
+    // the JPEG header is read without sharp; a malformed one still gets sharp's reason
+    await expect(checkImage({ name: '', bytes: images[3]! }, 0, 1, 1000 * 700 - 1)).rejects.toThrow(/1000x700 = 700000 pixels/);
+    await expect(checkImage({ name: '', bytes: Buffer.concat([images[0]!.subarray(0, 4), Buffer.alloc(40, 0x41)]) }, 0, 1, 1e8)).rejects.toThrow(/unreadable|image/);
+  });
+});
+
 describe('dynamic batching', () => {
   function fakeRunner(delayMs: number): InferenceRunner & { batches: number[] } {
     const batches: number[] = [];
@@ -160,14 +190,39 @@ describe('dynamic batching', () => {
     await expect(b.submit(new Float32Array(2))).rejects.toThrow(/expected 3 input values/);
   });
 
-  it('maxWaitMs gathers images that arrive soon after one another', async () => {
+  it('waits up to maxWaitMs for images still being decoded, never when none is on its way', async () => {
     const r = fakeRunner(1);
-    const b = new Batcher(r, 3, { maxBatch: 8, maxWaitMs: 40 });
-    const p1 = b.submit(new Float32Array(3));
+    const b = new Batcher(r, 3, { maxBatch: 8, maxWaitMs: 200 });
+    // a lone image: nothing else announced, so it runs at once despite the long maxWaitMs
+    const t0 = performance.now();
+    await b.submit(new Float32Array(3), b.expect());
+    expect(performance.now() - t0).toBeLessThan(100);
+    expect(r.batches).toEqual([1]);
+    // two announced images: the first waits for the second, which arrives 5 ms later
+    const a1 = b.expect();
+    const a2 = b.expect();
+    const p1 = b.submit(new Float32Array(3), a1);
     await new Promise((res) => setTimeout(res, 5));
-    const p2 = b.submit(new Float32Array(3));
+    expect(r.batches).toEqual([1]);
+    const p2 = b.submit(new Float32Array(3), a2);
     await Promise.all([p1, p2]);
-    expect(r.batches).toEqual([2]);
+    expect(r.batches).toEqual([1, 2]);
+    expect(b.expected).toBe(0);
+    // an announced image that fails to decode releases the wait at once
+    const a3 = b.expect();
+    const a4 = b.expect();
+    const t1 = performance.now();
+    const p3 = b.submit(new Float32Array(3), a3);
+    a4(); // gave up (e.g. a truncated JPEG)
+    await p3;
+    expect(performance.now() - t1).toBeLessThan(100);
+    expect(r.batches).toEqual([1, 2, 1]);
+    // the wait is bounded: an image announced and never released delays a batch by maxWaitMs at most
+    const b2 = new Batcher(r, 3, { maxBatch: 8, maxWaitMs: 30 });
+    b2.expect();
+    const t2 = performance.now();
+    await b2.submit(new Float32Array(3), b2.expect());
+    expect(performance.now() - t2).toBeGreaterThanOrEqual(25);
   });
 
   it('a failed pass rejects its images, and the batcher goes on', async () => {

@@ -5,10 +5,12 @@
  * image decoded with the decode function training uses and preprocessed as the model's metadata says.
  */
 import sharp from 'sharp';
-import { preprocessInto } from '../backbones/preprocess.js';
+import { preprocessAffine, preprocessInto, preprocessTable } from '../backbones/preprocess.js';
 import type { ClassifierMetadata } from '../classifier/metadata.js';
-import { decodeFailureReason, decodeImage, ImageDecodeError } from '../data/decode.js';
+import { decodeFailureReason, decodeForTarget, ImageDecodeError } from '../data/decode.js';
 import { HEAD_BYTES, sniffImageFormat, type ImageFormat } from '../data/formats.js';
+import { readJpegInfo } from '../data/jpeg-header.js';
+import { resampleRgbInto } from '../data/resample.js';
 import { HttpError } from './errors.js';
 
 export interface RequestImage {
@@ -30,6 +32,9 @@ export async function headerSize(bytes: Buffer, format: ImageFormat): Promise<{ 
     if (bytes.length < 26) throw new Error('BMP header is truncated');
     return { width: Math.abs(bytes.readInt32LE(18)), height: Math.abs(bytes.readInt32LE(22)) };
   }
+  // JPEG (nearly every request): read in JavaScript, a hundredth of a sharp call; sharp explains a malformed one
+  const jpeg = format === 'jpeg' ? readJpegInfo(bytes) : undefined;
+  if (jpeg) return { width: jpeg.width, height: jpeg.height };
   // sharp reads only the header for metadata; limitInputPixels: false so the size itself can be reported.
   const m = await sharp(bytes, { limitInputPixels: false }).metadata();
   return { width: m.width ?? 0, height: m.pageHeight ?? m.height ?? 0 };
@@ -57,15 +62,17 @@ export async function checkImage(img: RequestImage, index: number, count: number
 /** Decodes and preprocesses one image exactly as training does (same decode function, same preprocessing). */
 export async function prepareImage(img: RequestImage, index: number, count: number, meta: ClassifierMetadata): Promise<Float32Array> {
   const [h, w] = meta.inputSize;
-  let rgb: Uint8Array;
+  let target: Awaited<ReturnType<typeof decodeForTarget>>;
   try {
-    rgb = await decodeImage(img.bytes, { width: w, height: h, resize: meta.resize, kernel: meta.kernel }, what(img, index, count));
+    target = await decodeForTarget(img.bytes, { width: w, height: h, resize: meta.resize, kernel: meta.kernel }, what(img, index, count));
   } catch (e) {
     if (e instanceof ImageDecodeError) throw new HttpError(422, 'unreadable image', `${e.path} is ${e.reason}`);
     throw e;
   }
   const x = new Float32Array(h * w * 3);
-  preprocessInto(rgb, meta.preprocessing, x, 0);
+  // as the feature pipeline does: resized and preprocessed in one pass (bit for bit decodeImage + preprocessInto)
+  if (target.img) resampleRgbInto(target.img, w, h, meta.kernel ?? 'linear', meta.resize ?? 'squash', preprocessTable(meta.preprocessing), preprocessAffine(meta.preprocessing).bgr, x, 0);
+  else preprocessInto(target.rgb, meta.preprocessing, x, 0);
   return x;
 }
 

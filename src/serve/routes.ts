@@ -80,8 +80,15 @@ export async function classifyImages(m: ServedModel, images: RequestImage[], q: 
   const answers = await Promise.all(
     images.map(async (img, i) => {
       const t0 = performance.now();
-      const x = await prepareImage(img, i, images.length, m.classifier.metadata);
-      const probs = await m.batcher.submit(x);
+      const arrived = m.batcher.expect();
+      let x: Float32Array;
+      try {
+        x = await prepareImage(img, i, images.length, m.classifier.metadata);
+      } catch (e) {
+        arrived();
+        throw e;
+      }
+      const probs = await m.batcher.submit(x, arrived);
       const r = readProbabilities(probs, labels, q.top, q.threshold);
       return { image: img.name, ...r, ms: Math.round((performance.now() - t0) * 100) / 100, probabilities: Array.from(probs) };
     }),

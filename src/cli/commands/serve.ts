@@ -36,7 +36,7 @@ export function serveCommand(): Command {
     .option('--max-images <n>', 'most images per request', int('--max-images'), d.maxImages)
     .option('--timeout-ms <ms>', 'time to receive and answer one request', int('--timeout-ms'), d.timeoutMs)
     .option('--max-batch <n>', 'dynamic batching: most images in one forward pass', int('--max-batch'), d.maxBatch)
-    .option('--max-wait-ms <ms>', 'dynamic batching: how long an idle model waits for more images before running (0: never waits; images that arrive during a forward pass are batched anyway)', int('--max-wait-ms', 0), d.maxWaitMs)
+    .option('--max-wait-ms <ms>', 'dynamic batching: how long a batch waits for images other requests are still decoding (0: never waits); a lone request never waits', int('--max-wait-ms', 0), d.maxWaitMs)
     .option('--threads <n>', 'onnxruntime threads per model (default: all cores)', int('--threads'))
     .option('-q, --quiet', 'no messages on stderr (errors that stop the server are still printed)')
     .action(async (paths: string[], o: any) => {
