@@ -1,4 +1,7 @@
 /** Pixel preprocessing, named after Keras' `preprocess_input` modes. */
+import type { DecodeOptions, TargetImage } from '../data/decode.js';
+import { resampleRgbInto } from '../data/resample.js';
+
 export type PreprocessMode =
   /** x / 127.5 - 1 (MobileNet, Inception, Teachable Machine) */
   | 'tf'
@@ -86,4 +89,14 @@ export function preprocess(rgb: Uint8Array, mode: PreprocessMode): Float32Array 
   const out = new Float32Array(rgb.length);
   preprocessInto(rgb, mode, out, 0);
   return out;
+}
+
+/**
+ * Writes an image on its way to the network (decodeForTarget's) into `out` at `offset`, preprocessed: resized and
+ * preprocessed in one WebAssembly pass, or only preprocessed when it is already at the target size. Bit for bit
+ * what decodeImage followed by preprocessInto gives.
+ */
+export function preprocessTargetInto(t: TargetImage, o: DecodeOptions, mode: PreprocessMode, out: Float32Array, offset = 0): void {
+  if (t.img) resampleRgbInto(t.img, o.width, o.height, o.kernel ?? 'linear', o.resize ?? 'squash', preprocessTable(mode), preprocessAffine(mode).bgr, out, offset);
+  else preprocessInto(t.rgb, mode, out, offset);
 }

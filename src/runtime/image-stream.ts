@@ -5,11 +5,10 @@
  * WebAssembly pass straight into the batch's input tensor. Unreadable files are reported and skipped; the rest go on.
  */
 import { promises as fs } from 'node:fs';
-import { decodeForTarget, ImageDecodeError, type RgbImage, type ResizeKernel, type ResizeMode } from '../data/decode.js';
-import { resampleRgbInto } from '../data/resample.js';
+import { decodeForTarget, ImageDecodeError, type TargetImage, type ResizeKernel, type ResizeMode } from '../data/decode.js';
 import { decodeViews, type TtaVariant } from '../data/augment.js';
 import type { SkippedFile } from '../data/discover.js';
-import { preprocessAffine, preprocessInto, preprocessTable, type PreprocessMode } from '../backbones/preprocess.js';
+import { preprocessTargetInto, type PreprocessMode } from '../backbones/preprocess.js';
 import { sha256 } from '../util/hash.js';
 import type { Progress } from '../util/log.js';
 import type { InferenceRunner } from './inference.js';
@@ -45,14 +44,8 @@ export interface ImageStreamResult {
   modelSeconds: number;
 }
 
-interface Decoded {
-  index: number;
-  hash: string;
-  /** The network-size image (legacy decoder, test-time views) ... */
-  rgb?: Uint8Array;
-  /** ... or the decoded image, resized and preprocessed straight into the batch (fast decoder). */
-  img?: RgbImage;
-}
+/** The network-size image (legacy decoder, test-time views), or the decoded image, resized and preprocessed straight into the batch (fast decoder). */
+type Decoded = { index: number; hash: string } & TargetImage;
 
 export async function streamImages(paths: string[], runner: InferenceRunner, opts: ImageStreamOptions): Promise<ImageStreamResult> {
   const n = paths.length;
@@ -71,8 +64,7 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
   let fromCache = 0;
   let computed = 0;
   let modelSeconds = 0;
-  const table = preprocessTable(opts.preprocessing);
-  const bgr = preprocessAffine(opts.preprocessing).bgr;
+  const dopts = { width: w, height: h, resize: opts.resize, kernel: opts.kernel };
 
   const processOne = async (i: number): Promise<void> => {
     const file = paths[i]!;
@@ -98,7 +90,6 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
       return;
     }
     try {
-      const dopts = { width: w, height: h, resize: opts.resize, kernel: opts.kernel };
       if (opts.variants) {
         const bytes = buf ?? (await fs.readFile(file));
         // decoded once; every view made from the decoded image
@@ -118,10 +109,7 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
   const runBatch = async (items: Decoded[]): Promise<void> => {
     batchBuffer ??= new Float32Array(Math.min(B, n * V) * px);
     const input = batchBuffer.subarray(0, items.length * px);
-    items.forEach((d, k) => {
-      if (d.img) resampleRgbInto(d.img, w, h, opts.kernel ?? 'linear', opts.resize, table, bgr, input, k * px);
-      else preprocessInto(d.rgb!, opts.preprocessing, input, k * px);
-    });
+    items.forEach((d, k) => preprocessTargetInto(d, dopts, opts.preprocessing, input, k * px));
     const t0 = performance.now();
     const out = await runner.run(input, items.length);
     modelSeconds += (performance.now() - t0) / 1000;

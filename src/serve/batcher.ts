@@ -114,10 +114,6 @@ export class Batcher {
 
   private async runNext(): Promise<void> {
     if (this.running || !this.queue.length) return;
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
     this.running = true;
     const items = this.queue.splice(0, this.maxBatch);
     const n = items.length;

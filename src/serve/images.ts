@@ -5,12 +5,11 @@
  * image decoded with the decode function training uses and preprocessed as the model's metadata says.
  */
 import sharp from 'sharp';
-import { preprocessAffine, preprocessInto, preprocessTable } from '../backbones/preprocess.js';
+import { preprocessTargetInto } from '../backbones/preprocess.js';
 import type { ClassifierMetadata } from '../classifier/metadata.js';
-import { decodeFailureReason, decodeForTarget, ImageDecodeError } from '../data/decode.js';
+import { decodeFailureReason, decodeForTarget, ImageDecodeError, type TargetImage } from '../data/decode.js';
 import { HEAD_BYTES, sniffImageFormat, type ImageFormat } from '../data/formats.js';
 import { readJpegInfo } from '../data/jpeg-header.js';
-import { resampleRgbInto } from '../data/resample.js';
 import { HttpError } from './errors.js';
 
 export interface RequestImage {
@@ -62,17 +61,16 @@ export async function checkImage(img: RequestImage, index: number, count: number
 /** Decodes and preprocesses one image exactly as training does (same decode function, same preprocessing). */
 export async function prepareImage(img: RequestImage, index: number, count: number, meta: ClassifierMetadata): Promise<Float32Array> {
   const [h, w] = meta.inputSize;
-  let target: Awaited<ReturnType<typeof decodeForTarget>>;
+  const o = { width: w, height: h, resize: meta.resize, kernel: meta.kernel };
+  let target: TargetImage;
   try {
-    target = await decodeForTarget(img.bytes, { width: w, height: h, resize: meta.resize, kernel: meta.kernel }, what(img, index, count));
+    target = await decodeForTarget(img.bytes, o, what(img, index, count));
   } catch (e) {
     if (e instanceof ImageDecodeError) throw new HttpError(422, 'unreadable image', `${e.path} is ${e.reason}`);
     throw e;
   }
   const x = new Float32Array(h * w * 3);
-  // as the feature pipeline does: resized and preprocessed in one pass (bit for bit decodeImage + preprocessInto)
-  if (target.img) resampleRgbInto(target.img, w, h, meta.kernel ?? 'linear', meta.resize ?? 'squash', preprocessTable(meta.preprocessing), preprocessAffine(meta.preprocessing).bgr, x, 0);
-  else preprocessInto(target.rgb, meta.preprocessing, x, 0);
+  preprocessTargetInto(target, o, meta.preprocessing, x); // as the feature pipeline does
   return x;
 }
 
