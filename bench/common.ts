@@ -17,19 +17,6 @@ export const rows: Row[] = [];
 /** The numbers `--json` prints. */
 export const results: Record<string, number | string | null> = {};
 
-/** Runs `fn` under TLEARN_DECODER=<decoder> (restored afterwards). */
-export async function withDecoder<T>(decoder: 'legacy' | 'fast', fn: () => Promise<T>): Promise<T> {
-  const before = process.env.TLEARN_DECODER;
-  if (decoder === 'legacy') process.env.TLEARN_DECODER = 'legacy';
-  else delete process.env.TLEARN_DECODER;
-  try {
-    return await fn();
-  } finally {
-    if (before === undefined) delete process.env.TLEARN_DECODER;
-    else process.env.TLEARN_DECODER = before;
-  }
-}
-
 /** CPU time of this process (all threads) per item, in milliseconds. */
 export function coreMs(start: NodeJS.CpuUsage, items: number): number {
   const c = process.cpuUsage(start);

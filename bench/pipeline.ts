@@ -1,19 +1,20 @@
 /**
- * Forward passes and the feature pipeline: raw onnxruntime on a pre-decoded batch, the pipeline from JPEG files
- * with the new and the legacy decoder, tfjs for reference, and the decoders alone (each variant's core-ms).
+ * Forward passes and the feature pipeline: raw onnxruntime on a pre-decoded batch, the pipeline from JPEG files,
+ * tfjs for reference, and the decoders alone (each variant's core-ms, a sharp-only pipeline among them for
+ * comparison). The retired legacy decoder's pipeline rows stay in BENCHMARKS.md with their date and commit.
  */
 import { promises as fs } from 'node:fs';
 import sharp from 'sharp';
 import type { Backbone } from '../src/backbones/load.js';
 import { preprocessInto } from '../src/backbones/preprocess.js';
-import { decodeImage, describeDecoder, openImage, toRgb } from '../src/data/decode.js';
-import { decodeImageLegacy } from '../src/data/decode-legacy.js';
-import { decodeJpegTurbo } from '../src/data/jpeg-turbo.js';
-import { resampleRgb } from '../src/data/resample.js';
-import type { RgbImage } from '../src/data/rgb.js';
+import { decodeImage, describeDecoder, openImage, toRgb } from '../src/image/decode.js';
+import { decodeResizedBySharp } from '../src/image/sharp-resize.js';
+import { decodeJpegTurbo } from '../src/image/jpeg-turbo.js';
+import { resampleRgb } from '../src/image/resample.js';
+import type { RgbImage } from '../src/image/rgb.js';
 import { createRunner } from '../src/runtime/inference.js';
 import { streamImages } from '../src/runtime/image-stream.js';
-import { coreMs, log, results, rows, withDecoder } from './common.js';
+import { coreMs, log, results, rows } from './common.js';
 
 async function timeRuns(seconds: number, fn: () => Promise<number>): Promise<{ perSecond: number; coreMs: number }> {
   await fn();
@@ -46,8 +47,7 @@ export async function benchBackbone(label: string, bb: Backbone, files: string[]
   for (let k = 0; k < B; k++) preprocessInto(rgb0, bb.preprocessing, x, k * h * w * 3);
   // raw forward passes measured before and after each pipeline run: other processes' load changes over minutes
   const rawRun = async () => timeRuns(quick ? 2 : 6, async () => (await runner.run(x, B), B));
-  const pipeline = async (decoder: 'fast' | 'legacy') =>
-    withDecoder(decoder, async () => {
+  const pipeline = async () => {
       const before = await rawRun();
       const c0 = process.cpuUsage();
       const t0 = performance.now();
@@ -56,11 +56,10 @@ export async function benchBackbone(label: string, bb: Backbone, files: string[]
       const cpu = coreMs(c0, r.computed);
       const after = await rawRun();
       const raw = { perSecond: (before.perSecond + after.perSecond) / 2, coreMs: (before.coreMs + after.coreMs) / 2 };
-      log(`${label}: pipeline (${decoder} decoder) ${perSecond.toFixed(0)} img/s over ${files.length} files; raw ${before.perSecond.toFixed(0)} / ${after.perSecond.toFixed(0)} img/s before / after`);
+      log(`${label}: pipeline ${perSecond.toFixed(0)} img/s over ${files.length} files; raw ${before.perSecond.toFixed(0)} / ${after.perSecond.toFixed(0)} img/s before / after`);
       return { perSecond, coreMs: cpu, raw };
-    });
-  const before = await pipeline('legacy');
-  const after = await pipeline('fast');
+    };
+  const after = await pipeline();
   const raw = after.raw;
   await runner.close();
   process.env.TLEARN_RUNTIME = 'tfjs';
@@ -73,17 +72,13 @@ export async function benchBackbone(label: string, bb: Backbone, files: string[]
   rows.push(
     { what: `${label}: (a) raw onnxruntime, pre-decoded batch of ${B}`, value: `${raw.perSecond.toFixed(0)} img/s`, note: `${(1000 / raw.perSecond).toFixed(2)} ms/img; CPU ${raw.coreMs.toFixed(2)} core-ms/img (mean of the runs just before and after (b))` },
     { what: `${label}: (b) tlearn feature pipeline from JPEG files (${files.length} Caltech-97 images, no cache)`, value: `${after.perSecond.toFixed(0)} img/s`, note: `**${(100 * share(after)).toFixed(0)}% of (a)**; CPU ${after.coreMs.toFixed(2)} core-ms/img, so at most ${((100 * raw.coreMs) / after.coreMs).toFixed(0)}% of (a) when every core is busy; decoder: ${describeDecoder()}` },
-    { what: `${label}: (b') the same with the legacy decoder (TLEARN_DECODER=legacy)`, value: `${before.perSecond.toFixed(0)} img/s`, note: `${(100 * share(before)).toFixed(0)}% of raw onnxruntime measured around it (${before.raw.perSecond.toFixed(0)} img/s); CPU ${before.coreMs.toFixed(2)} core-ms/img, so at most ${((100 * before.raw.coreMs) / before.coreMs).toFixed(0)}%` },
     { what: `${label}: (c) ${tfr.backend}, batch of 8`, value: `${tfjs.perSecond.toFixed(1)} img/s`, note: `(a) is ${(raw.perSecond / tfjs.perSecond).toFixed(0)}x faster` },
   );
   if (main) {
     results.rawImagesPerSecond = Math.round(raw.perSecond);
     results.pipelineImagesPerSecond = Math.round(after.perSecond);
-    results.pipelineImagesPerSecondBefore = Math.round(before.perSecond);
     results.pipelineShareOfRaw = Number(share(after).toFixed(3));
-    results.pipelineShareOfRawBefore = Number(share(before).toFixed(3));
     results.pipelineCoreMsPerImage = Number(after.coreMs.toFixed(3));
-    results.pipelineCoreMsPerImageBefore = Number(before.coreMs.toFixed(3));
     results.rawCoreMsPerImage = Number(raw.coreMs.toFixed(3));
   }
 }
@@ -93,7 +88,7 @@ export async function benchDecoders(files: string[]): Promise<void> {
   const target = { width: 224, height: 224 };
   const bytes = await Promise.all(files.map((f) => fs.readFile(f)));
   const variants: Array<[string, (i: number) => Promise<unknown>]> = [
-    ['legacy: one sharp pipeline per image (decode, orient, resize, colour)', (i) => decodeImageLegacy(bytes[i]!, target, files[i]!)],
+    ['sharp: one sharp pipeline per image (decode, orient, resize, colour; the retired legacy decoder)', (i) => decodeResizedBySharp(bytes[i]!, target, files[i]!)],
     ['new: libjpeg-turbo decode + WebAssembly resize (what tlearn uses)', (i) => decodeImage(bytes[i]!, target, files[i]!)],
     ['sharp decode only (orient, colour, no resize) + WebAssembly resize', async (i) => {
       const { data, info } = await toRgb(openImage(bytes[i]!)).toBuffer({ resolveWithObject: true });
@@ -108,7 +103,7 @@ export async function benchDecoders(files: string[]): Promise<void> {
     const r = await throughput(idx, fn);
     log(`decode: ${name}: ${r.coreMs.toFixed(2)} core-ms/img`);
     rows.push({ what: `decode variant: ${name}`, value: `${r.coreMs.toFixed(2)} core-ms/img`, note: `${r.perSecond.toFixed(0)} img/s with 8 in flight, ${files.length} Caltech images to 224x224` });
-    if (name.startsWith('legacy')) results.decodeCoreMsPerImageBefore = Number(r.coreMs.toFixed(3));
+    if (name.startsWith('sharp:')) results.decodeCoreMsPerImageBefore = Number(r.coreMs.toFixed(3));
     if (name.startsWith('new')) results.decodeCoreMsPerImage = Number(r.coreMs.toFixed(3));
   }
   const c0 = process.cpuUsage();

@@ -8,14 +8,14 @@
  *   npm run bench -- --store-vectors N  vectors for the features-store section (default 1,000,000)
  *   npm run bench -- --only a,b         only these sections: pipeline, decode, train, epochs, compare, store
  *
- * Before/after comparisons run the legacy decoder (TLEARN_DECODER=legacy) and the new one in the same run.
+ * The retired legacy decoder's before/after rows stay in BENCHMARKS.md with their date and commit.
  */
 import { existsSync, promises as fs, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadBackbone } from '../src/backbones/load.js';
 import { zooStatus } from '../src/backbones/model-cache.js';
-import { describeDecoder } from '../src/data/decode.js';
+import { describeDecoder } from '../src/image/decode.js';
 import { loadImageFolder } from '../src/data/discover.js';
 import { Rng } from '../src/util/rng.js';
 import { CALTECH, EXCLUDE, log, MOBILENET, results, ROOT, rows } from './common.js';

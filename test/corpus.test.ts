@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeImage, ImageDecodeError } from '../src/data/decode.js';
+import { decodeImage, ImageDecodeError } from '../src/image/decode.js';
 import { loadImageFolder } from '../src/data/discover.js';
 import { trainFromFolder } from '../src/train/run.js';
 import { makeCorpus, openToOthers, pngDeclaring, type CorpusItem } from './corpus.js';

@@ -2,8 +2,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { decodeBmp, encodeBmp } from '../src/data/bmp.js';
-import { decodeImage, ImageDecodeError } from '../src/data/decode.js';
+import { decodeBmp, encodeBmp } from '../src/image/bmp.js';
+import { decodeImage, ImageDecodeError } from '../src/image/decode.js';
 import { HYMENOPTERA, hasShared, tmpDir } from './helpers.js';
 
 const SIZE = { width: 16, height: 16 };

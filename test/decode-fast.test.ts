@@ -1,13 +1,13 @@
 import path from 'node:path';
 import sharp from 'sharp';
-import { afterEach, describe, expect, it } from 'vitest';
-import { decodeBound, decodeImage, decodeRgb, decoderName, type DecodeOptions } from '../src/data/decode.js';
-import { decodeImageLegacy } from '../src/data/decode-legacy.js';
-import { readJpegInfo } from '../src/data/jpeg-header.js';
-import { jpegTurboAvailable } from '../src/data/jpeg-turbo.js';
-import { resampleRgb, resampleRgbInto } from '../src/data/resample.js';
+import { describe, expect, it } from 'vitest';
+import { decodeBound, decodeImage, decodeRgb, type DecodeOptions } from '../src/image/decode.js';
+import { decodeResizedBySharp } from '../src/image/sharp-resize.js';
+import { readJpegInfo } from '../src/image/jpeg-header.js';
+import { jpegTurboAvailable } from '../src/image/jpeg-turbo.js';
+import { resampleRgb, resampleRgbInto } from '../src/image/resample.js';
 import { preprocessAffine, preprocessInto, preprocessTable, PREPROCESS_MODES } from '../src/backbones/preprocess.js';
-import { orientRgb } from '../src/data/rgb.js';
+import { orientRgb } from '../src/image/rgb.js';
 import { ROOT } from './helpers.js';
 
 /** Smooth, photo-like packed RGB (gradients and waves), different in every corner. */
@@ -37,13 +37,8 @@ function diff(a: Uint8Array, b: Uint8Array): { max: number; mean: number } {
   return { max, mean: sum / a.length };
 }
 
-afterEach(() => {
-  delete process.env.TLEARN_DECODER;
-});
-
 describe('fast decoder (libjpeg-turbo + WebAssembly resampling)', () => {
-  it('is in use, and loads its native binding here', () => {
-    expect(decoderName()).toBe('fast');
+  it('loads its native binding here', () => {
     expect(jpegTurboAvailable()).toBe(true);
   });
 
@@ -99,14 +94,14 @@ describe('fast decoder (libjpeg-turbo + WebAssembly resampling)', () => {
       const buf = await jpeg(w, h).toBuffer();
       for (const resize of ['squash', 'center-crop'] as const) {
         const o: DecodeOptions = { width: 224, height: 224, resize };
-        const d = diff(await decodeImage(buf, o), await decodeImageLegacy(buf, o, 'x'));
+        const d = diff(await decodeImage(buf, o), await decodeResizedBySharp(buf, o, 'x'));
         expect(d.max, `${w}x${h} ${resize}`).toBeLessThanOrEqual(8);
         expect(d.mean, `${w}x${h} ${resize}`).toBeLessThan(1.5);
       }
     }
     const gray = await sharp(photoRgb(300, 200), { raw: { width: 300, height: 200, channels: 3 } }).toColourspace('b-w').jpeg().toBuffer();
     const g = await decodeImage(gray, { width: 224, height: 224 });
-    expect(diff(g, await decodeImageLegacy(gray, { width: 224, height: 224 }, 'x')).max).toBeLessThanOrEqual(8);
+    expect(diff(g, await decodeResizedBySharp(gray, { width: 224, height: 224 }, 'x')).max).toBeLessThanOrEqual(8);
     expect(g[3000]).toBe(g[3001]); // grey: R = G = B
   });
 
@@ -127,7 +122,7 @@ describe('fast decoder (libjpeg-turbo + WebAssembly resampling)', () => {
     const cases = [await jpeg(80, 60).withIccProfile('p3').toBuffer(), await jpeg(80, 60).toColourspace('cmyk').toBuffer(), await jpeg(80, 60).png().toBuffer(), await jpeg(80, 60).webp({ lossless: true }).toBuffer()];
     for (const buf of cases) {
       const o: DecodeOptions = { width: 64, height: 64 };
-      expect(diff(await decodeImage(buf, o), await decodeImageLegacy(buf, o, 'x')).max).toBeLessThanOrEqual(3);
+      expect(diff(await decodeImage(buf, o), await decodeResizedBySharp(buf, o, 'x')).max).toBeLessThanOrEqual(3);
     }
   });
 
@@ -136,7 +131,7 @@ describe('fast decoder (libjpeg-turbo + WebAssembly resampling)', () => {
     const o = { width: 224, height: 224 };
     expect(decodeBound(o)).toBe(448);
     // decodeImage: exactly the legacy pipeline for these (one resize, libjpeg's shrink-on-load)
-    expect(Buffer.from(await decodeImage(big, o)).equals(Buffer.from(await decodeImageLegacy(big, o, 'x')))).toBe(true);
+    expect(Buffer.from(await decodeImage(big, o)).equals(Buffer.from(await decodeResizedBySharp(big, o, 'x')))).toBe(true);
     // stage 1 for augmentation: shrunk to the bound on the short side, aspect kept
     const img = await decodeRgb(big, { bound: decodeBound(o) });
     expect([img.width, img.height]).toEqual([597, 448]);
@@ -144,7 +139,7 @@ describe('fast decoder (libjpeg-turbo + WebAssembly resampling)', () => {
     expect(await decodeRgb(await jpeg(300, 200).toBuffer(), { bound: 448 })).toMatchObject({ width: 300, height: 200 });
     // other formats are decoded at their own size and resized once: within 2 levels of sharp even for big shrinks
     const png = await jpeg(900, 640).png().toBuffer();
-    expect(diff(await decodeImage(png, { width: 64, height: 48 }), await decodeImageLegacy(png, { width: 64, height: 48 }, 'x')).max).toBeLessThanOrEqual(2);
+    expect(diff(await decodeImage(png, { width: 64, height: 48 }), await decodeResizedBySharp(png, { width: 64, height: 48 }, 'x')).max).toBeLessThanOrEqual(2);
   });
 
   it('the committed WebAssembly module is a build of wasm/resample.ts', async () => {
@@ -153,13 +148,5 @@ describe('fast decoder (libjpeg-turbo + WebAssembly resampling)', () => {
       execFile(process.execPath, [path.join(ROOT, 'scripts/build-wasm.mjs'), '--check'], (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: stdout + stderr })),
     );
     expect(r, r.out).toMatchObject({ code: 0 });
-  });
-
-  it('TLEARN_DECODER=legacy selects the previous decoder exactly', async () => {
-    const buf = await jpeg(300, 200).toBuffer();
-    const o = { width: 224, height: 224 };
-    process.env.TLEARN_DECODER = 'legacy';
-    expect(decoderName()).toBe('legacy');
-    expect(Buffer.from(await decodeImage(buf, o)).equals(Buffer.from(await decodeImageLegacy(buf, o, 'x')))).toBe(true);
   });
 });

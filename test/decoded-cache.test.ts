@@ -1,9 +1,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { augmentRgb, augmentRng, DEFAULT_AUGMENT } from '../src/data/augment.js';
-import { DecodedImageCache } from '../src/data/decoded-cache.js';
-import { decodeBound, decodeRgb } from '../src/data/decode.js';
+import { augmentRgb, augmentRng, DEFAULT_AUGMENT } from '../src/image/augment.js';
+import { DecodedImageCache } from '../src/image/decoded-cache.js';
+import { decodeBound, decodeRgb } from '../src/image/decode.js';
 import { loadImageFolder } from '../src/data/discover.js';
 import { imageBatches, type BatchOptions, type BatchSource } from '../src/engine/image-batches.js';
 import { makeDataset, tmpDir } from './helpers.js';

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseAugment } from '../src/data/augment.js';
+import { parseAugment } from '../src/image/augment.js';
 import { readCheckpoint } from '../src/engine/checkpoint.js';
 import { compareOnFolder } from '../src/train/compare.js';
 import { trainFromFolder } from '../src/train/run.js';

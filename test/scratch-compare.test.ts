@@ -10,7 +10,7 @@ import { getTf } from '../src/runtime/tfjs.js';
 import { buildArchitecture } from '../src/engine/architectures.js';
 import { compareOnFolder } from '../src/train/compare.js';
 import { trainFromFolder } from '../src/train/run.js';
-import { parseAugment } from '../src/data/augment.js';
+import { parseAugment } from '../src/image/augment.js';
 import { makeDataset, makeTinyBackbone, runCli, tmpDir } from './helpers.js';
 
 let data: string;

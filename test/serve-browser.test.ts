@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { preprocessInto, PREPROCESS_MODES } from '../src/backbones/preprocess.js';
 import { loadClassifier } from '../src/classifier/load.js';
 import { predictImages } from '../src/classifier/predict.js';
-import { decodeImage } from '../src/data/decode.js';
+import { decodeImage } from '../src/image/decode.js';
 import { exportClassifier } from '../src/export/export.js';
 import { startServer, type RunningServer } from '../src/serve/server.js';
 import { trainFromFolder } from '../src/train/run.js';

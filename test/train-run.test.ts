@@ -78,7 +78,7 @@ describe('trainFromFolder', () => {
     const files = [path.join(data, 'red', 'img_000.jpg'), path.join(data, 'blue', 'img_001.jpg')];
     const pred = await predictImages(clf, files, { top: 3 });
     expect(pred.predictions.map((p) => p.top[0]!.label)).toEqual(['red', 'blue']);
-    const { decodeImage } = await import('../src/data/decode.js');
+    const { decodeImage } = await import('../src/image/decode.js');
     const { preprocess } = await import('../src/backbones/preprocess.js');
     for (const [i, f] of files.entries()) {
       const x = preprocess(await decodeImage(f, { width: 32, height: 32 }), 'tf');

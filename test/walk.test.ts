@@ -4,7 +4,7 @@ import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { loadImageFolder, findImages } from '../src/data/discover.js';
-import { describeContent, sniffImageFormat } from '../src/data/formats.js';
+import { describeContent, sniffImageFormat } from '../src/image/formats.js';
 import { makeDataset, tmpDir } from './helpers.js';
 
 const rel = (root: string, p: string) => path.relative(root, p);

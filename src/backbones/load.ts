@@ -4,7 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { ResizeMode } from '../data/decode.js';
+import type { ResizeMode } from '../image/decode.js';
 import { findInputShape } from './keras-graph.js';
 import { sha256 } from '../util/hash.js';
 import type { Logger } from '../util/log.js';

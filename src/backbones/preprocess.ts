@@ -1,6 +1,6 @@
 /** Pixel preprocessing, named after Keras' `preprocess_input` modes. */
-import type { DecodeOptions, TargetImage } from '../data/decode.js';
-import { resampleRgbInto } from '../data/resample.js';
+import type { DecodeOptions, TargetImage } from '../image/decode.js';
+import { resampleRgbInto } from '../image/resample.js';
 
 export type PreprocessMode =
   /** x / 127.5 - 1 (MobileNet, Inception, Teachable Machine) */

@@ -4,7 +4,7 @@
  * Keras publishes no hash for the MobileNetV2 files: tlearn records one at the first download and checks it
  * on every later load.
  */
-import type { ResizeMode } from '../data/decode.js';
+import type { ResizeMode } from '../image/decode.js';
 import { makeDivisible, MOBILENET_V2_ALPHAS, type KerasAppSpec } from './keras-apps/build.js';
 import type { PreprocessMode } from './preprocess.js';
 import { mirrored, type ExpectedHash } from '../util/download.js';

@@ -1,5 +1,5 @@
 /** metadata.json next to a shipped model: everything needed to feed it and read its output. */
-import type { ResizeKernel, ResizeMode } from '../data/decode.js';
+import type { ResizeKernel, ResizeMode } from '../image/decode.js';
 import { PREPROCESS_DESCRIPTIONS, type PreprocessMode } from '../backbones/preprocess.js';
 import type { HeadSpec } from '../engine/head.js';
 import type { OpenSetThreshold } from './threshold.js';

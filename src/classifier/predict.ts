@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { findImages, type SkippedFile } from '../data/discover.js';
 import { nonImageReason } from '../data/walk.js';
-import { TTA_VARIANTS } from '../data/augment.js';
+import { TTA_VARIANTS } from '../image/augment.js';
 import { createRunner, onnxRunner, type InferenceRunner } from '../runtime/inference.js';
 import { streamImages } from '../runtime/image-stream.js';
 import type { Logger } from '../util/log.js';

@@ -1,6 +1,6 @@
 /** Human-readable tables for the terminal. */
 import type { Metrics } from '../evaluate/metrics.js';
-import type { CalibrationSummary } from '../train/types.js';
+import type { CalibrationSummary } from '../engine/calibration.js';
 
 export function pct(x: number): string {
   return `${(100 * x).toFixed(2)}%`;

@@ -11,11 +11,11 @@ import { mapConcurrent } from '../util/concurrency.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 import type { ContentHashIndex } from './hash-index.js';
-import { ImageDecodeError } from './decode.js';
+import { ImageDecodeError } from '../image/decode.js';
 import type { ImageFolder, LabelledImage, SkippedFile } from './discover.js';
-import { formatOfExtension, readFileHead, sniffImageFormat } from './formats.js';
-import { colourDistance, nearPairs, probeImage, type ImageProbe } from './probe.js';
-import type { ProbeCache } from './probe-cache.js';
+import { formatOfExtension, readFileHead, sniffImageFormat } from '../image/formats.js';
+import { colourDistance, nearPairs, probeImage, type ImageProbe } from '../image/probe.js';
+import type { ProbeCache } from '../image/probe-cache.js';
 import type { DatasetSplit } from './split.js';
 import { promises as fs } from 'node:fs';
 

@@ -12,7 +12,7 @@ import type { Logger } from '../util/log.js';
 import { auditDataset, IMBALANCE_WARNING, listSome, type DatasetAudit } from './audit.js';
 import { DatasetError, loadImageFolder, type ImageFolder, type LoadImageFolderOptions, type SkippedFile } from './discover.js';
 import { ContentHashIndex } from './hash-index.js';
-import { ProbeCache } from './probe-cache.js';
+import { ProbeCache } from '../image/probe-cache.js';
 import { comparePaths } from './walk.js';
 import { assertSplitUsable, splitDataset, type DatasetSplit, type SplitMode } from './split.js';
 

@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { comparePaths, FolderWalker, type SkippedFile } from './walk.js';
-import type { ImageFormat } from './formats.js';
+import type { ImageFormat } from '../image/formats.js';
 
 export type { SkippedFile };
 

@@ -9,7 +9,7 @@
 import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { mapConcurrent } from '../util/concurrency.js';
-import { describeContent, formatOfExtension, readFileHead, sniffImageFormat, type ImageFormat } from './formats.js';
+import { describeContent, formatOfExtension, readFileHead, sniffImageFormat, type ImageFormat } from '../image/formats.js';
 
 export interface SkippedFile {
   path: string;

@@ -7,8 +7,8 @@
 import os from 'node:os';
 import type { PreprocessMode } from '../backbones/preprocess.js';
 import { PREPROCESS_MODES } from '../backbones/preprocess.js';
-import type { ResizeKernel, ResizeMode } from '../data/decode.js';
-import { RESIZE_MODES } from '../data/decode.js';
+import type { ResizeKernel, ResizeMode } from '../image/decode.js';
+import { RESIZE_MODES } from '../image/decode.js';
 
 export const CODEC_VERSION = 1;
 

@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { ImageDecodeError } from '../data/decode.js';
+import { ImageDecodeError } from '../image/decode.js';
 import { DatasetError, findImages, loadImageFolder, type SkippedFile } from '../data/discover.js';
 
 export const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);

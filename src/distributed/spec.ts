@@ -4,7 +4,7 @@ import path from 'node:path';
 import { loadBackbone } from '../backbones/load.js';
 import type { PreprocessMode } from '../backbones/preprocess.js';
 import { DEFAULT_BACKBONE } from '../backbones/zoo.js';
-import type { ResizeKernel, ResizeMode } from '../data/decode.js';
+import type { ResizeKernel, ResizeMode } from '../image/decode.js';
 import { createFeatureExtractor, type FeatureExtractor } from '../features/extract.js';
 import type { Logger } from '../util/log.js';
 import type { ExtractorSpec } from './codec.js';

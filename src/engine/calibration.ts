@@ -9,6 +9,26 @@ import type { LayersModelArtifacts, KerasTopology } from '../backbones/layers-mo
 import { decodeWeights, encodeWeights } from '../backbones/layers-model.js';
 import { MODEL_CLASSES, toKerasGraph, type KerasGraph, type LayerNode } from '../backbones/keras-graph.js';
 
+/** Loss and expected calibration error of one split's probabilities. */
+export interface CalibrationPoint {
+  loss: number;
+  ece: number;
+}
+
+/** What the calibration step did (metrics.json `calibration`, the report's calibration section). */
+export interface CalibrationSummary {
+  /** 'temperature': fitted and folded into the model; 'none': left as trained (see `note`). */
+  method: 'temperature' | 'none';
+  temperature: number;
+  /** The Dense layer whose kernel and bias were divided by the temperature. */
+  layer: string | null;
+  fittedOn: 'val';
+  note?: string;
+  /** Before and after, on the validation split (the fit) and on the test split (never used for the fit; without TTA). */
+  val: { before: CalibrationPoint; after: CalibrationPoint };
+  test: { before: CalibrationPoint; after: CalibrationPoint };
+}
+
 export class CalibrationError extends Error {}
 
 /** Search range of the temperature: beyond it a fit says more about a tiny validation set than about the model. */

@@ -4,10 +4,10 @@
  * in memory (the waiting one as bytes). With a decoded-image cache, each image is decoded once per run and later epochs start from the
  * kept pixels. Files that cannot be decoded are reported once and left out of their batch.
  */
-import type { DecodedImageCache } from '../data/decoded-cache.js';
-import { decodeBound, decodeImage, decodeRgb, ImageDecodeError, type DecodeOptions, type ResizeKernel, type ResizeMode } from '../data/decode.js';
+import type { DecodedImageCache } from '../image/decoded-cache.js';
+import { decodeBound, decodeImage, decodeRgb, ImageDecodeError, type DecodeOptions, type ResizeKernel, type ResizeMode } from '../image/decode.js';
 import type { SkippedFile } from '../data/discover.js';
-import type { RgbImage } from '../data/rgb.js';
+import type { RgbImage } from '../image/rgb.js';
 import { preprocessInto, type PreprocessMode } from '../backbones/preprocess.js';
 
 export interface BatchSource {

@@ -9,7 +9,7 @@
  */
 import type { LayersModelArtifacts } from '../backbones/layers-model.js';
 import type { PreprocessMode } from '../backbones/preprocess.js';
-import type { ResizeKernel, ResizeMode } from '../data/decode.js';
+import type { ResizeKernel, ResizeMode } from '../image/decode.js';
 import type { SkippedFile } from '../data/discover.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
@@ -19,8 +19,7 @@ import { sha256 } from '../util/hash.js';
 import type { EpochLog } from './fit.js';
 import { loadLoopState, saveLoopState, trainingFingerprint, type CheckpointPart, type LoopState } from './network-state.js';
 import { imageBatches, type BatchOptions, type BatchSource } from './image-batches.js';
-import { DecodedImageCache } from '../data/decoded-cache.js';
-import { decoderName } from '../data/decode.js';
+import { DecodedImageCache } from '../image/decoded-cache.js';
 import { OnnxTrainer } from './onnx-trainer.js';
 import { DEFAULT_LR, type OptimizerName } from './optimizers.js';
 import { checkRecipe, RecipeError, TrainingRecipe, type RecipeOptions } from './recipe.js';
@@ -73,7 +72,7 @@ export interface NetworkTrainOptions extends RecipeOptions {
   trainDecode?: (epoch: number, size: [number, number]) => BatchOptions['decode'];
   /** Per-epoch augmentation of a decoded image at the epoch's training size (with the decoded-image cache, instead of trainDecode). */
   trainAugment?: (epoch: number, size: [number, number]) => BatchOptions['augment'];
-  /** Keep decoded training and validation images for later epochs (default: on, except with TLEARN_DECODER=legacy). */
+  /** Keep decoded training and validation images for later epochs (default: on). */
   decodedCache?: boolean;
   /**
    * Progressive resizing: train the first epochs at these (smaller) sizes in turn, then at inputSize, the epochs
@@ -217,7 +216,7 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
   for (const line of recipe.describe()) log.info(`recipe: ${line}`);
   const rng = new Rng(seed + 7);
   // each training and validation image decoded once per run; later epochs start from the kept pixels
-  const cache = o.decodedCache !== false && decoderName() !== 'legacy' ? await DecodedImageCache.create() : undefined;
+  const cache = o.decodedCache !== false ? await DecodedImageCache.create() : undefined;
   const batchOpts = (decode?: BatchOptions['decode'], inputSize = o.inputSize): BatchOptions => ({ inputSize, preprocessing: o.preprocessing, resize: o.resize, kernel: o.kernel, batchSize, decode });
   const trainOpts = (epoch: number, size: [number, number]): BatchOptions => {
     const augment = o.trainAugment?.(epoch, size);

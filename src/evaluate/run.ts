@@ -10,7 +10,7 @@ import { createClassifierRunner, effectiveThreshold } from '../classifier/predic
 import { describeRejection, rejectionStats, type RejectionStats } from '../classifier/threshold.js';
 import { loadImageFolder, type LabelledImage, type SkippedFile } from '../data/discover.js';
 import { streamImages } from '../runtime/image-stream.js';
-import { TTA_VARIANTS } from '../data/augment.js';
+import { TTA_VARIANTS } from '../image/augment.js';
 import { predictionsCsv, topLossGallery, writeReport, type ReportFiles } from '../report/html.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Logger } from '../util/log.js';

@@ -7,7 +7,6 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { decoderName, type DecoderName } from '../data/decode.js';
 import { sha256 } from '../util/hash.js';
 import { tlearnHome } from '../util/home.js';
 import { FeatureStore, STORE_FILE } from './store.js';
@@ -18,8 +17,6 @@ export interface ExtractorKeyParts {
   inputSize: [number, number];
   resize: string;
   kernel: string;
-  /** The image decoder (its pixels differ slightly): 'fast' or 'legacy'; default: the one in use. */
-  decoder?: DecoderName;
 }
 
 export function featuresRoot(): string {
@@ -29,8 +26,8 @@ export function featuresRoot(): string {
 /** A stable key for everything that changes a feature vector other than the image itself. */
 export function extractorKey(p: ExtractorKeyParts): string {
   const parts: unknown[] = [p.backboneId, p.preprocessing, p.inputSize, p.resize, p.kernel];
-  const decoder = p.decoder ?? decoderName();
-  if (decoder !== 'legacy') parts.push(decoder);
+  // 'fast' names the decoder whose pixels these features come from (keys before it had none: another decoder)
+  parts.push('fast');
   return sha256(JSON.stringify(parts)).slice(0, 20);
 }
 

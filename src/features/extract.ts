@@ -3,7 +3,7 @@
  * A second run over the same images with the same backbone reads the cache and does not run the backbone.
  */
 import type { Backbone } from '../backbones/load.js';
-import type { ResizeKernel } from '../data/decode.js';
+import type { ResizeKernel } from '../image/decode.js';
 import type { SkippedFile } from '../data/discover.js';
 import { createRunner, type InferenceRunner } from '../runtime/inference.js';
 import { streamImages } from '../runtime/image-stream.js';

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Metrics } from '../evaluate/metrics.js';
 import type { EpochLog } from '../engine/fit.js';
-import type { CalibrationSummary } from '../train/types.js';
+import type { CalibrationSummary } from '../engine/calibration.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { barChart, confusionHeatmap, esc, lineChart, PALETTE, reliabilityDiagram, sideBySide, type Series } from './svg.js';
 import { svgToPng, thumbnails } from './thumbnails.js';

@@ -1,7 +1,7 @@
 /** Small JPEG thumbnails as data: URLs, so a report is one file that needs no network and no other files. */
 import sharp from 'sharp';
-import { decodeBmp } from '../data/bmp.js';
-import { HEAD_BYTES, sniffImageFormat } from '../data/formats.js';
+import { decodeBmp } from '../image/bmp.js';
+import { HEAD_BYTES, sniffImageFormat } from '../image/formats.js';
 import { promises as fs } from 'node:fs';
 
 export async function thumbnailDataUrl(file: string, size = 96): Promise<string | undefined> {

@@ -5,8 +5,8 @@
  * WebAssembly pass straight into the batch's input tensor. Unreadable files are reported and skipped; the rest go on.
  */
 import { promises as fs } from 'node:fs';
-import { decodeForTarget, ImageDecodeError, type TargetImage, type ResizeKernel, type ResizeMode } from '../data/decode.js';
-import { decodeViews, type TtaVariant } from '../data/augment.js';
+import { decodeForTarget, ImageDecodeError, type TargetImage, type ResizeKernel, type ResizeMode } from '../image/decode.js';
+import { decodeViews, type TtaVariant } from '../image/augment.js';
 import type { SkippedFile } from '../data/discover.js';
 import { preprocessTargetInto, type PreprocessMode } from '../backbones/preprocess.js';
 import { sha256 } from '../util/hash.js';
@@ -44,7 +44,7 @@ export interface ImageStreamResult {
   modelSeconds: number;
 }
 
-/** The network-size image (legacy decoder, test-time views), or the decoded image, resized and preprocessed straight into the batch (fast decoder). */
+/** The network-size image (large JPEGs via sharp, test-time views), or the decoded image, resized and preprocessed straight into the batch. */
 type Decoded = { index: number; hash: string } & TargetImage;
 
 export async function streamImages(paths: string[], runner: InferenceRunner, opts: ImageStreamOptions): Promise<ImageStreamResult> {

@@ -7,9 +7,9 @@
 import sharp from 'sharp';
 import { preprocessTargetInto } from '../backbones/preprocess.js';
 import type { ClassifierMetadata } from '../classifier/metadata.js';
-import { decodeFailureReason, decodeForTarget, ImageDecodeError, type TargetImage } from '../data/decode.js';
-import { HEAD_BYTES, sniffImageFormat, type ImageFormat } from '../data/formats.js';
-import { readJpegInfo } from '../data/jpeg-header.js';
+import { decodeFailureReason, decodeForTarget, ImageDecodeError, type TargetImage } from '../image/decode.js';
+import { HEAD_BYTES, sniffImageFormat, type ImageFormat } from '../image/formats.js';
+import { readJpegInfo } from '../image/jpeg-header.js';
 import { HttpError } from './errors.js';
 
 export interface RequestImage {

@@ -1,5 +1,5 @@
 /** Test-time augmentation for a trained model's final test metrics: flips and centre crops, averaged. */
-import { TTA_VARIANTS } from '../data/augment.js';
+import { TTA_VARIANTS } from '../image/augment.js';
 import type { DatasetSplit } from '../data/split.js';
 import { createRunner } from '../runtime/inference.js';
 import { streamImages } from '../runtime/image-stream.js';

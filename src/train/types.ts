@@ -6,8 +6,8 @@
 import type { LayersModelArtifacts } from '../backbones/layers-model.js';
 import type { PreprocessMode } from '../backbones/preprocess.js';
 import type { ClassifierMetadata } from '../classifier/metadata.js';
-import type { AugmentOptions } from '../data/augment.js';
-import type { ResizeKernel, ResizeMode } from '../data/decode.js';
+import type { AugmentOptions } from '../image/augment.js';
+import type { ResizeKernel, ResizeMode } from '../image/decode.js';
 import type { SkippedFile } from '../data/discover.js';
 import type { SplitMode } from '../data/split.js';
 import type { EpochLog } from '../engine/fit.js';
@@ -39,25 +39,8 @@ export interface SplitPredictions {
   paths: string[];
 }
 
-/** Loss and expected calibration error of one split's probabilities. */
-export interface CalibrationPoint {
-  loss: number;
-  ece: number;
-}
-
-/** What the calibration step did (metrics.json `calibration`, the report's calibration section). */
-export interface CalibrationSummary {
-  /** 'temperature': fitted and folded into the model; 'none': left as trained (see `note`). */
-  method: 'temperature' | 'none';
-  temperature: number;
-  /** The Dense layer whose kernel and bias were divided by the temperature. */
-  layer: string | null;
-  fittedOn: 'val';
-  note?: string;
-  /** Before and after, on the validation split (the fit) and on the test split (never used for the fit; without TTA). */
-  val: { before: CalibrationPoint; after: CalibrationPoint };
-  test: { before: CalibrationPoint; after: CalibrationPoint };
-}
+export type { CalibrationPoint, CalibrationSummary } from '../engine/calibration.js';
+import type { CalibrationSummary } from '../engine/calibration.js';
 
 export interface ModelOutcome {
   mode: TrainMode;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { clearFeaturesCache, featuresCacheUsage, featuresRoot } from '../../features/cache.js';
 import { onnxCacheDir } from '../../runtime/inference.js';
 import { modelsDir } from '../../backbones/model-cache.js';
-import { probeCacheFile } from '../../data/probe-cache.js';
+import { probeCacheFile } from '../../image/probe-cache.js';
 import { tlearnHome } from '../../util/home.js';
 import { findTempFiles, sweepTempFiles } from '../../util/tempfiles.js';
 

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { PREPROCESS_MODES } from '../../backbones/preprocess.js';
 import { DEFAULT_BACKBONE } from '../../backbones/zoo.js';
-import { RESIZE_MODES } from '../../data/decode.js';
+import { RESIZE_MODES } from '../../image/decode.js';
 import { extractViaQueue, type QueueExtractResult } from '../../distributed/coordinator.js';
 import { isUrl, listExtractInputs, readSource } from '../../distributed/sources.js';
 import { openSpecExtractor, resolveSpec } from '../../distributed/spec.js';

@@ -1,13 +1,13 @@
 import { Command, Option } from 'commander';
 import { PREPROCESS_MODES } from '../../backbones/preprocess.js';
 import { DEFAULT_BACKBONE } from '../../backbones/zoo.js';
-import { RESIZE_MODES } from '../../data/decode.js';
+import { RESIZE_MODES } from '../../image/decode.js';
 import { parseFractions } from '../../data/split.js';
 import { HEADS } from '../../engine/head.js';
 import { OPTIMIZERS } from '../../engine/optimizers.js';
 import { trainFromFolder, type RunRequest } from '../../train/run.js';
 import { expandExclude, resolveDataArg } from '../../datasets/resolve.js';
-import { parseAugment } from '../../data/augment.js';
+import { parseAugment } from '../../image/augment.js';
 import { ARCHITECTURES, DEFAULT_ARCH } from '../../engine/architectures.js';
 import { size } from '../options.js';
 import { createLogger } from '../../util/log.js';

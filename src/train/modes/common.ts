@@ -1,6 +1,6 @@
 /** What scratch training and fine-tuning pass alike from the run options to the network trainer. */
-import { augmentRgb, augmentRng, decodeAugmented, describeAugment } from '../../data/augment.js';
-import type { ResizeKernel, ResizeMode } from '../../data/decode.js';
+import { augmentRgb, augmentRng, decodeAugmented, describeAugment } from '../../image/augment.js';
+import type { ResizeKernel, ResizeMode } from '../../image/decode.js';
 import type { DatasetSplit } from '../../data/split.js';
 import type { Logger } from '../../util/log.js';
 import { autoClassWeights } from '../../engine/fit.js';

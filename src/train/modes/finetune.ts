@@ -6,7 +6,7 @@
  * (mixup, CutMix, EMA, SWA, re-estimated BN statistics). The best validation epoch is kept and checkpointed.
  */
 import { writeLayersModel } from '../../backbones/layers-model.js';
-import { describeAugment, type AugmentOptions } from '../../data/augment.js';
+import { describeAugment, type AugmentOptions } from '../../image/augment.js';
 import { sharedNetworkOptions } from './common.js';
 import type { DatasetSplit } from '../../data/split.js';
 import type { Logger } from '../../util/log.js';

@@ -1,6 +1,6 @@
 /** Training a small CNN from scratch on the images (the notebook's first model), with the onnxruntime engine. */
 import type { LabelledImage } from '../../data/discover.js';
-import { describeAugment } from '../../data/augment.js';
+import { describeAugment } from '../../image/augment.js';
 import { sharedNetworkOptions } from './common.js';
 import type { DatasetSplit } from '../../data/split.js';
 import { countParams } from '../../backbones/surgery.js';

@@ -1,4 +1,4 @@
-/** How every sharp decode starts and ends, shared by the decoders (decode.ts, decode-legacy.ts) and the probe. */
+/** How every sharp decode starts and ends, shared by the decoders (decode.ts, sharp-resize.ts) and the probe. */
 import sharp, { type Sharp } from 'sharp';
 import { decodeBmp } from './bmp.js';
 import { HEAD_BYTES, sniffImageFormat } from './formats.js';

@@ -6,19 +6,16 @@
  *
  * decodeImage (and the feature pipeline, through decodeForTarget) resizes once: 8-bit JPEGs without a colour
  * profile (nearly all photos) whose short side is at most twice the target go through libjpeg-turbo, then the
- * WebAssembly resampler (src/data/resample.ts, within 2 levels of sharp's resize); larger JPEGs go through one
+ * WebAssembly resampler (src/image/resample.ts, within 2 levels of sharp's resize); larger JPEGs go through one
  * sharp pipeline with shrink-on-load, as before; other formats, and JPEGs libjpeg-turbo rejects, are decoded by
  * sharp at their own size, then resampled.
  *
  * Training keeps a decoded image per run and redoes only the rest each epoch: decodeRgb gives that image (at its
  * own size, or shrunk so its short side is the bound), resizeRgb / augmentation in augment.ts finish it.
- *
- * TLEARN_DECODER=legacy selects the previous decoder (one sharp pipeline per image, decode-legacy.ts), kept
- * so that benchmarks can measure both in one run.
  */
 import { decodeBmp } from './bmp.js';
 import { isBmp, openImage, toRgb } from './sharp-image.js';
-import { decodeImageLegacy } from './decode-legacy.js';
+import { decodeResizedBySharp } from './sharp-resize.js';
 import { ImageDecodeError, decodeFailureReason, readImageBytes, withDecodeErrors } from './decode-errors.js';
 import { readJpegInfo } from './jpeg-header.js';
 import { decodeJpegTurbo, jpegTurboAvailable } from './jpeg-turbo.js';
@@ -29,29 +26,12 @@ export type { RgbImage } from './rgb.js';
 export { ImageDecodeError, decodeFailureReason, readImageBytes, withDecodeErrors };
 export { isBmp, openImage, toRgb, TRANSPARENT_BACKGROUND } from './sharp-image.js';
 
-/** squash: stretch to the target size (what Keras `load_img(target_size=...)` does); center-crop: keep aspect, crop the middle. */
-export type ResizeMode = 'squash' | 'center-crop';
-export type ResizeKernel = 'nearest' | 'linear' | 'cubic' | 'lanczos3';
+import type { DecodeOptions, ResizeKernel } from './types.js';
 
-export const RESIZE_MODES: ResizeMode[] = ['squash', 'center-crop'];
-
-export interface DecodeOptions {
-  width: number;
-  height: number;
-  resize?: ResizeMode;
-  kernel?: ResizeKernel;
-}
-
-export type DecoderName = 'fast' | 'legacy';
-
-/** Which decoder runs: 'legacy' when TLEARN_DECODER=legacy, else 'fast'. */
-export function decoderName(): DecoderName {
-  return process.env.TLEARN_DECODER?.trim().toLowerCase() === 'legacy' ? 'legacy' : 'fast';
-}
+export { RESIZE_MODES, type DecodeOptions, type ResizeKernel, type ResizeMode } from './types.js';
 
 /** One line for logs and benchmarks: which decoders are in use. */
 export function describeDecoder(): string {
-  if (decoderName() === 'legacy') return 'legacy (sharp decode + resize per image)';
   return `${jpegTurboAvailable() ? 'libjpeg-turbo for JPEG' : 'sharp for JPEG (libjpeg-turbo binding not loadable)'}, sharp for other formats, WebAssembly resampling`;
 }
 
@@ -115,14 +95,13 @@ export type TargetImage = { rgb: Uint8Array; img?: undefined } | { img: RgbImage
 /**
  * The decode behind decodeImage, with the last step left to the caller (so that the feature pipeline resamples
  * straight into its batch): JPEGs whose short side is within the bound through libjpeg-turbo, larger ones in one
- * sharp pipeline with shrink-on-load (as the legacy decoder), everything else decoded by sharp at its own size;
+ * sharp pipeline with shrink-on-load (sharp-resize.ts), everything else decoded by sharp at its own size;
  * the resampler then resizes in one step (never twice).
  */
 export async function decodeForTarget(src: string | Uint8Array, opts: DecodeOptions, label = typeof src === 'string' ? src : '<buffer>'): Promise<TargetImage> {
-  if (decoderName() === 'legacy') return { rgb: await decodeImageLegacy(src, opts, label) };
   const buf = await readImageBytes(src, label);
   const turbo = await withDecodeErrors(label, buf, () => viaTurbo(buf, decodeBound(opts)));
-  if (turbo === 'too-large') return { rgb: await decodeImageLegacy(buf, opts, label) };
+  if (turbo === 'too-large') return { rgb: await decodeResizedBySharp(buf, opts, label) };
   if (turbo) return { img: turbo };
   return { img: await decodeRgb(buf, {}, label) };
 }

@@ -7,7 +7,7 @@
  * them in float and rounds once. With the linear kernel the result is within 2 levels of sharp's (the tests check
  * it); cubic and lanczos3 are within about 10 levels, nearest picks the same pixels except on exact ties.
  */
-import type { ResizeKernel, ResizeMode } from './decode.js';
+import type { ResizeKernel, ResizeMode } from './types.js';
 import { RESAMPLE_WASM_BASE64 } from './resample-wasm.js';
 import type { RgbImage } from './rgb.js';
 

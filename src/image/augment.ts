@@ -5,8 +5,8 @@
  * epoch, so a run is reproducible whatever order the decodes finish in.
  */
 import { Rng } from '../util/rng.js';
-import { decodeAugmentedLegacy, decodeVariantLegacy } from './decode-legacy.js';
-import { decodeBound, decoderName, decodeForTarget, decodeRgb, type DecodeOptions } from './decode.js';
+import { decodeBound, decodeForTarget, decodeRgb } from './decode.js';
+import type { DecodeOptions } from './types.js';
 import { resampleRgb, type PixelRect } from './resample.js';
 import { flipRgbInPlace, type RgbImage } from './rgb.js';
 import { transformRgb } from './transform-rgb.js';
@@ -108,7 +108,6 @@ export function augmentRgb(img: RgbImage, o: DecodeOptions, aug: AugmentOptions,
 
 /** Decodes an image with a random augmentation drawn from `rng`. */
 export async function decodeAugmented(src: string | Uint8Array, o: DecodeOptions, aug: AugmentOptions, rng: Rng, label = typeof src === 'string' ? src : '<buffer>'): Promise<Uint8Array> {
-  if (decoderName() === 'legacy') return decodeAugmentedLegacy(src, o, (w, h) => drawAugmentation(w, h, aug, rng), label);
   return augmentRgb(await decodeRgb(src, { bound: decodeBound(o), kernel: o.kernel }, label), o, aug, rng);
 }
 
@@ -145,7 +144,6 @@ export function variantRgb(img: RgbImage, o: DecodeOptions, v: TtaVariant): Uint
  * from a decode bounded at twice the target.
  */
 export async function decodeViews(src: string | Uint8Array, o: DecodeOptions, variants: readonly TtaVariant[], label = typeof src === 'string' ? src : '<buffer>'): Promise<Uint8Array[]> {
-  if (decoderName() === 'legacy') return Promise.all(variants.map((v) => decodeVariantLegacy(src, o, v, label)));
   const t = await decodeForTarget(src, o, label);
   if (t.img) return variants.map((v) => variantRgb(t.img, o, v));
   let bounded: RgbImage | undefined;
