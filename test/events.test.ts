@@ -4,6 +4,7 @@
  * AbortSignal stops each within one batch and leaves a run that `{ resume }` completes to the same model as a run
  * that was never stopped; a failure ends with one 'failed' event and a rejected promise.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,7 @@ import { trainFromFolder, type TrainRunResult } from '../src/train/run.js';
 import type { TrainRunOptions } from '../src/train/types.js';
 import { InterruptedError } from '../src/util/interrupt.js';
 import { formatTrainingEvent, renderTrainingEvents, type TrainingEvent, type TrainingEventType } from '../src/index.js';
-import { makeDataset, makeTinyBackbone, tmpDir } from './helpers.js';
+import { makeDataset, makeTinyBackbone, ROOT, runCli, tmpDir } from './helpers.js';
 
 type Mode = 'transfer' | 'finetune' | 'scratch';
 const MODES: Mode[] = ['transfer', 'finetune', 'scratch'];
@@ -239,6 +240,34 @@ describe('cancelling through an AbortSignal', () => {
     expect(events.some((e) => e.type === 'stage' && e.stage === 'backbone')).toBe(false);
     const r = await trainFromFolder({ resume: out });
     expect(r.metrics.test).toEqual(reference.transfer!.result.metrics.test);
+  });
+});
+
+describe('Ctrl-C on the command line', () => {
+  it('aborts the command\'s controller: a transfer run stops within a batch, exits 130, prints how to continue, and --resume completes it', async () => {
+    const out = path.join(tmpDir(), 'ctrl-c transfer');
+    // enough head epochs that the signal comes while the head trains
+    const args = ['train', data, '--backbone', backbone, '--epochs', '300', '--batch-size', '16', '--seed', '5', '--out', out];
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/tlearn.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (/^Epoch 2\/300 /m.test(stderr)) resolve();
+      });
+      exited.then(() => reject(new Error(`exited before the second epoch: ${stderr}`)));
+    });
+    child.kill('SIGINT');
+    expect(await exited, stderr).toBe(130);
+    expect(stderr).toMatch(/Ctrl-C: stopping after the current step/);
+    expect(stderr).toMatch(/tlearn: stopped while training the head \(epoch \d+\/300, batch \d\/6\)/);
+    expect(stderr).toContain(`to continue: tlearn train --resume '${out}'`);
+    expect(existsSync(path.join(out, 'metrics.json'))).toBe(false);
+    const resumed = await runCli(['train', '--resume', out, '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/^Epoch 300\/300 /m);
+    expect(JSON.parse(resumed.stdout).training.epochsRun).toBe(300);
   });
 });
 
