@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { trainFromFolder, type TrainRunResult } from '../src/train/run.js';
+import { compareOnFolder } from '../src/train/compare.js';
 import type { TrainRunOptions } from '../src/train/types.js';
 import { InterruptedError } from '../src/util/interrupt.js';
 import { formatTrainingEvent, renderTrainingEvents, type TrainingEvent, type TrainingEventType } from '../src/index.js';
@@ -128,6 +129,20 @@ describe('the event stream of a run', () => {
       // every event has a line of text
       for (const e of events) expect(formatTrainingEvent(e).length, e.type).toBeGreaterThan(0);
     }
+  });
+
+  it("compare's stream: one run-start and one done, the scratch side's events labelled 'scratch' and the transfer side's 'transfer'", async () => {
+    const events: TrainingEvent[] = [];
+    const r = await compareOnFolder({ data, backbone, inputSize: [48, 48], epochs: 2, batchSize: 16, seed: 2, out: path.join(tmpDir(), 'compare'), onEvent: (e) => events.push(e) });
+    expect(firstKinds(events)).toEqual(['run-start', 'stage', 'progress', 'epoch', 'calibration', 'evaluation', 'done']);
+    expect(events.filter((e) => e.type === 'run-start')).toMatchObject([{ mode: 'compare' }]);
+    expect(events.at(-1)).toMatchObject({ type: 'done', outDir: r.outDir, testAccuracy: r.transfer.test.accuracy });
+    expect([events[0]!.label, events.at(-1)!.label]).toEqual([undefined, undefined]);
+    const side = (label: string) => events.filter((e) => e.label === label).map((e) => (e.type === 'stage' ? `${e.stage} ${e.state}` : e.type));
+    const compact = (kinds: string[]) => kinds.filter((k, i) => k !== 'log' && k !== kinds[i - 1]);
+    expect(compact(side('scratch'))).toEqual(['network start', 'batch', 'epoch', 'checkpoint', 'batch', 'epoch', 'checkpoint', 'network end', 'calibration start', 'calibration', 'calibration end', 'report start', 'report end', 'evaluation']);
+    expect(compact(side('transfer'))).toEqual(['backbone start', 'backbone end', 'features start', 'extract', 'features end', 'head start', 'epoch', 'head end', 'features start', 'extract', 'features end', 'calibration start', 'calibration', 'calibration end', 'report start', 'report end', 'evaluation']);
+    expect((events.filter((e) => e.type === 'evaluation' && e.label === 'scratch') as any[]).map((e) => e.accuracy)).toEqual([r.runs.scratch.metrics.val.accuracy, r.scratch.test.accuracy]);
   });
 
   it('the command line renderer draws the events as the CLI prints them: progress bars, epoch lines, checkpoints, calibration', () => {
