@@ -19,7 +19,7 @@ import { makeDataset, makeTinyBackbone, ROOT, runCli, tmpDir } from './helpers.j
 let data: string;
 let home: string;
 let lone: string;
-const SCRATCH = ['--mode', 'scratch', '--input-size', '48', '--epochs', '4', '--batch-size', '8', '--seed', '3', '--augment', 'flip,crop=0.8', '--json'];
+const SCRATCH = ['--mode', 'scratch', '--input-size', '48', '--epochs', '4', '--batch-size', '8', '--seed', '3', '--augment', 'flip,crop=0.8,rotate=10,color=0.2', '--json'];
 
 beforeAll(async () => {
   data = await makeDataset(tmpDir(), { classes: { red: 40, green: 40, blue: 40 }, seed: 5, size: 40 });
