@@ -73,12 +73,15 @@ interface Slot {
 export class BatchPool {
   private readonly slots: Slot[] = [];
   private nextId = 1;
+  /** Images made by this pool's workers so far. */
+  items = 0;
 
   constructor(readonly size: number) {}
 
   /** Makes `items` into `out` (px floats per image), split among the workers; results in any order. */
   async run(task: BatchTask, items: BatchItem[], out: SharedArrayBuffer, px: number, fd: number | undefined): Promise<ItemResult[]> {
     while (this.slots.length < this.size) this.slots.push(this.start());
+    this.items += items.length;
     // small chunks, each to the least loaded worker, so that a slow image does not hold up the others
     const chunk = Math.max(1, Math.ceil(items.length / (2 * this.size)));
     const parts: Promise<ItemResult[]>[] = [];
