@@ -12,6 +12,8 @@ import { DecodedImageCache } from '../src/image/decoded-cache.js';
 import { loadImageFolder } from '../src/data/discover.js';
 import { imageBatches, type BatchOptions, type BatchSource } from '../src/engine/image-batches.js';
 import { batchPool, batchWorkers, BatchWorkersError, defaultBatchWorkers } from '../src/engine/batch-pool.js';
+import { transformRgb, transformRgbReference } from '../src/image/transform-rgb.js';
+import { Rng } from '../src/util/rng.js';
 import { makeDataset, tmpDir } from './helpers.js';
 
 const saved = process.env.TLEARN_BATCH_WORKERS;
@@ -116,6 +118,25 @@ describe('batch pool: the per-image work of a batch in worker threads', () => {
     const out = await epoch(src, [0, 1, 2], { ...opts, cache: cache2, augment });
     expect(out[0]!.indices).toEqual([0, 1, 2]);
     await cache2.close();
+  });
+
+  it('the WebAssembly rotation + flip + colour pass gives the same bytes as the JavaScript reference', () => {
+    const rng = new Rng(9);
+    for (let c = 0; c < 40; c++) {
+      const w = 20 + Math.floor(rng.next() * 60);
+      const h = 20 + Math.floor(rng.next() * 60);
+      const angle = c === 0 ? 0 : (rng.next() * 2 - 1) * 45;
+      const rad = (Math.abs(angle) * Math.PI) / 180;
+      const S = Math.ceil(Math.max(w, h) * (Math.cos(rad) + Math.sin(rad)));
+      const src = Uint8Array.from({ length: S * S * 3 }, () => Math.floor(rng.next() * 256));
+      const t = { angle, flip: rng.next() < 0.5, brightness: 0.5 + rng.next(), contrast: 0.5 + rng.next(), saturation: 0.5 + rng.next() };
+      const want = new Uint8Array(w * h * 3);
+      const got = new Uint8Array(w * h * 3);
+      transformRgbReference(src, S, want, w, h, t);
+      transformRgb(src, S, got, w, h, t);
+      expect(Buffer.compare(got, want), `case ${c}: ${JSON.stringify({ w, h, S, ...t })}`).toBe(0);
+    }
+    expect(() => transformRgb(new Uint8Array(10), 4, new Uint8Array(12), 2, 2, { angle: 0, flip: false, brightness: 1, contrast: 1, saturation: 1 })).toThrow(/needs 4x4 RGB in/);
   });
 
   it('sizes the pool from the cores, and refuses a bad TLEARN_BATCH_WORKERS with its name and range', () => {
