@@ -7,6 +7,7 @@
  *   npm run bench -- --quick            fewer images, no end-to-end runs (a smoke test)
  *   npm run bench -- --store-vectors N  vectors for the features-store section (default 1,000,000)
  *   npm run bench -- --only a,b         only these sections: pipeline, decode, train, epochs, compare, store
+ *   npm run bench -- --epoch-images N   training images of the epochs section's subset (default 1,024)
  *
  * The retired legacy decoder's before/after rows stay in BENCHMARKS.md with their date and commit.
  */
@@ -32,6 +33,7 @@ const flag = (name: string) => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 const storeVectors = Number(flag('--store-vectors') ?? (quick ? 20_000 : 1_000_000));
+const epochImages = flag('--epoch-images') === undefined ? undefined : Number(flag('--epoch-images'));
 const SECTIONS = ['pipeline', 'decode', 'train', 'epochs', 'compare', 'store'];
 const only = flag('--only')?.split(',') ?? SECTIONS;
 
@@ -55,8 +57,8 @@ function renderSection(old: string, measured: string): string {
 
 async function main(): Promise<void> {
   const bad = only.filter((s) => !SECTIONS.includes(s));
-  if (bad.length || !(storeVectors >= 1000)) {
-    log(bad.length ? `--only: unknown section ${bad.join(', ')} (sections: ${SECTIONS.join(', ')})` : '--store-vectors needs a number >= 1000');
+  if (bad.length || !(storeVectors >= 1000) || (epochImages !== undefined && !(Number.isInteger(epochImages) && epochImages >= 32))) {
+    log(bad.length ? `--only: unknown section ${bad.join(', ')} (sections: ${SECTIONS.join(', ')})` : storeVectors >= 1000 ? '--epoch-images needs a whole number of training images >= 32' : '--store-vectors needs a number >= 1000');
     process.exitCode = 1;
     return;
   }
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
   if (only.includes('train') && !quick) await benchTrain();
   tag('train', from);
   from = rows.length;
-  if (only.includes('epochs')) await benchEpochs(shuffled, quick);
+  if (only.includes('epochs')) await benchEpochs(shuffled, quick, epochImages);
   tag('epochs', from);
   from = rows.length;
   if (only.includes('compare') && !quick) await benchCompareRss(shuffled, ds.classes, 20, 1);

@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadBackbone } from '../src/backbones/load.js';
 import { composeClassifier } from '../src/classifier/compose.js';
-import { augmentRgb, augmentRng, decodeAugmented, DEFAULT_AUGMENT } from '../src/image/augment.js';
+import { augmentFunction, decodeAugmentedFunction, DEFAULT_AUGMENT } from '../src/image/augment.js';
+import { batchWorkers } from '../src/engine/batch-pool.js';
 import type { LabelledImage } from '../src/data/discover.js';
 import { buildArchitecture, modelArtifacts } from '../src/engine/architectures.js';
 import { buildHead, headSpec } from '../src/engine/head.js';
@@ -51,16 +52,26 @@ export async function benchTrain(): Promise<void> {
 
 const FULL_EPOCH = 4348 + 931; // Caltech-97 train + validation images with the default 0.7/0.15/0.15 split
 
+interface EpochTimes {
+  before: number;
+  after: number;
+  beforeCpu: number;
+  afterCpu: number;
+  /** 1-minute load average when the run started (other processes on the machine). */
+  load: number;
+}
+
 /**
  * Seconds of one epoch (training + validation) on a Caltech subset: the first epoch (which decodes every image),
- * and the second (the decoded-image cache filled by the first, as in every epoch after the first).
+ * and the second (the decoded-image cache filled by the first, as in every epoch after the first). `workers`:
+ * TLEARN_BATCH_WORKERS for the run (undefined: the default pool).
  */
-async function epochSeconds(label: string, model: () => Promise<LayersModelArtifacts>, train: LabelledImage[], val: LabelledImage[], o: Omit<NetworkTrainOptions, 'epochs'>, augmented: boolean): Promise<{ before: number; after: number; beforeCpu: number; afterCpu: number }> {
+async function epochSeconds(label: string, model: () => Promise<LayersModelArtifacts>, train: LabelledImage[], val: LabelledImage[], o: Omit<NetworkTrainOptions, 'epochs'>, augmented: boolean, workers?: string): Promise<EpochTimes> {
   const src = (l: LabelledImage[]) => ({ paths: l.map((i) => i.path), labels: l.map((i) => i.label) });
   const decodeOpts = { width: o.inputSize[1], height: o.inputSize[0], resize: o.resize };
   const aug = {
-    trainDecode: augmented ? (e: number) => (p: string, i: number) => decodeAugmented(p, decodeOpts, DEFAULT_AUGMENT, augmentRng(1, e, i)) : undefined,
-    trainAugment: augmented ? (e: number) => (img: Parameters<typeof augmentRgb>[0], i: number) => augmentRgb(img, decodeOpts, DEFAULT_AUGMENT, augmentRng(1, e, i)) : undefined,
+    trainDecode: augmented ? (e: number) => decodeAugmentedFunction(decodeOpts, DEFAULT_AUGMENT, 1, e) : undefined,
+    trainAugment: augmented ? (e: number) => augmentFunction(decodeOpts, DEFAULT_AUGMENT, 1, e) : undefined,
   };
   /** Seconds and CPU seconds (all threads of this process) of each epoch, read at the trainer's 'epoch' events. */
   const run = async (epochs: number) => {
@@ -78,42 +89,90 @@ async function epochSeconds(label: string, model: () => Promise<LayersModelArtif
     await net.close();
     return { seconds: net.epochSeconds, cpu };
   };
-  const both = await run(2);
-  const r = { before: both.seconds[0]!, after: both.seconds[1]!, beforeCpu: both.cpu[0]!, afterCpu: both.cpu[1]! };
-  log(`${label}: first epoch ${r.before.toFixed(1)} s, ${r.beforeCpu.toFixed(1)} CPU s; second ${r.after.toFixed(1)} s, ${r.afterCpu.toFixed(1)} CPU s`);
-  return r;
+  const saved = process.env.TLEARN_BATCH_WORKERS;
+  if (workers !== undefined) process.env.TLEARN_BATCH_WORKERS = workers;
+  const load = os.loadavg()[0]!;
+  try {
+    const both = await run(2);
+    const r = { before: both.seconds[0]!, after: both.seconds[1]!, beforeCpu: both.cpu[0]!, afterCpu: both.cpu[1]!, load };
+    log(`${label}: first epoch ${r.before.toFixed(1)} s, ${r.beforeCpu.toFixed(1)} CPU s; second ${r.after.toFixed(1)} s, ${r.afterCpu.toFixed(1)} CPU s; load average ${load.toFixed(1)} at the start`);
+    return r;
+  } finally {
+    if (saved === undefined) delete process.env.TLEARN_BATCH_WORKERS;
+    else process.env.TLEARN_BATCH_WORKERS = saved;
+  }
 }
 
-export async function benchEpochs(images: LabelledImage[], quick: boolean): Promise<void> {
-  const nTrain = quick ? 256 : 1024;
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/**
+ * Plain and augmented epochs of one mode, interleaved so that a change in the machine's load hits both alike:
+ * plain, augmented, augmented with every input made on the main thread (TLEARN_BATCH_WORKERS=0, as before the
+ * batch pool), augmented, plain. The plain and augmented numbers are the means of their two runs.
+ */
+async function modeEpochs(label: string, run: (augmented: boolean, workers?: string) => Promise<EpochTimes>, otherWorkers: number): Promise<{ plain: EpochTimes[]; aug: EpochTimes[]; mainThread: EpochTimes; other: EpochTimes }> {
+  const p1 = await run(false);
+  const a1 = await run(true);
+  const m = await run(true, '0');
+  const other = await run(true, String(otherWorkers));
+  const a2 = await run(true);
+  const p2 = await run(false);
+  log(`${label}: augmented / plain epoch after the first = ${(mean([a1.after, a2.after]) / mean([p1.after, p2.after])).toFixed(3)}`);
+  return { plain: [p1, p2], aug: [a1, a2], mainThread: m, other };
+}
+
+/** `images`: training images of the measured subset (default 1,024; 256 with --quick). */
+export async function benchEpochs(images: LabelledImage[], quick: boolean, nImages?: number): Promise<void> {
+  const nTrain = nImages ?? (quick ? 256 : 1024);
   const nVal = Math.round((nTrain * 931) / 4348);
   const train = images.slice(0, nTrain);
   const val = images.slice(nTrain, nTrain + nVal);
   const scale = FULL_EPOCH / (nTrain + nVal);
   const subset = `${nTrain} train + ${nVal} validation images, scaled to Caltech-97's 4,348 + 931`;
   const common = { classes: 97, inputSize: [224, 224] as [number, number], resize: 'squash' as const, seed: 1 };
-  const scratch = await epochSeconds('scratch', async () => (await buildArchitecture('notebook-cnn', [224, 224], 97, 1)).artifacts, train, val, { ...common, preprocessing: 'unit', trainable: () => true, batchSize: 128, microBatch: 8 }, false);
+  const workers = batchWorkers();
+  // the pool size beside the default that is measured once: twice the default (on 2 cores, 2 workers against 1)
+  const other = Math.max(2, 2 * workers);
+  const scratchOpts = { ...common, preprocessing: 'unit' as const, trainable: () => true, batchSize: 128, microBatch: 8 };
+  const scratch = await modeEpochs('scratch', (augmented, w) => epochSeconds(`scratch${augmented ? ` --augment${w === undefined ? '' : ` (TLEARN_BATCH_WORKERS=${w})`}` : ''}`, async () => (await buildArchitecture('notebook-cnn', [224, 224], 97, 1)).artifacts, train, val, scratchOpts, augmented, w), other);
   const backbone = await loadBackbone(MOBILENET);
   const tf = await getTf();
   const unfrozen = new Set(groupsToUnfreeze(backbone.artifacts.modelTopology, 8).flatMap((g) => g.layers));
-  const finetune = await epochSeconds(
-    'fine-tune',
-    async () => composeClassifier(backbone.artifacts, await modelArtifacts(tf, buildHead(tf, headSpec(1280, 97), 'softmax'))),
-    train,
-    val,
-    { ...common, preprocessing: 'tf', trainable: (w) => !/\/(gamma|beta|moving_mean|moving_variance)$/.test(w) && (w.startsWith('head_') || unfrozen.has(w.split('/')[0]!)), batchSize: 32, microBatch: 32, lr: 1e-4 },
-    true,
-  );
-  const row = (what: string, r: { before: number; after: number; beforeCpu: number; afterCpu: number }) => [
-    { what: `${what}: first epoch (decodes every image)`, value: `${(r.before * scale).toFixed(0)} s`, note: `${r.before.toFixed(1)} s (${r.beforeCpu.toFixed(1)} CPU s) measured on ${subset}` },
-    { what: `${what}: one epoch after the first (decoded-image cache)`, value: `${(r.after * scale).toFixed(0)} s`, note: `${((100 * r.after) / r.before).toFixed(0)}% of the first epoch, ${((100 * r.afterCpu) / r.beforeCpu).toFixed(0)}% of its CPU time; ${r.after.toFixed(1)} s (${r.afterCpu.toFixed(1)} CPU s) measured on ${subset}` },
-  ];
-  rows.push(...row('scratch CNN (notebook, 1,233,473 params) at 224x224, batch 128, micro-batch 8', scratch), ...row('fine-tuning MobileNetV2-0.35 (top 8 blocks + head) at 224x224, batch 32, --augment', finetune));
+  const finetuneOpts = { ...common, preprocessing: 'tf' as const, trainable: (w: string) => !/\/(gamma|beta|moving_mean|moving_variance)$/.test(w) && (w.startsWith('head_') || unfrozen.has(w.split('/')[0]!)), batchSize: 32, microBatch: 32, lr: 1e-4 };
+  const finetuneModel = async () => composeClassifier(backbone.artifacts, await modelArtifacts(tf, buildHead(tf, headSpec(1280, 97), 'softmax')));
+  const finetune = await modeEpochs('fine-tune', (augmented, w) => epochSeconds(`fine-tune${augmented ? ` --augment${w === undefined ? '' : ` (TLEARN_BATCH_WORKERS=${w})`}` : ''}`, finetuneModel, train, val, finetuneOpts, augmented, w), other);
+  const pool = `batch pool of ${workers} worker thread${workers === 1 ? '' : 's'}`;
+  const fmt = (t: EpochTimes[], what: 'after' | 'before') => t.map((r) => `${r[what].toFixed(1)} s (${r[what === 'after' ? 'afterCpu' : 'beforeCpu'].toFixed(1)} CPU s, load ${r.load.toFixed(1)})`).join(' and ');
+  const rowsOf = (what: string, r: { plain: EpochTimes[]; aug: EpochTimes[]; mainThread: EpochTimes; other: EpochTimes }) => {
+    const plain = mean(r.plain.map((t) => t.after));
+    const aug = mean(r.aug.map((t) => t.after));
+    return [
+      { what: `${what}: first epoch (decodes every image), no augmentation`, value: `${(mean(r.plain.map((t) => t.before)) * scale).toFixed(0)} s`, note: `${fmt(r.plain, 'before')} measured on ${subset}` },
+      { what: `${what}: one epoch after the first (decoded-image cache), no augmentation`, value: `${(plain * scale).toFixed(0)} s`, note: `${fmt(r.plain, 'after')} measured on ${subset}` },
+      { what: `${what}: one epoch after the first, --augment, ${pool}`, value: `${(aug * scale).toFixed(0)} s`, note: `**${(aug / plain).toFixed(2)}x the plain epoch** (goal ≤ 1.15x); ${fmt(r.aug, 'after')}, interleaved with the plain runs; first epoch ${(mean(r.aug.map((t) => t.before)) * scale).toFixed(0)} s` },
+      { what: `${what}: one epoch after the first, --augment, every input made on the main thread (TLEARN_BATCH_WORKERS=0)`, value: `${(r.mainThread.after * scale).toFixed(0)} s`, note: `${(r.mainThread.after / plain).toFixed(2)}x the plain epoch; ${fmt([r.mainThread], 'after')}, run between the two augmented runs above` },
+      { what: `${what}: one epoch after the first, --augment, batch pool of ${other} worker threads (TLEARN_BATCH_WORKERS=${other})`, value: `${(r.other.after * scale).toFixed(0)} s`, note: `${(r.other.after / plain).toFixed(2)}x the plain epoch; ${fmt([r.other], 'after')}, run between the two augmented runs above` },
+    ];
+  };
+  rows.push(...rowsOf('scratch CNN (notebook, 1,233,473 params) at 224x224, batch 128, micro-batch 8', scratch), ...rowsOf('fine-tuning MobileNetV2-0.35 (top 8 blocks + head) at 224x224, batch 32', finetune));
+  const sec = (t: EpochTimes[], what: 'after' | 'before' = 'after') => Number((mean(t.map((r) => r[what])) * scale).toFixed(1));
   Object.assign(results, {
-    scratchEpochSeconds: Number((scratch.after * scale).toFixed(1)),
-    scratchFirstEpochSeconds: Number((scratch.before * scale).toFixed(1)),
-    finetuneEpochSeconds: Number((finetune.after * scale).toFixed(1)),
-    finetuneFirstEpochSeconds: Number((finetune.before * scale).toFixed(1)),
+    scratchEpochSeconds: sec(scratch.plain),
+    scratchAugmentEpochSeconds: sec(scratch.aug),
+    finetunePlainEpochSeconds: sec(finetune.plain),
+    finetuneEpochSeconds: sec(finetune.aug),
+    scratchAugmentRatio: Number((mean(scratch.aug.map((t) => t.after)) / mean(scratch.plain.map((t) => t.after))).toFixed(3)),
+    finetuneAugmentRatio: Number((mean(finetune.aug.map((t) => t.after)) / mean(finetune.plain.map((t) => t.after))).toFixed(3)),
+    scratchAugmentMainThreadEpochSeconds: sec([scratch.mainThread]),
+    finetuneAugmentMainThreadEpochSeconds: sec([finetune.mainThread]),
+    scratchAugmentOtherWorkersEpochSeconds: sec([scratch.other]),
+    finetuneAugmentOtherWorkersEpochSeconds: sec([finetune.other]),
+    otherBatchWorkers: other,
+    scratchFirstEpochSeconds: sec(scratch.plain, 'before'),
+    finetuneFirstEpochSeconds: sec(finetune.aug, 'before'),
+    batchWorkers: workers,
+    epochsScaledFrom: `${nTrain}+${nVal} images`,
+    epochsLoadAverage: [...scratch.plain, ...scratch.aug, scratch.mainThread, scratch.other, ...finetune.plain, ...finetune.aug, finetune.mainThread, finetune.other].map((t) => t.load.toFixed(1)).join(' '),
   });
 }
 

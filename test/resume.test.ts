@@ -1,5 +1,5 @@
 /**
- * Resumable runs: a `tlearn train --mode scratch` killed (SIGKILL) after its first epoch's checkpoint, or stopped
+ * Resumable runs: a `tlearn train --mode scratch --augment` killed (SIGKILL) after its first epoch's checkpoint, or stopped
  * with Ctrl-C in the middle of an epoch, continues with `--resume` and ends with the same history and metrics as
  * a run that was never stopped (everything is seeded; no tolerance needed: they are compared exactly). Also
  * fine-tuning and compare, the run's recorded options, --from, and reproducibility.
@@ -19,13 +19,15 @@ import { makeDataset, makeTinyBackbone, ROOT, runCli, tmpDir } from './helpers.j
 let data: string;
 let home: string;
 let lone: string;
-const SCRATCH = ['--mode', 'scratch', '--input-size', '48', '--epochs', '4', '--batch-size', '8', '--seed', '3', '--augment', 'flip,crop=0.8', '--json'];
+const SCRATCH = ['--mode', 'scratch', '--input-size', '48', '--epochs', '4', '--batch-size', '8', '--seed', '3', '--augment', 'flip,crop=0.8,rotate=10,color=0.2', '--json'];
 
 beforeAll(async () => {
   data = await makeDataset(tmpDir(), { classes: { red: 40, green: 40, blue: 40 }, seed: 5, size: 40 });
   home = tmpDir('tlearn-resume-home-');
   lone = path.join(tmpDir(), 'lone');
-  const r = await runCli(['train', data, ...SCRATCH, '--out', lone], { TLEARN_HOME: home });
+  // the uninterrupted run makes every input on the main thread (as before the batch pool); the stopped and
+  // resumed runs below use the pool's worker threads, so they also show that both make the same inputs
+  const r = await runCli(['train', data, ...SCRATCH, '--out', lone], { TLEARN_HOME: home, TLEARN_BATCH_WORKERS: '0' });
   expect(r.code, r.stderr).toBe(0);
 });
 

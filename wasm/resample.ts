@@ -125,3 +125,56 @@ export function resample(
     else packRow(acc, outW, out + <usize>(y * outW * 3));
   }
 }
+
+/**
+ * Rotation about the centre (bilinear), horizontal flip and colour jitter of an S x S packed RGB image `src` into
+ * w x h packed RGB at `out`, in f64 with the operations in the same order as src/image/transform-rgb.ts' reference
+ * (so the bytes are the same): output pixel (x, y) samples the source at cos*u + sin*v + sc, -sin*u + cos*v + sc.
+ */
+export function transform(src: usize, S: i32, out: usize, w: i32, h: i32, cos: f64, sin: f64, flip: bool, b: f64, k: f64, sat: f64): void {
+  const cx = <f64>(w - 1) / 2;
+  const cy = <f64>(h - 1) / 2;
+  const sc = <f64>(S - 1) / 2;
+  const last = <f64>(S - 1);
+  const n = <usize>S * <usize>S * 3;
+  let mean: f64 = 0;
+  for (let i: usize = 0; i < n; i += 3) mean += 0.299 * <f64>load<u8>(src + i) + 0.587 * <f64>load<u8>(src + i + 1) + 0.114 * <f64>load<u8>(src + i + 2);
+  mean = (mean / <f64>(n / 3)) * b;
+  const rowBytes = <usize>S * 3;
+  let o = out;
+  for (let y = 0; y < h; y++) {
+    const v = <f64>y - cy;
+    for (let x = 0; x < w; x++) {
+      const u = flip ? cx - <f64>x : <f64>x - cx;
+      let sx = cos * u + sin * v + sc;
+      let sy = -sin * u + cos * v + sc;
+      sx = sx < 0 ? 0 : sx > last ? last : sx;
+      sy = sy < 0 ? 0 : sy > last ? last : sy;
+      const x0 = <i32>sx;
+      const y0 = <i32>sy;
+      const x1 = x0 + 1 < S ? x0 + 1 : x0;
+      const y1 = y0 + 1 < S ? y0 + 1 : y0;
+      const fx = sx - <f64>x0;
+      const fy = sy - <f64>y0;
+      const w00 = (1 - fx) * (1 - fy);
+      const w01 = fx * (1 - fy);
+      const w10 = (1 - fx) * fy;
+      const w11 = fx * fy;
+      const p00 = src + <usize>y0 * rowBytes + <usize>x0 * 3;
+      const p01 = src + <usize>y0 * rowBytes + <usize>x1 * 3;
+      const p10 = src + <usize>y1 * rowBytes + <usize>x0 * 3;
+      const p11 = src + <usize>y1 * rowBytes + <usize>x1 * 3;
+      const r = (<f64>load<u8>(p00) * w00 + <f64>load<u8>(p01) * w01 + <f64>load<u8>(p10) * w10 + <f64>load<u8>(p11) * w11) * b;
+      const g = (<f64>load<u8>(p00, 1) * w00 + <f64>load<u8>(p01, 1) * w01 + <f64>load<u8>(p10, 1) * w10 + <f64>load<u8>(p11, 1) * w11) * b;
+      const bl = (<f64>load<u8>(p00, 2) * w00 + <f64>load<u8>(p01, 2) * w01 + <f64>load<u8>(p10, 2) * w10 + <f64>load<u8>(p11, 2) * w11) * b;
+      const gray = 0.299 * r + 0.587 * g + 0.114 * bl;
+      const rr = (gray + (r - gray) * sat - mean) * k + mean;
+      const gg = (gray + (g - gray) * sat - mean) * k + mean;
+      const bb = (gray + (bl - gray) * sat - mean) * k + mean;
+      store<u8>(o, rr < 0 ? 0 : rr > 255 ? 255 : <u8>(<i32>(rr + 0.5)));
+      store<u8>(o, gg < 0 ? 0 : gg > 255 ? 255 : <u8>(<i32>(gg + 0.5)), 1);
+      store<u8>(o, bb < 0 ? 0 : bb > 255 ? 255 : <u8>(<i32>(bb + 0.5)), 2);
+      o += 3;
+    }
+  }
+}

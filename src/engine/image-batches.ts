@@ -1,14 +1,23 @@
 /**
- * Batches of decoded, preprocessed images for training and evaluation, streamed: the next batch decodes
- * (libjpeg-turbo or sharp on libuv threads) while the current one trains, and only these two batches are held
- * in memory (the waiting one as bytes). With a decoded-image cache, each image is decoded once per run and later epochs start from the
- * kept pixels. Files that cannot be decoded are reported once and left out of their batch.
+ * Batches of decoded, preprocessed images for training and evaluation, streamed: the next batch is made while the
+ * current one trains, and only these two batches are held in memory. With a decoded-image cache, each image is
+ * decoded once per run and later epochs start from the kept pixels. Files that cannot be decoded are reported
+ * once and left out of their batch.
+ *
+ * Where what each image goes through can be described as data (a plain decode, the cache, an augmentation made by
+ * augmentFunction or decodeAugmentedFunction), the per-image work (read or decode, augment, resize, preprocess
+ * into the batch tensor) runs in the batch pool's worker threads (batch-pool.ts), so that it overlaps
+ * onnxruntime's step on the main thread; the result is the same bit for bit. Other decoders (any function) run
+ * on the main thread as before, and so does everything with TLEARN_BATCH_WORKERS=0.
  */
 import type { DecodedImageCache } from '../image/decoded-cache.js';
 import { decodeBound, decodeImage, decodeRgb, ImageDecodeError, type DecodeOptions, type ResizeKernel, type ResizeMode } from '../image/decode.js';
 import type { SkippedFile } from '../data/discover.js';
 import type { RgbImage } from '../image/rgb.js';
 import { preprocessInto, type PreprocessMode } from '../backbones/preprocess.js';
+import type { AugmentSpec } from '../image/augment.js';
+import { batchPool, type BatchPool } from './batch-pool.js';
+import { cacheKey, type BatchItem, type BatchTask } from './batch-task.js';
 
 export interface BatchSource {
   paths: string[];
@@ -22,11 +31,11 @@ export interface BatchOptions {
   kernel?: ResizeKernel;
   batchSize: number;
   /** Optional decoder (e.g. data augmentation); gets the item's index in the source. Used when `augment` is not given. */
-  decode?: (path: string, index: number) => Promise<Uint8Array>;
+  decode?: ((path: string, index: number) => Promise<Uint8Array>) & { spec?: AugmentSpec };
   /** Decoded images kept across epochs: plain inputs are kept at the network's size, augmented ones before it. */
   cache?: DecodedImageCache;
   /** With `cache`: makes the network input from an image decoded to its own (bounded) size. */
-  augment?: (img: RgbImage, index: number) => Uint8Array;
+  augment?: ((img: RgbImage, index: number) => Uint8Array) & { spec?: AugmentSpec };
 }
 
 export interface ImageBatch {
@@ -84,6 +93,12 @@ async function loadBatch(src: BatchSource, order: number[], o: BatchOptions, sta
  * for the next batch.
  */
 export async function* imageBatches(src: BatchSource, order: number[], o: BatchOptions): AsyncGenerator<ImageBatch> {
+  const task = pooledTask(o);
+  const pool = task && order.length ? batchPool() : undefined;
+  if (task && pool) {
+    yield* pooledBatches(src, order, o, task, pool);
+    return;
+  }
   const px = o.inputSize[0] * o.inputSize[1] * 3;
   const buffer = new Float32Array(Math.min(o.batchSize, order.length) * px);
   let next: Promise<Loaded> | undefined = order.length ? loadBatch(src, order, o, 0) : undefined;
@@ -93,5 +108,91 @@ export async function* imageBatches(src: BatchSource, order: number[], o: BatchO
     const x = buffer.subarray(0, current.images.length * px);
     current.images.forEach((rgb, j) => preprocessInto(rgb, o.preprocessing, x, j * px));
     yield { x, labels: current.labels, indices: current.indices, failed: current.failed };
+  }
+}
+
+/** What each image goes through, as data for the pool; undefined when only a function knows (main thread). */
+function pooledTask(o: BatchOptions): BatchTask | undefined {
+  const [h, w] = o.inputSize;
+  if (o.cache && o.augment) return o.augment.spec && { kind: 'augment', spec: o.augment.spec, preprocessing: o.preprocessing };
+  if (o.decode) return !o.cache && o.decode.spec ? { kind: 'augment', spec: o.decode.spec, preprocessing: o.preprocessing } : undefined;
+  return { kind: 'input', decode: { width: w, height: h, resize: o.resize, kernel: o.kernel }, preprocessing: o.preprocessing };
+}
+
+interface PooledBatch {
+  labels: Int32Array;
+  indices: number[];
+  failed: SkippedFile[];
+  /** Images in the tensor. */
+  n: number;
+}
+
+/**
+ * One batch made by the pool into `out`: each image's cache entry is looked up (or reserved) here, the workers
+ * read, decode, augment and preprocess, and the decoded pixels they send back are kept. Images that failed are
+ * left out and the ones after them moved up, as on the main thread.
+ */
+async function pooledBatch(src: BatchSource, idx: number[], o: BatchOptions, task: BatchTask, pool: BatchPool, out: SharedArrayBuffer, px: number): Promise<PooledBatch> {
+  const cache = o.cache;
+  const keepers = new Map<number, (img: RgbImage | undefined) => void>();
+  const items: BatchItem[] = await Promise.all(
+    idx.map(async (i, k): Promise<BatchItem> => {
+      const path = src.paths[i]!;
+      if (!cache) return { k, path, index: i, keep: false };
+      const key = cacheKey(task, path);
+      const found = await cache.locate(key);
+      if (found.entry) return { k, path, index: i, cached: found.entry, keep: false };
+      if (found.known) {
+        cache.countMiss();
+        return { k, path, index: i, keep: false };
+      }
+      keepers.set(k, cache.reserve(key));
+      return { k, path, index: i, keep: true };
+    }),
+  );
+  const results = await pool.run(task, items, out, px, cache?.fd).catch((e: unknown) => {
+    // no reserved key stays waiting
+    for (const give of keepers.values()) give(undefined);
+    throw e;
+  });
+  const failed: SkippedFile[] = [];
+  const bad = new Set<number>();
+  for (const r of results.sort((a, b) => a.k - b.k)) {
+    keepers.get(r.k)?.(r.decoded);
+    if (r.error) {
+      failed.push(r.error);
+      bad.add(r.k);
+    }
+  }
+  const x = new Float32Array(out);
+  const okK = idx.map((_, k) => k).filter((k) => !bad.has(k));
+  okK.forEach((k, j) => {
+    if (k !== j) x.copyWithin(j * px, k * px, (k + 1) * px);
+  });
+  return { labels: Int32Array.from(okK, (k) => src.labels[idx[k]!]!), indices: okK.map((k) => idx[k]!), failed, n: okK.length };
+}
+
+/**
+ * imageBatches through the pool: the workers make the next batch into a tensor shared with them while the caller
+ * works on the current one, which is a copy in an ordinary buffer (onnxruntime-node refuses tensors on shared
+ * memory; the copy costs about a millisecond per 10 MB).
+ */
+async function* pooledBatches(src: BatchSource, order: number[], o: BatchOptions, task: BatchTask, pool: BatchPool): AsyncGenerator<ImageBatch> {
+  const px = o.inputSize[0] * o.inputSize[1] * 3;
+  const shared = new SharedArrayBuffer(Math.min(o.batchSize, order.length) * px * 4);
+  const buffer = new Float32Array(shared.byteLength / 4);
+  const load = (start: number) => pooledBatch(src, order.slice(start, start + o.batchSize), o, task, pool, shared, px);
+  let next: Promise<PooledBatch> | undefined = load(0);
+  try {
+    for (let start = 0; next; start += o.batchSize) {
+      const current = await next;
+      const x = buffer.subarray(0, current.n * px);
+      x.set(new Float32Array(shared, 0, current.n * px));
+      next = start + o.batchSize < order.length ? load(start + o.batchSize) : undefined;
+      yield { x, labels: current.labels, indices: current.indices, failed: current.failed };
+    }
+  } finally {
+    // a stopped consumer: the workers may still be reading the cache file, which the caller closes next
+    await next?.catch(() => undefined);
   }
 }

@@ -168,3 +168,34 @@ export async function decodeVariant(src: string | Uint8Array, o: DecodeOptions, 
 export function augmentRng(seed: number, epoch: number, index: number): Rng {
   return new Rng(((seed * 1_000_003) ^ (epoch * 7919) ^ (index * 104_729)) >>> 0);
 }
+
+/** What an augmentation function does, as plain data: a worker thread can make the same inputs from it. */
+export interface AugmentSpec {
+  decode: DecodeOptions;
+  aug: AugmentOptions;
+  seed: number;
+  epoch: number;
+}
+
+/** An augmentation of decoded images, per image index; `spec` says what it does (see augmentFunction). */
+export type AugmentFn = ((img: RgbImage, index: number) => Uint8Array) & { spec?: AugmentSpec };
+
+/**
+ * Epoch `epoch`'s augmentation (image `index` drawn from augmentRng(seed, epoch, index)), with its spec attached so
+ * that the batch pool (engine/batch-pool.ts) can run it in worker threads with the same result, bit for bit.
+ */
+export function augmentFunction(decode: DecodeOptions, aug: AugmentOptions, seed: number, epoch: number): AugmentFn {
+  const fn: AugmentFn = (img, index) => augmentRgb(img, decode, aug, augmentRng(seed, epoch, index));
+  fn.spec = { decode: { ...decode }, aug: { ...aug }, seed, epoch };
+  return fn;
+}
+
+/** Decodes and augments a file, per image index; `spec` as for AugmentFn. */
+export type DecodeAugmentedFn = ((path: string, index: number) => Promise<Uint8Array>) & { spec?: AugmentSpec };
+
+/** decodeAugmented for epoch `epoch` (the same draws as augmentFunction's), with its spec attached. */
+export function decodeAugmentedFunction(decode: DecodeOptions, aug: AugmentOptions, seed: number, epoch: number): DecodeAugmentedFn {
+  const fn: DecodeAugmentedFn = (p, index) => decodeAugmented(p, decode, aug, augmentRng(seed, epoch, index));
+  fn.spec = { decode: { ...decode }, aug: { ...aug }, seed, epoch };
+  return fn;
+}

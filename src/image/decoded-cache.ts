@@ -14,7 +14,8 @@ import { tlearnHome } from '../util/home.js';
 import { tempPath } from '../util/tempfiles.js';
 import type { RgbImage } from './rgb.js';
 
-interface Entry {
+/** Where one kept image lies in the scratch file. */
+export interface DecodedCacheEntry {
   offset: number;
   width: number;
   height: number;
@@ -56,7 +57,7 @@ async function defaultMaxBytes(dir: string): Promise<number> {
 }
 
 export class DecodedImageCache {
-  private readonly entries = new Map<string, Promise<Entry | undefined>>();
+  private readonly entries = new Map<string, Promise<DecodedCacheEntry | undefined>>();
   private end = 0;
   private closed = false;
   readonly stats: DecodedCacheStats = { images: 0, bytes: 0, hits: 0, misses: 0, notKept: 0 };
@@ -102,7 +103,7 @@ export class DecodedImageCache {
     return made;
   }
 
-  private async keep(img: RgbImage): Promise<Entry | undefined> {
+  private async keep(img: RgbImage): Promise<DecodedCacheEntry | undefined> {
     const n = img.width * img.height * 3;
     if (!this.handle || this.closed || this.end + n > this.maxBytes) {
       this.stats.notKept++;
@@ -114,6 +115,47 @@ export class DecodedImageCache {
     this.stats.images++;
     this.stats.bytes += n;
     return { offset, width: img.width, height: img.height };
+  }
+
+  /**
+   * The scratch file's descriptor while it is open (undefined when the cache keeps nothing). A worker thread of
+   * this process may read kept images with it (fs.readSync at an entry's offset) until close() is called.
+   */
+  get fd(): number | undefined {
+    return this.handle && !this.closed ? this.handle.fd : undefined;
+  }
+
+  /**
+   * For a reader elsewhere (a worker thread): where `key`'s pixels are, once any write of them has finished;
+   * `known` is false when nothing was ever made for the key. Counts a hit when there is an entry to read.
+   */
+  async locate(key: string): Promise<{ known: boolean; entry?: DecodedCacheEntry }> {
+    const known = this.entries.get(key);
+    if (!known) return { known: false };
+    const entry = await known;
+    if (entry && this.fd !== undefined) {
+      this.stats.hits++;
+      return { known: true, entry };
+    }
+    return { known: true };
+  }
+
+  /**
+   * A decode made elsewhere for a key that locate() did not find: `reserve` registers the key at once (a second
+   * request waits for it, as with get), and the returned function keeps the pixels when they come (undefined: the
+   * decode failed, nothing is kept). Counts a miss, as get does.
+   */
+  reserve(key: string): (img: RgbImage | undefined) => void {
+    this.stats.misses++;
+    let give!: (img: RgbImage | undefined) => void;
+    const made = new Promise<RgbImage | undefined>((resolve) => (give = resolve));
+    this.entries.set(key, made.then((img) => (img ? this.keep(img) : undefined)).catch(() => undefined));
+    return give;
+  }
+
+  /** Counts a request that decodes again without keeping (its key was seen and not kept), as get does. */
+  countMiss(): void {
+    this.stats.misses++;
   }
 
   /** Closes (and so frees) the scratch file. */

@@ -267,6 +267,7 @@ interface Kernels {
     table: number,
     swap: number,
   ): void;
+  transform(src: number, S: number, out: number, w: number, h: number, cos: number, sin: number, flip: number, b: number, k: number, sat: number): void;
 }
 
 let kernels: Kernels | undefined;
@@ -314,4 +315,19 @@ function run(k: Kernels, src: RgbImage, p: ResamplePlan, width: number, height: 
   if (table) new Float32Array(buf, pK, 768).set(table);
   k.resample(pSrc, src.width, width, height, p.hTaps, pHp, p.vTaps, pVr, pVw, pRing, p.ringRows, pIds, pRow, pAcc, pOut, table ? pK : 0, bgr ? 1 : 0);
   return { out: pOut };
+}
+
+/**
+ * The WebAssembly pass of transformRgb (rotation, flip, colour jitter of an S x S image into width x height): the
+ * same arithmetic as the JavaScript reference in transform-rgb.ts, in the same order, so the same bytes.
+ */
+export function transformRgbWasm(src: Uint8Array, S: number, out: Uint8Array, width: number, height: number, cos: number, sin: number, flip: boolean, brightness: number, contrast: number, saturation: number): void {
+  if (src.length < S * S * 3 || out.length < width * height * 3) throw new RangeError(`transformRgb: needs ${S}x${S} RGB in and ${width}x${height} RGB out`);
+  const k = wasm();
+  const [pSrc, pOut, end] = layout(1024, S * S * 3, width * height * 3) as [number, number, number];
+  const need = end - k.memory.buffer.byteLength;
+  if (need > 0) k.memory.grow(Math.ceil(need / 65536));
+  new Uint8Array(k.memory.buffer, pSrc, S * S * 3).set(src.subarray(0, S * S * 3));
+  k.transform(pSrc, S, pOut, width, height, cos, sin, flip ? 1 : 0, brightness, contrast, saturation);
+  out.set(new Uint8Array(k.memory.buffer, pOut, width * height * 3));
 }

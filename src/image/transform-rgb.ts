@@ -1,4 +1,5 @@
 /** The per-pixel part of augmentation: rotation, mirroring and colour jitter of packed RGB in one pass. */
+import { transformRgbWasm } from './resample.js';
 
 export interface RgbTransform {
   angle: number;
@@ -10,9 +11,15 @@ export interface RgbTransform {
 
 /**
  * Rotation (about the centre, bilinear), horizontal flip and colour jitter of a square RGB image in one pass,
- * from an S x S source that covers the rotated output's corners.
+ * from an S x S source that covers the rotated output's corners: in the WebAssembly module beside the resampler
+ * (wasm/resample.ts, `transform`), which gives the same bytes as transformRgbReference below.
  */
 export function transformRgb(src: Uint8Array, S: number, out: Uint8Array, w: number, h: number, t: RgbTransform): void {
+  transformRgbWasm(src, S, out, w, h, Math.cos((t.angle * Math.PI) / 180), Math.sin((t.angle * Math.PI) / 180), t.flip, t.brightness, t.contrast, t.saturation);
+}
+
+/** transformRgb in JavaScript: the reference (and what tlearn used before the WebAssembly pass). */
+export function transformRgbReference(src: Uint8Array, S: number, out: Uint8Array, w: number, h: number, t: RgbTransform): void {
   const cos = Math.cos((t.angle * Math.PI) / 180);
   const sin = Math.sin((t.angle * Math.PI) / 180);
   const cx = (w - 1) / 2;

@@ -81,7 +81,7 @@ export function trainCommand(): Command {
     .addOption(new Option('--monitor <metric>', 'the validation number that picks the kept epoch and drives --patience (default val_loss; finetune val_acc)').choices(['val_loss', 'val_acc']))
     .option('--out <dir>', 'run folder (default runs/<timestamp>)')
     .option('--no-cache', 'do not read or write the features cache')
-    .option('--threads <n>', 'threads for the backbone forward pass (default: all cores)', int('--threads'))
+    .option('--threads <n>', 'onnxruntime threads for the backbone forward pass and the training steps (default: all cores); the images of training batches are made beside them by TLEARN_BATCH_WORKERS worker threads (default: a quarter of the cores, at least 1; 0: on the main thread)', int('--threads'))
     .option('--resume <run>', 'continue a stopped or killed run from its last checkpoint, with its recorded options and split (only --threads, --json and -q may be given with it)')
     .option('--from <run>', "repeat a run with its recorded options (flags given here override them) on the data as it is now, printing what changed in the data; DATA is optional")
     .option('--force', 'train even when the data check finds identical files with different labels or symbolic link loops')

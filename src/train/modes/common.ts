@@ -1,5 +1,5 @@
 /** What scratch training and fine-tuning pass alike from the run options to the network trainer. */
-import { augmentRgb, augmentRng, decodeAugmented, describeAugment } from '../../image/augment.js';
+import { augmentFunction, decodeAugmentedFunction, describeAugment } from '../../image/augment.js';
 import type { ResizeKernel, ResizeMode } from '../../image/decode.js';
 import type { DatasetSplit } from '../../data/split.js';
 import type { RunEvents } from '../../engine/events.js';
@@ -45,8 +45,9 @@ export function sharedNetworkOptions(
     seed,
     threads: o.threads,
     progressive: o.progressive,
-    trainDecode: aug ? (epoch, [height, width]) => (p, index) => decodeAugmented(p, { ...decodeOpts, width, height }, aug, augmentRng(seed, epoch, index)) : undefined,
-    trainAugment: aug ? (epoch, [height, width]) => (img, index) => augmentRgb(img, { ...decodeOpts, width, height }, aug, augmentRng(seed, epoch, index)) : undefined,
+    // functions that carry their description, so that the batch pool's worker threads make the same inputs
+    trainDecode: aug ? (epoch, [height, width]) => decodeAugmentedFunction({ ...decodeOpts, width, height }, aug, seed, epoch) : undefined,
+    trainAugment: aug ? (epoch, [height, width]) => augmentFunction({ ...decodeOpts, width, height }, aug, seed, epoch) : undefined,
     checkpoint: o.checkpoint,
     onEvent: (e) => ev.emit(e),
     signal: ev.signal,
