@@ -36,10 +36,12 @@ export async function showFindings(box, studio, { remove, focusClass }) {
     el('p', { class: f.trainable ? 'ok' : 'error', text: f.trainable ? `Ready to train: ${plural(f.usable, 'usable image')} in ${plural(f.classes.length, 'class', 'classes')} (checked in ${f.seconds.toFixed(1)} s).` : `Not ready to train yet: ${f.error}` }),
   );
   let problems = 0;
+  const SHOWN = 20;
   const section = (title, why, items) => {
     if (!items.length) return;
     problems += items.length;
-    out.push(el('section', { class: 'finding-group' }, el('h3', { text: title }), el('p', { class: 'muted', text: why }), ...items));
+    const more = items.length > SHOWN ? el('p', { class: 'muted', text: `…and ${items.length - SHOWN} more like these (fix the ones above and check again).` }) : null;
+    out.push(el('section', { class: 'finding-group' }, el('h3', { text: `${title} (${items.length})` }), el('p', { class: 'muted', text: why }), ...items.slice(0, SHOWN), more));
   };
   section(
     'The same picture in different classes',
