@@ -232,10 +232,17 @@ describe('file actions, journal and undo', () => {
   });
 
   it('serves thumbnails (cached by content) and the project list', async () => {
-    const t = await fetch(`${s.url}/api/thumb?i=cats/img_0000.jpg&v=1`, { headers: { authorization: `Bearer ${s.token}` } });
+    const t = await fetch(`${s.url}/api/thumb?i=cats/img_0000.jpg`, { headers: { authorization: `Bearer ${s.token}` } });
     expect(t.status).toBe(200);
     expect(t.headers.get('content-type')).toBe('image/webp');
     expect((await t.arrayBuffer()).byteLength).toBeGreaterThan(50);
+    const etag = t.headers.get('etag')!;
+    expect(etag).toBe(`"${sha(await fs.readFile(path.join(root, 'cats', 'img_0000.jpg')))}"`);
+    const again = await fetch(`${s.url}/api/thumb?i=cats/img_0000.jpg`, { headers: { authorization: `Bearer ${s.token}`, 'if-none-match': etag } });
+    expect(again.status).toBe(304);
+    // the thumbnail is stored by content: a second copy of the image under another name reuses it
+    const stored = await fs.readdir(path.join(process.env.TLEARN_HOME!, 'studio', 'thumbs', etag.slice(1, 3)));
+    expect(stored).toContain(`${etag.slice(1, -1)}.webp`);
     const p = (await get(s.url, s.token, '/api/projects')).body;
     expect(p.current.root).toBe(await fs.realpath(root));
     expect(p.recent.map((x: any) => x.root)).toContain(await fs.realpath(root));

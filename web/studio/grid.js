@@ -20,7 +20,14 @@ export class ThumbGrid {
     this.root = el('div', { class: 'grid', role: 'group', 'aria-label': `Images of ${cls}`, tabindex: '-1' });
     this.inner = el('div', { class: 'grid-inner' });
     this.root.append(this.inner);
-    this.root.addEventListener('scroll', () => this.schedule(), { passive: true });
+    this.root.addEventListener(
+      'scroll',
+      () => {
+        this.scrolling = true;
+        this.schedule();
+      },
+      { passive: true },
+    );
     this.root.addEventListener('keydown', (e) => this.onKey(e));
     this.resize = new ResizeObserver(() => this.layout());
     this.resize.observe(this.root);
@@ -77,6 +84,7 @@ export class ThumbGrid {
     for (const [i, n] of this.nodes) {
       if (i < from || i >= to) {
         if (n.contains(document.activeElement)) continue; // keep the focused one
+        n.firstChild.removeAttribute('src'); // stops a download still under way
         n.remove();
         this.nodes.delete(i);
       }
@@ -91,7 +99,9 @@ export class ThumbGrid {
       b.style.top = `${GAP + Math.floor(i / this.cols) * CELL}px`;
       b.style.width = b.style.height = `${size}px`;
       const im = el('img', { alt: '', decoding: 'async', draggable: false });
-      im.src = `/api/thumb?i=${encodeURIComponent(ref)}&v=${encodeURIComponent(img.v)}`;
+      // the picture is asked for once scrolling pauses: a fast scroll through thousands of rows asks for none of
+      // the rows it only passes
+      im.dataset.src = `/api/thumb?i=${encodeURIComponent(ref)}`;
       b.append(im);
       b.addEventListener('click', (e) => {
         this.host.toggle(ref);
@@ -100,6 +110,21 @@ export class ThumbGrid {
       });
       this.inner.append(b);
       this.nodes.set(i, b);
+    }
+    clearTimeout(this.loadTimer);
+    if (this.scrolling) this.loadTimer = setTimeout(() => this.loadVisible(), 80);
+    else this.loadVisible();
+  }
+
+  /** Sets the picture of every thumbnail in the page that has none yet. */
+  loadVisible() {
+    this.scrolling = false;
+    for (const n of this.nodes.values()) {
+      const im = n.firstChild;
+      if (im.dataset.src) {
+        im.src = im.dataset.src;
+        delete im.dataset.src;
+      }
     }
   }
 
