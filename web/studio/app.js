@@ -38,8 +38,8 @@ const studio = {
     await refreshUndo();
     current?.mod?.refresh?.();
   },
-  async loadProject() {
-    const r = await api('/api/projects');
+  async loadProject(withRecent = true) {
+    const r = await api(`/api/projects${withRecent ? '' : '?recent=0'}`);
     studio.project = r.current;
     $('project-name').textContent = r.current ? `· ${r.current.name}` : '';
     document.title = r.current ? `${r.current.name} · tlearn studio` : 'tlearn studio';
@@ -110,14 +110,16 @@ async function route() {
 }
 
 async function start() {
+  // the Data page's list is asked for at once, alongside the project (it is the first page shown)
+  if (!location.hash || location.hash === '#data') studio.prefetched = api('/api/classes?images=1').catch(() => null);
   buildNav();
   $('undo').addEventListener('click', undo);
   try {
-    await studio.loadProject();
+    await studio.loadProject(false);
   } catch (e) {
     studio.fail(e);
   }
-  await refreshUndo();
+  refreshUndo();
   window.addEventListener('hashchange', route);
   await route();
 }

@@ -8,7 +8,7 @@ const GAP = 4;
 
 export class ThumbGrid {
   /**
-   * @param {string} cls the class name
+   * @param {string} cls the class name (images are file names in it)
    * @param {{isSelected(ref): boolean, toggle(ref, on?): void, remove(refs): void, open(ref): void}} host
    */
   constructor(cls, host) {
@@ -34,7 +34,7 @@ export class ThumbGrid {
   }
 
   ref(i) {
-    return `${this.cls}/${this.images[i].name}`;
+    return `${this.cls}/${this.images[i]}`;
   }
 
   setImages(images) {
@@ -92,9 +92,9 @@ export class ThumbGrid {
     const size = CELL - GAP;
     for (let i = from; i < to; i++) {
       if (this.nodes.has(i)) continue;
-      const img = this.images[i];
+      const name = this.images[i];
       const ref = this.ref(i);
-      const b = el('button', { type: 'button', class: 'thumb', 'aria-pressed': String(this.host.isSelected(ref)), 'aria-label': img.name, title: img.name, dataset: { index: String(i) } });
+      const b = el('button', { type: 'button', class: 'thumb', 'aria-pressed': String(this.host.isSelected(ref)), 'aria-label': name, title: name, dataset: { index: String(i) } });
       b.style.left = `${GAP + (i % this.cols) * CELL}px`;
       b.style.top = `${GAP + Math.floor(i / this.cols) * CELL}px`;
       b.style.width = b.style.height = `${size}px`;
