@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStudioServer, type StudioServer } from '../src/studio/index.js';
+import { allowedHosts } from '../src/studio/auth.js';
 import { tmpDir } from './helpers.js';
 import { get, makeProject, post, rawRequest, sha, snapshot } from './studio-helpers.js';
 
@@ -95,6 +96,18 @@ describe('access: token, cookie, Host, Origin', () => {
       const r = await rawRequest(`${s.url}/api/classes`, { headers: { host, authorization: `Bearer ${s.token}` } });
       expect(r.status, host).toBe(200);
     }
+  });
+});
+
+describe('which Host names the studio answers to', () => {
+  it('is the bound address and port (localhost too on loopback; every local address on a wildcard bind), never another name', () => {
+    expect([...allowedHosts('127.0.0.1', 8000)].sort()).toEqual(['127.0.0.1:8000', '[::1]:8000', 'localhost:8000']);
+    expect([...allowedHosts('::1', 8000)]).toContain('[::1]:8000');
+    const wild = allowedHosts('0.0.0.0', 9);
+    expect(wild.has('127.0.0.1:9')).toBe(true);
+    expect(wild.has('localhost:9')).toBe(true);
+    expect([...wild].some((h) => /[a-z]{3,}\./.test(h))).toBe(false);
+    expect(allowedHosts('192.168.1.5', 80)).toEqual(new Set(['192.168.1.5:80']));
   });
 });
 
