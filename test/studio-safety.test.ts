@@ -261,4 +261,22 @@ describe('file actions, journal and undo', () => {
     expect(p.recent.map((x: any) => x.root)).toContain(await fs.realpath(root));
     expect((await get(s.url, s.token, '/api/try/model')).status).toBe(409); // no run yet: says train first
   });
+
+  it('creates a new empty project folder, refuses a folder that already has files, and opens existing ones', async () => {
+    const where = tmpDir('tlearn-studio-new-');
+    const made = await post(s.url, s.token, '/api/projects/create', { name: 'plants', parent: where });
+    expect(made.status).toBe(200);
+    expect(made.body.current.root).toBe(path.join(await fs.realpath(where), 'plants'));
+    expect(await fs.readdir(path.join(where, 'plants'))).toEqual([]);
+    expect((await get(s.url, s.token, '/api/classes')).body.classes).toEqual([]);
+    const again = await post(s.url, s.token, '/api/projects/create', { name: 'project', parent: parent });
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toMatch(/open it as a project instead/);
+    expect((await post(s.url, s.token, '/api/projects/create', { name: '../up', parent: where })).status).toBe(400);
+    expect((await post(s.url, s.token, '/api/projects/create', { name: 'x', parent: 'relative/path' })).status).toBe(400);
+    expect((await post(s.url, s.token, '/api/projects/open', { folder: path.join(where, 'missing') })).status).toBe(404);
+    const back = await post(s.url, s.token, '/api/projects/open', { folder: root });
+    expect(back.status).toBe(200);
+    expect((await get(s.url, s.token, '/api/classes')).body.classes.map((c: any) => c.name)).toEqual(['cats', 'dogs']);
+  });
 });

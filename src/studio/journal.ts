@@ -191,13 +191,6 @@ export class Journal {
     return p;
   }
 
-  /** Runs `fn` alone (no action starts meanwhile): for planning that reads the folders. */
-  exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.queue.then(fn, fn);
-    this.queue = p.catch(() => undefined);
-    return p;
-  }
-
   private begins(): BeginRecord[] {
     return this.records.filter((r): r is BeginRecord => r.type === 'begin');
   }
