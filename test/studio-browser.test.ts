@@ -215,6 +215,25 @@ run('tlearn studio in chromium', () => {
     expect(createHash('sha256').update(await fs.readFile(file)).digest('hex')).toBe(hash);
   });
 
+  it('undoes an older change from the History, not only the latest', async () => {
+    await page.click('#nav-data');
+    await page.waitForSelector('.class-card');
+    await addClass('first extra');
+    await addClass('second extra');
+    await page.click('#history');
+    await page.waitForSelector('#history-list');
+    await shot('history');
+    // the older of the two: 'first extra' goes, 'second extra' stays
+    await page.click('#history-list button[aria-label="Undo: Add class \'first extra\'"]');
+    await page.waitForSelector('#history-list button[aria-label="Add class \'first extra\': undone"]');
+    expect(await fs.stat(path.join(projectRoot, 'first extra')).then(() => true, () => false)).toBe(false);
+    expect(await fs.stat(path.join(projectRoot, 'second extra')).then(() => true, () => false)).toBe(true);
+    await page.keyboard.press('Escape');
+    await page.click('#undo'); // the latest: 'second extra'
+    await page.waitForFunction(() => document.querySelector('#toast')?.textContent?.includes("Undone: Add class 'second extra'"));
+    expect(await fs.stat(path.join(projectRoot, 'second extra')).then(() => true, () => false)).toBe(false);
+  });
+
   it('tries a trained run on an uploaded picture and downloads its web export as a zip', async () => {
     const stateDir = s.ctx.project!.stateDir;
     const data = await makeDataset(tmpDir(), { classes: { red: 10, green: 10, blue: 10 }, seed: 5, size: 64 });
