@@ -68,6 +68,7 @@ export function installStudioAuth(app: FastifyInstance, token: string, boundHost
   const init = () => {
     if (hosts) return;
     const port = (app.server.address() as AddressInfo | null)?.port ?? 0;
+    if (!port) throw new HttpError(503, 'not ready', 'the studio is still starting');
     hosts = allowedHosts(boundHost, port);
     cookie = cookieName(port);
   };
