@@ -6,7 +6,7 @@
 import { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadBackbone } from '../src/backbones/load.js';
+import { backboneLayers, loadBackbone } from '../src/backbones/load.js';
 import { composeClassifier } from '../src/classifier/compose.js';
 import { augmentRgb, augmentRng, decodeAugmented, DEFAULT_AUGMENT } from '../src/data/augment.js';
 import type { LabelledImage } from '../src/data/discover.js';
@@ -105,10 +105,10 @@ export async function benchEpochs(images: LabelledImage[], quick: boolean): Prom
   const scratch = await epochSeconds('scratch', async () => (await buildArchitecture('notebook-cnn', [224, 224], 97, 1)).artifacts, train, val, { ...common, preprocessing: 'unit', trainable: () => true, batchSize: 128, microBatch: 8 }, false);
   const backbone = await loadBackbone(MOBILENET);
   const tf = await getTf();
-  const unfrozen = new Set(groupsToUnfreeze(backbone.artifacts.modelTopology, 8).flatMap((g) => g.layers));
+  const unfrozen = new Set(groupsToUnfreeze(backboneLayers(backbone, 'the training benchmark').modelTopology, 8).flatMap((g) => g.layers));
   const finetune = await epochSeconds(
     'fine-tune',
-    async () => composeClassifier(backbone.artifacts, await modelArtifacts(tf, buildHead(tf, headSpec(1280, 97), 'softmax'))),
+    async () => composeClassifier(backboneLayers(backbone, 'the training benchmark'), await modelArtifacts(tf, buildHead(tf, headSpec(1280, 97), 'softmax'))),
     train,
     val,
     { ...common, preprocessing: 'tf', trainable: (w) => !/\/(gamma|beta|moving_mean|moving_variance)$/.test(w) && (w.startsWith('head_') || unfrozen.has(w.split('/')[0]!)), batchSize: 32, microBatch: 32, lr: 1e-4 },

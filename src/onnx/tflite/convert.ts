@@ -11,15 +11,18 @@
  * - 'float': everything dequantized to float32 (weights dequantized once, activations unquantized), to compare.
  * Inside, 4-D tensors are NCHW; the input is transposed once.
  */
+import { findFeatureTensor, isQuantizedModel, resolveCut, TfliteConvertError } from '../../backbones/tflite/graph.js';
 import type { TfliteModel, TfliteOperator, TfliteTensor } from '../../backbones/tflite/reader.js';
 import { Activation, ACTIVATION_NAMES, Padding, TensorType } from '../../backbones/tflite/schema.js';
 import { DataType } from '../proto.js';
 import { ImportGraph, MS_DOMAIN } from './builder.js';
 import { floatValues, permute4, QRANGE, qtypeOf, rawValues, type QType } from './tensors.js';
 
-export type TfliteOnnxForm = 'qlinear' | 'qdq' | 'float';
+import type { TfliteForm } from '../../backbones/tflite/load.js';
 
-export class TfliteConvertError extends Error {}
+export type TfliteOnnxForm = TfliteForm;
+
+export { TfliteConvertError };
 
 export interface TfliteToOnnxOptions {
   /** Default: 'qlinear' for a quantized model, 'float' for a float one. */
@@ -28,6 +31,8 @@ export interface TfliteToOnnxOptions {
   output?: 'model' | 'features';
   /** For features: the tensor to cut at (its name, a unique part of it, or an operator's number). */
   cutAt?: string;
+  /** For 'model': end in probabilities, adding a softmax when the model ends in logits. */
+  probabilities?: boolean;
 }
 
 export interface TfliteOnnx {
@@ -76,8 +81,15 @@ function samePads(inSize: number, k: number, stride: number, dilation: number): 
   return [Math.floor(total / 2), total - Math.floor(total / 2)];
 }
 
-function isQuantizedModel(m: TfliteModel): boolean {
-  return m.tensors.some((t) => t.data && (t.type === TensorType.UINT8 || t.type === TensorType.INT8) && t.quantization);
+/** True when the tensor is a softmax's output (through quantize, dequantize and reshape steps). */
+function endsInSoftmax(m: TfliteModel, t: number): boolean {
+  for (;;) {
+    const op = m.operators.find((o) => o.outputs.includes(t));
+    if (!op) return false;
+    if (op.opName === 'SOFTMAX') return true;
+    if (!['QUANTIZE', 'DEQUANTIZE', 'RESHAPE', 'SQUEEZE'].includes(op.opName)) return false;
+    t = op.inputs[0]!;
+  }
 }
 
 /** The operators needed to compute `target`, in execution order. */
@@ -94,40 +106,6 @@ function needed(m: TfliteModel, target: number): TfliteOperator[] {
     for (const i of op.inputs) if (i >= 0 && !m.tensors[i]!.data) stack.push(i);
   }
   return m.operators.filter((o) => keep.has(o.index));
-}
-
-/** The pooled feature layer: the output of the last global pooling (AVERAGE_POOL_2D over the whole map, or MEAN over height and width). */
-export function findFeatureTensor(m: TfliteModel): { tensor: number; note: string } | undefined {
-  for (let i = m.operators.length - 1; i >= 0; i--) {
-    const op = m.operators[i]!;
-    const inp = m.tensors[op.inputs[0]!];
-    if (!inp || inp.shape.length !== 4) continue;
-    if (op.opName === 'AVERAGE_POOL_2D') {
-      const out = m.tensors[op.outputs[0]!]!;
-      if (out.shape[1] === 1 && out.shape[2] === 1) return { tensor: op.outputs[0]!, note: `global average pooling (operator ${op.index}, AVERAGE_POOL_2D)` };
-    }
-    if (op.opName === 'MEAN') {
-      const axes = m.tensors[op.inputs[1]!]?.data ? Array.from(rawValues(m.tensors[op.inputs[1]!]!)).map((a) => (a < 0 ? a + 4 : a)) : [];
-      if (axes.length === 2 && axes.includes(1) && axes.includes(2)) return { tensor: op.outputs[0]!, note: `global average pooling (operator ${op.index}, MEAN over height and width)` };
-    }
-  }
-  return undefined;
-}
-
-function resolveCut(m: TfliteModel, cutAt: string): number {
-  const file = m.file;
-  if (/^\d+$/.test(cutAt)) {
-    const op = m.operators[Number(cutAt)];
-    if (!op) throw new TfliteConvertError(`${file}: --cut-at ${cutAt}: the model has operators 0..${m.operators.length - 1}`);
-    return op.outputs[0]!;
-  }
-  const exact = m.tensors.findIndex((t) => t.name === cutAt);
-  if (exact >= 0) return exact;
-  const produced = new Set(m.operators.flatMap((o) => o.outputs));
-  const partial = m.tensors.filter((t) => produced.has(t.index) && t.name.includes(cutAt));
-  if (partial.length === 1) return partial[0]!.index;
-  const hint = partial.length ? `${partial.length} tensors contain it` : 'no tensor contains it';
-  throw new TfliteConvertError(`${file}: --cut-at '${cutAt}': ${hint}; pass a full tensor name or an operator number (0..${m.operators.length - 1}; see \`tlearn models info ${file}\`)`);
 }
 
 class Converter {
@@ -527,7 +505,7 @@ class Converter {
   }
 
   /** The output value as float [N, dim]: pooled when it is a map, flattened in TFLite's order. */
-  output(ti: number, pool: boolean): number {
+  output(ti: number, pool: boolean, softmax = false): number {
     const v = this.vals.get(ti)!;
     let name = this.dq(v);
     let dim = product(v.shape.slice(1));
@@ -537,7 +515,8 @@ class Converter {
         dim = v.shape[3]!;
       } else if (v.shape[1]! > 1 || v.shape[2]! > 1) name = this.g.node('Transpose', [name], { perm: [0, 2, 3, 1] }, 'nhwc');
     }
-    name = this.g.node('Reshape', [name, this.g.int64([0, dim])], {}, 'output');
+    name = this.g.node('Reshape', [name, this.g.int64([0, dim])], {}, softmax ? 'logits' : 'output');
+    if (softmax) name = this.g.node('Softmax', [name], { axis: 1 }, 'probabilities');
     this.g.outputs.push({ name, shape: ['N', dim], elemType: DataType.FLOAT });
     return dim;
   }
@@ -576,7 +555,7 @@ export function tfliteToOnnx(m: TfliteModel, opts: TfliteToOnnxOptions = {}): Tf
   const ops = needed(m, target);
   if (!ops.length && target !== m.inputs[0]) throw new TfliteConvertError(`${file}: nothing computes tensor ${m.tensors[target]!.name}`);
   for (const op of ops) c.convertOp(op);
-  const outputDim = c.output(target, opts.output === 'features');
+  const outputDim = c.output(target, opts.output === 'features', opts.output !== 'features' && !!opts.probabilities && !endsInSoftmax(m, target));
   c.g.metadata.source = `tflite:${file.split('/').pop()}`;
   const bytes = c.g.toBytes('tflite_import', `${file}: ${note}; ${form}`);
   return {

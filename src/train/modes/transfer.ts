@@ -7,6 +7,7 @@ import type { LabelledImage } from '../../data/discover.js';
 import type { DatasetSplit } from '../../data/split.js';
 import { createFeatureExtractor, type FeatureSet } from '../../features/extract.js';
 import { getTf } from '../../runtime/tfjs.js';
+import { tfliteToOnnx } from '../../onnx/tflite/convert.js';
 import type { Logger } from '../../util/log.js';
 import { modelArtifacts } from '../../engine/architectures.js';
 import { predictHead, trainHead, type LabelledFeatures } from '../../engine/fit.js';
@@ -37,7 +38,7 @@ function slice(f: FeatureSet, from: number, to: number): FeatureSet {
 }
 
 export async function loadRunBackbone(o: TrainRunOptions, log: Logger): Promise<Backbone> {
-  const backbone = await loadBackbone(o.backbone, { preprocessing: o.preprocessing, cutAt: o.cutAt, weights: o.weights, logger: log });
+  const backbone = await loadBackbone(o.backbone, { preprocessing: o.preprocessing, cutAt: o.cutAt, weights: o.weights, tfliteForm: o.dequantize ? 'float' : undefined, logger: log });
   if (o.resize) backbone.resize = o.resize;
   return backbone;
 }
@@ -113,7 +114,8 @@ export async function runTransfer(split: DatasetSplit, classes: number, o: Train
   const tr = trained.options;
   return {
     mode: 'transfer',
-    model: composeClassifier(backbone.artifacts, head),
+    model: backbone.artifacts ? composeClassifier(backbone.artifacts, head) : head,
+    ...(backbone.tflite ? { featureOnnx: tfliteToOnnx(backbone.tflite.model, { form: backbone.tflite.form, output: 'features', cutAt: backbone.tflite.cutAt }).bytes } : {}),
     headModel: head,
     backboneObj: backbone,
     inputSize: backbone.inputSize,
