@@ -131,10 +131,25 @@ class Converter {
     return this.m.tensors[i]!;
   }
 
+  /**
+   * A quantized activation's parameters. In 'qlinear' every activation is uint8 (an int8 one shifted by 128, zero
+   * point too: the same real values exactly), as onnxruntime's fast x86 kernels take uint8 activations with int8
+   * weights; int8 activations take a much slower path there (measured: several times slower than float).
+   */
   private qparams(t: TfliteTensor): QParams | undefined {
     const type = qtypeOf(t);
     if (!type || !t.quantization) return undefined;
-    return { scale: t.quantization.scale[0]!, zp: t.quantization.zeroPoint[0] ?? 0, type };
+    const zp = t.quantization.zeroPoint[0] ?? 0;
+    if (this.form === 'qlinear' && type === 'i8') return { scale: t.quantization.scale[0]!, zp: zp + 128, type: 'u8' };
+    return { scale: t.quantization.scale[0]!, zp, type };
+  }
+
+  /** Quantized weights as int8 (uint8 ones shifted by -128, zero points too: the same real values exactly), permuted. */
+  private int8Weights(w: TfliteTensor, shape: number[], perm?: number[]): { data: Int8Array; zp: number } {
+    const raw = rawValues(w) as Uint8Array | Int8Array;
+    const zp = w.quantization!.zeroPoint[0] ?? 0;
+    const s8 = raw instanceof Int8Array ? raw : Int8Array.from(raw, (v) => v - 128);
+    return { data: perm ? permute4(s8, shape, perm) : s8, zp: raw instanceof Int8Array ? zp : zp - 128 };
   }
 
   private scale(s: number): string {
@@ -258,11 +273,11 @@ class Converter {
     const yq = this.qparams(this.t(out));
     const wq = qtypeOf(w);
     if (this.form === 'qlinear' && x.q && yq && wq && w.quantization && out !== this.finalOutput) {
-      const wdata = permute4(rawValues(w) as Uint8Array | Int8Array, w.shape, perm);
       const wz = w.quantization.zeroPoint;
       if (wz.some((z) => z !== wz[0])) this.fail(op, 'per-channel weight zero points that differ are not supported');
       const ws = w.quantization.scale.length === 1 ? this.scale(w.quantization.scale[0]!) : this.g.constant(Float32Array.from(w.quantization.scale));
-      const inputs = [x.name, this.scale(x.q.scale), this.zp(x.q.zp, x.q.type), this.g.tensor('w', wdata, perm.map((p) => w.shape[p]!)), ws, this.zp(wz[0] ?? 0, wq), this.scale(yq.scale), this.zp(yq.zp, yq.type)];
+      const wi = this.int8Weights(w, w.shape, perm);
+      const inputs = [x.name, this.scale(x.q.scale), this.zp(x.q.zp, x.q.type), this.g.tensor('w', wi.data, perm.map((p) => w.shape[p]!)), ws, this.zp(wi.zp, 'i8'), this.scale(yq.scale), this.zp(yq.zp, yq.type)];
       if (bi !== undefined && bi >= 0) {
         const b = this.t(bi);
         if (b.type !== TensorType.INT32 || !b.data) this.fail(op, `bias of type ${b.typeName}; int32 was expected in a quantized model`);
@@ -298,7 +313,8 @@ class Converter {
       if (wz.some((z) => z !== wz[0])) this.fail(op, 'per-channel weight zero points that differ are not supported');
       const x4 = this.g.node('Reshape', [flat(x.name), this.g.int64([0, k, 1, 1])], {}, 'as_map');
       const ws = w.quantization.scale.length === 1 ? this.scale(w.quantization.scale[0]!) : this.g.constant(Float32Array.from(w.quantization.scale));
-      const inputs = [x4, this.scale(x.q.scale), this.zp(x.q.zp, x.q.type), this.g.tensor('w', rawValues(w) as Uint8Array | Int8Array, [units, k, 1, 1]), ws, this.zp(wz[0] ?? 0, wq), this.scale(yq.scale), this.zp(yq.zp, yq.type)];
+      const wi = this.int8Weights(w, w.shape);
+      const inputs = [x4, this.scale(x.q.scale), this.zp(x.q.zp, x.q.type), this.g.tensor('w', wi.data, [units, k, 1, 1]), ws, this.zp(wi.zp, 'i8'), this.scale(yq.scale), this.zp(yq.zp, yq.type)];
       if (bi !== undefined && bi >= 0) inputs.push(this.g.tensor('b', rawValues(this.t(bi)) as Int32Array, [units]));
       const y4 = this.g.node('QLinearConv', inputs, {}, 'qdense');
       const y = this.g.node('Reshape', [y4, this.g.int64(this.t(out).shape.length === 4 ? [0, units, 1, 1] : [0, units])], {}, 'dense_out');
@@ -496,10 +512,13 @@ class Converter {
     const x = this.g.node('Transpose', ['input'], { perm: [0, 3, 1, 2] }, 'nchw');
     const q = this.qparams(t);
     if (!q) return void this.vals.set(ti, { name: x, shape: t.shape });
-    // pixels 0..255 are the uint8 input's values; an int8 input takes them shifted by -128
+    // pixels 0..255 are the uint8 input's values; an int8 input takes them shifted by -128 (in 'qlinear', where
+    // activations are uint8, that shift is undone: the pixels themselves)
     const pixels: QParams = { scale: 1, zp: q.type === 'u8' ? 0 : -128, type: q.type };
     if (this.form === 'qlinear') return void this.vals.set(ti, { name: this.quant(x, pixels), q, shape: t.shape });
-    const real = this.g.node('Mul', [this.g.node('Sub', [x, this.scale(q.type === 'u8' ? q.zp : q.zp + 128)], {}, 'center'), this.scale(q.scale)], {}, 'scale');
+    const tq = qtypeOf(t)!;
+    const zp0 = t.quantization!.zeroPoint[0] ?? 0;
+    const real = this.g.node('Mul', [this.g.node('Sub', [x, this.scale(tq === 'u8' ? zp0 : zp0 + 128)], {}, 'center'), this.scale(q.scale)], {}, 'scale');
     if (this.qdq) return void this.vals.set(ti, { name: this.dq({ name: this.quant(real, q), q, shape: t.shape }), shape: t.shape });
     this.vals.set(ti, { name: real, shape: t.shape });
   }
