@@ -11,8 +11,8 @@ export function evaluateCommand(): Command {
   return withTfliteOptions(new Command('evaluate')
     .summary('metrics and a report for a trained classifier on a labelled folder')
     .description(
-      'Evaluate a classifier (run folder, model folder, exported .onnx, or a .tflite classifier with its labels) on any\n' +
-        'folder of class folders.\n' +
+      'Evaluate a classifier (run folder, model folder, exported .onnx, or a .tflite classifier with its labels) on ' +
+        'any folder of class folders.\n' +
         'Classes the model does not know are reported and left out; for a dataset with train/ val/ test/ folders, the\n' +
         'test/ folder is evaluated (val/ if there is no test/). Writes metrics.json, predictions.csv and report.html\n' +
         '(with the plots as PNG) to --out.',

@@ -13,9 +13,9 @@ export function predictCommand(): Command {
   return withTfliteOptions(new Command('predict')
     .summary('class probabilities for images')
     .description(
-      'Predict the class of images with a trained classifier: a run folder, its model/ folder, an exported .onnx file\n' +
-        '(with its metadata), a Teachable Machine image export or a .tflite image classifier (with its labels file;\n' +
-        'float, uint8 or int8 quantized). Images get the same preprocessing as in training.\n' +
+      'Predict the class of images with a trained classifier: a run folder, its model/ folder, an exported .onnx file ' +
+        '(with its metadata), a Teachable Machine image export or a .tflite image classifier (float, uint8 or int8 ' +
+        'quantized, with its labels file). Images get the same preprocessing as in training.\n' +
         'Folders are walked recursively; files that cannot be read are reported on stderr and the rest are still predicted.',
     )
     .argument('<model>', 'run folder, model folder, .onnx or .tflite file')
