@@ -14,7 +14,10 @@ import { loadClassifier } from '../src/classifier/load.js';
 import { predictImages } from '../src/classifier/predict.js';
 import { backboneRunner } from '../src/features/extract.js';
 import { tfliteToOnnx, type TfliteOnnxForm } from '../src/onnx/tflite/convert.js';
-import { HYMENOPTERA, hasShared, SHARED, tmpDir } from './helpers.js';
+import { exportClassifier } from '../src/export/export.js';
+import { createServer } from '../src/serve/server.js';
+import { trainFromFolder } from '../src/train/run.js';
+import { HYMENOPTERA, hasShared, makeDataset, SHARED, tmpDir } from './helpers.js';
 import { TINY, tinyForward, tinyImages, tinyTflite, tinyWeights, type TinyKind } from './tflite-fixtures.js';
 
 async function runOnnx(bytes: Uint8Array, images: Float32Array[], h: number, w: number): Promise<Float32Array[]> {
@@ -88,6 +91,60 @@ describe('TFLite reader and converter on tiny models built here', () => {
     expect(cut.outputTensor).toBe('dw_out');
     expect(cut.outputDim).toBe(4);
     expect(() => tfliteToOnnx(m, { output: 'features', cutAt: 'nope' })).toThrow(/tiny\.tflite: --cut-at 'nope'/);
+  });
+});
+
+describe('a run on a .tflite backbone', () => {
+  it('trains a head on its features, ships backbone + head as model/model.onnx, and predicts, exports and serves it as evaluated', async () => {
+    const dir = tmpDir('tlearn-tflite-run-');
+    const file = path.join(dir, 'tiny.tflite');
+    await fs.writeFile(file, tinyTflite('uint8', W, imgs.real));
+    const data = await makeDataset(path.join(dir, 'data'), { classes: { red: 12, green: 12, blue: 12 }, size: 32 });
+    const run = await trainFromFolder({ data, backbone: file, epochs: 10, lr: 0.05, batchSize: 8, seed: 1, out: path.join(dir, 'run') });
+    expect((await fs.readdir(path.join(run.outDir, 'model'))).sort()).toEqual(['metadata.json', 'model.onnx']);
+    const clf = await loadClassifier(run.outDir);
+    expect(clf.metadata.preprocessing).toBe('raw');
+    expect(clf.metadata.backbone.note).toMatch(/uint8 quantized TFLite \(integer operators/);
+    // the shipped model gives the probabilities the run evaluated on its test split
+    const rows = (await fs.readFile(path.join(run.outDir, 'test-predictions.csv'), 'utf8')).trim().split('\n').slice(1).map((l) => l.split(','));
+    expect(rows.length).toBeGreaterThan(3);
+    const p = await predictImages(clf, rows.map((r) => r[0]!), { top: 1, threads: 1 });
+    p.predictions.forEach((pr, i) => {
+      expect(pr.top[0]!.label).toBe(rows[i]![2]);
+      expect(pr.top[0]!.probability).toBeCloseTo(Number(rows[i]![3]), 4);
+    });
+    const exp = await exportClassifier(run.outDir, { format: 'onnx', out: path.join(dir, 'out/clf.onnx') });
+    const again = await predictImages(await loadClassifier(exp.files[0]!), [rows[0]![0]!], { top: 1, threads: 1 });
+    expect(again.predictions[0]!.top[0]!.probability).toBeCloseTo(p.predictions[0]!.top[0]!.probability, 5);
+    await expect(exportClassifier(run.outDir, { format: 'tfjs' })).rejects.toThrow(/TFLite model, which tlearn exports as ONNX only/);
+    const app = await createServer([run.outDir], { threads: 1 });
+    try {
+      const r = await app.inject({ method: 'POST', url: '/v1/predict', payload: await fs.readFile(rows[0]![0]!), headers: { 'content-type': 'image/jpeg' } });
+      expect(r.statusCode).toBe(200);
+      expect(r.json().predictions[0].top[0].label).toBe(rows[0]![2]);
+    } finally {
+      await app.close();
+    }
+    // fine-tuning needs a layers model: refused before any work
+    await expect(trainFromFolder({ data, backbone: file, mode: 'finetune', out: path.join(dir, 'ft') })).rejects.toThrow(/fine-tuning needs a Keras or TF.js backbone; .*tiny\.tflite is a TFLite model/);
+  }, 120_000);
+
+  it('a .tflite classifier is served with its labels', async () => {
+    const dir = tmpDir('tlearn-tflite-');
+    const file = path.join(dir, 'tiny.tflite');
+    await fs.writeFile(file, tinyTflite('int8', W, imgs.real));
+    await fs.writeFile(path.join(dir, 'tiny_labels.txt'), 'one\ntwo\nthree\n');
+    const app = await createServer([file], { threads: 1 });
+    try {
+      const models = (await app.inject({ method: 'GET', url: '/v1/models' })).json();
+      expect(JSON.stringify(models)).toContain('"tiny"');
+      const png = await import('sharp').then((m) => m.default({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).png().toBuffer());
+      const r = await app.inject({ method: 'POST', url: '/v1/models/tiny/predict', payload: png, headers: { 'content-type': 'image/png' } });
+      expect(r.statusCode).toBe(200);
+      expect(r.json().predictions[0].top.map((t: any) => t.label).sort()).toEqual(['one', 'three', 'two']);
+    } finally {
+      await app.close();
+    }
   });
 });
 
