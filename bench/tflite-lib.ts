@@ -7,8 +7,11 @@ import * as ort from 'onnxruntime-node';
 import { readTfliteFile, type TfliteForm } from '../src/backbones/tflite/load.js';
 import { tfliteToOnnx } from '../src/onnx/tflite/convert.js';
 
+/** A form, and for 'qlinear' whether weights with a zero point are kept exactly ('qlinear-exact') or requantized (the default). */
+export type TimedForm = TfliteForm | 'qlinear-exact';
+
 export interface FormTiming {
-  form: TfliteForm;
+  form: TimedForm;
   /** Median wall milliseconds per image over the rounds. */
   msPerImage: number;
   /** Median CPU milliseconds (user + system, this process) per image. */
@@ -23,15 +26,15 @@ function median(a: number[]): number {
 
 export async function timeTfliteForms(
   file: string,
-  o: { forms?: TfliteForm[]; output?: 'model' | 'features'; batch?: number; threads?: number; rounds?: number } = {},
+  o: { forms?: TimedForm[]; output?: 'model' | 'features'; batch?: number; threads?: number; rounds?: number } = {},
 ): Promise<FormTiming[]> {
-  const forms = o.forms ?? ['qlinear', 'qdq', 'float'];
+  const forms = o.forms ?? ['qlinear', 'qlinear-exact', 'qdq', 'float'];
   const batch = o.batch ?? 32;
   const rounds = o.rounds ?? 7;
   const m = (await readTfliteFile(file)).model;
   const sessions = [];
   for (const form of forms) {
-    const c = tfliteToOnnx(m, { form, output: o.output ?? 'features' });
+    const c = tfliteToOnnx(m, { form: form === 'qlinear-exact' ? 'qlinear' : form, symmetricWeights: form !== 'qlinear-exact', output: o.output ?? 'features' });
     const s = await ort.InferenceSession.create(c.bytes, {
       intraOpNumThreads: o.threads ?? 0,
       interOpNumThreads: 1,
@@ -45,8 +48,8 @@ export async function timeTfliteForms(
   const x = Float32Array.from({ length: batch * h * w * 3 }, (_, i) => (i * 7919) % 256);
   const feeds = (s: ort.InferenceSession) => ({ [s.inputNames[0]!]: new ort.Tensor('float32', x, [batch, h, w, 3]) });
   for (const { s } of sessions) await s.run(feeds(s)); // warm-up
-  const wall = new Map<TfliteForm, number[]>(forms.map((f) => [f, []]));
-  const cpu = new Map<TfliteForm, number[]>(forms.map((f) => [f, []]));
+  const wall = new Map<TimedForm, number[]>(forms.map((f) => [f, []]));
+  const cpu = new Map<TimedForm, number[]>(forms.map((f) => [f, []]));
   for (let r = 0; r < rounds; r++) {
     for (const { form, s } of r % 2 ? [...sessions].reverse() : sessions) {
       const c0 = process.cpuUsage();

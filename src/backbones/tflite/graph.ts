@@ -70,6 +70,11 @@ export function describeOps(m: TfliteModel): string {
   return [...counts].map(([k, v]) => `${k} x${v}`).join(', ');
 }
 
+/** True when some quantized weights have a non-zero zero point (uint8 asymmetric models), which the converter requantizes by default. */
+export function hasWeightZeroPoints(m: TfliteModel): boolean {
+  return m.tensors.some((t) => t.data && (t.type === TensorType.UINT8 || t.type === TensorType.INT8) && t.quantization?.zeroPoint.some((z) => z !== 0));
+}
+
 /** True when the model holds quantized (uint8 or int8) weights. */
 export function isQuantizedModel(m: TfliteModel): boolean {
   return m.tensors.some((t) => t.data && (t.type === TensorType.UINT8 || t.type === TensorType.INT8) && t.quantization);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { ResizeMode } from '../../data/decode.js';
 import { sha256 } from '../../util/hash.js';
 import type { PreprocessMode } from '../preprocess.js';
-import { countTfliteParams, describeOps, findFeatureTensor, isQuantizedModel, resolveCut, TfliteConvertError } from './graph.js';
+import { countTfliteParams, describeOps, findFeatureTensor, hasWeightZeroPoints, isQuantizedModel, resolveCut, TfliteConvertError } from './graph.js';
 import { readTflite, TfliteFormatError, type TfliteModel } from './reader.js';
 import { TensorType } from './schema.js';
 
@@ -106,14 +106,15 @@ export async function loadTfliteBackbone(file: string, opts: TfliteBackboneOptio
     where = found.note;
   }
   const kind = quantized ? `${m.tensors[m.inputs[0]!]!.typeName.toLowerCase()} quantized TFLite` : 'float TFLite';
-  const run = form === 'qlinear' ? 'integer operators' : form === 'qdq' ? 'QDQ operators' : quantized ? 'dequantized to float' : 'float';
+  const requantized = form === 'qlinear' && hasWeightZeroPoints(m);
+  const run = form === 'qlinear' ? `integer operators${requantized ? ', weights requantized to symmetric int8 per channel' : ''}` : form === 'qdq' ? 'QDQ operators' : quantized ? 'dequantized to float' : 'float';
   return {
     name: path.basename(f.file).replace(/\.tflite$/i, ''),
     source: f.file,
     inputSize,
     preprocessing: tflitePreprocessing(m, opts.preprocessing),
     resize: 'squash',
-    id: sha256(`${f.hash}|${form}|${opts.cutAt ?? ''}`).slice(0, 16),
+    id: sha256(`${f.hash}|${form}|${opts.cutAt ?? ''}${requantized ? '|symmetric-int8-weights' : ''}`).slice(0, 16),
     params: countTfliteParams(m),
     note: `${kind} (${run} on onnxruntime), features from ${where}`,
     tflite: { model: m, form, cutAt: opts.cutAt },
