@@ -39,9 +39,10 @@ async function main(): Promise<void> {
   const body = [
     `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}, with \`npm run bench:tflite\` (${((performance.now() - t0) / 1000).toFixed(0)} s; ${os.loadavg()[0]!.toFixed(1)} load average at the end).`,
     'Feature extraction (to the pooled 1280-d layer) of the shared TFLite models on onnxruntime, all cores; per image, median of interleaved rounds.',
-    'qlinear: the integer graph as tlearn runs it (weights with a zero point requantized to symmetric int8 per channel); qlinear-exact: the',
-    "file's weights kept exactly (zero point and all); qdq: float operators between QuantizeLinear/DequantizeLinear, fused by onnxruntime;",
-    'float: dequantized to float32 (--dequantize). For the int8 per-channel model qlinear and qlinear-exact are the same graph.',
+    "qlinear: the integer graph as tlearn runs it by default (the file's weights exactly); qlinear-symmetric: weights with a zero point",
+    'requantized to symmetric int8 per channel (the symmetricWeights option; not bit-exact); qdq: float operators between',
+    'QuantizeLinear/DequantizeLinear, fused by onnxruntime; float: dequantized to float32 (--dequantize). For the int8 per-channel model',
+    'qlinear and qlinear-symmetric are the same graph.',
     '',
     '| model | form | batch | wall per image | CPU per image | ONNX size; speed-up |',
     '|---|---|---|---|---|---|',

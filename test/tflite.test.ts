@@ -70,16 +70,15 @@ describe('TFLite reader and converter on tiny models built here', () => {
         if (form === 'float') expect(r.opTypes.some((t) => t.includes('QLinear') || t === 'QuantizeLinear')).toBe(false);
         results[form] = await runOnnx(r.bytes, imgs.pixels, 8, 8);
       }
-      // the file's weights kept exactly (zero points and all) instead of requantized to symmetric int8
-      results.exact = await runOnnx(tfliteToOnnx(m, { form: 'qlinear', symmetricWeights: false }).bytes, imgs.pixels, 8, 8);
+      // weights with zero points requantized to symmetric int8 per channel (the faster, not bit-exact option)
+      results.symmetric = await runOnnx(tfliteToOnnx(m, { form: 'qlinear', symmetricWeights: true }).bytes, imgs.pixels, 8, 8);
       let agree = 0;
       for (let i = 0; i < imgs.pixels.length; i++) {
         const ref = tinyForward(imgs.real[i]!, W).probs;
         // 8-bit activations: probabilities within a few hundredths of the float network's
         for (const form of ['qlinear', 'qdq', 'float']) expect(maxDiff(results[form]![i]!, ref)).toBeLessThan(0.06);
         expect(maxDiff(results.qlinear![i]!, results.qdq![i]!)).toBeLessThan(0.03);
-        expect(maxDiff(results.exact![i]!, results.qdq![i]!)).toBeLessThan(0.02);
-        expect(maxDiff(results.exact![i]!, ref)).toBeLessThan(0.06);
+        expect(maxDiff(results.symmetric![i]!, ref)).toBeLessThan(0.06);
         if (argmax(results.qlinear![i]!) === argmax(results.float![i]!)) agree++;
       }
       expect(agree).toBeGreaterThanOrEqual(imgs.pixels.length - 1);

@@ -19,8 +19,8 @@ import { ContentHashIndex } from '../data/hash-index.js';
 /** The backbone's forward pass: a layers model on onnxruntime (tfjs as fallback), or a .tflite model converted to ONNX. */
 export async function backboneRunner(backbone: Backbone, opts: { threads?: number; logger?: Logger } = {}): Promise<InferenceRunner> {
   if (backbone.tflite) {
-    const { model, form, cutAt } = backbone.tflite;
-    const onnx = tfliteToOnnx(model, { form, output: 'features', cutAt });
+    const { model, form, cutAt, symmetricWeights } = backbone.tflite;
+    const onnx = tfliteToOnnx(model, { form, output: 'features', cutAt, symmetricWeights });
     return onnxRunner(onnx.bytes, { inputSize: backbone.inputSize, threads: opts.threads });
   }
   if (!backbone.artifacts) throw new Error(`internal error: backbone ${backbone.source} has no model`);

@@ -115,7 +115,7 @@ export async function runTransfer(split: DatasetSplit, classes: number, o: Train
   return {
     mode: 'transfer',
     model: backbone.artifacts ? composeClassifier(backbone.artifacts, head) : head,
-    ...(backbone.tflite ? { featureOnnx: tfliteToOnnx(backbone.tflite.model, { form: backbone.tflite.form, output: 'features', cutAt: backbone.tflite.cutAt }).bytes } : {}),
+    ...(backbone.tflite ? { featureOnnx: tfliteToOnnx(backbone.tflite.model, { form: backbone.tflite.form, output: 'features', cutAt: backbone.tflite.cutAt, symmetricWeights: backbone.tflite.symmetricWeights }).bytes } : {}),
     headModel: head,
     backboneObj: backbone,
     inputSize: backbone.inputSize,
