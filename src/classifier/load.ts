@@ -96,7 +96,7 @@ export async function loadClassifier(p: string, opts: LoadClassifierOptions = {}
     if (embedded) return { source: abs, metadata: embedded, onnx: new Uint8Array(bytes), id: sha256(bytes).slice(0, 16) };
     throw new ClassifierLoadError(`${p}: no metadata found (looked for ${candidates.join(' and ')}, and inside the model); tlearn export writes it next to the .onnx file`);
   }
-  if (!(await isDirectory(abs))) throw new ClassifierLoadError(`${p} is not a run folder, model folder, .onnx or .tflite file`);
+  if (!(await isDirectory(abs))) throw new ClassifierLoadError(`${p} is not a run folder, model folder or .onnx file (nor a .tflite file)`);
   const dir = (await isDirectory(path.join(abs, 'model'))) ? path.join(abs, 'model') : abs;
   const meta = await readJson(path.join(dir, 'metadata.json'));
   // a classifier on a .tflite backbone is saved as model.onnx beside its metadata.json
