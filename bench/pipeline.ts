@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import sharp from 'sharp';
-import type { Backbone } from '../src/backbones/load.js';
+import { backboneLayers, type Backbone } from '../src/backbones/load.js';
 import { preprocessInto } from '../src/backbones/preprocess.js';
 import { decodeImage, describeDecoder, openImage, toRgb } from '../src/image/decode.js';
 import { decodeResizedBySharp } from '../src/image/sharp-resize.js';
@@ -41,7 +41,7 @@ async function throughput<T>(items: T[], fn: (item: T) => Promise<unknown>): Pro
 export async function benchBackbone(label: string, bb: Backbone, files: string[], quick: boolean, main: boolean): Promise<void> {
   const [h, w] = bb.inputSize;
   const B = 32;
-  const runner = await createRunner(bb.artifacts, { inputSize: bb.inputSize, cacheKey: bb.id });
+  const runner = await createRunner(backboneLayers(bb, 'the pipeline benchmark'), { inputSize: bb.inputSize, cacheKey: bb.id });
   const x = new Float32Array(B * h * w * 3);
   const rgb0 = await decodeImage(files[0]!, { width: w, height: h });
   for (let k = 0; k < B; k++) preprocessInto(rgb0, bb.preprocessing, x, k * h * w * 3);
@@ -63,7 +63,7 @@ export async function benchBackbone(label: string, bb: Backbone, files: string[]
   const raw = after.raw;
   await runner.close();
   process.env.TLEARN_RUNTIME = 'tfjs';
-  const tfr = await createRunner(bb.artifacts, { inputSize: bb.inputSize });
+  const tfr = await createRunner(backboneLayers(bb, 'the pipeline benchmark'), { inputSize: bb.inputSize });
   delete process.env.TLEARN_RUNTIME;
   const xb = x.subarray(0, 8 * h * w * 3);
   const tfjs = await timeRuns(quick ? 2 : 6, async () => (await tfr.run(xb, 8), 8));

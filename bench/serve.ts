@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { writeLayersModel } from '../src/backbones/layers-model.js';
-import { loadBackbone } from '../src/backbones/load.js';
+import { backboneLayers, loadBackbone } from '../src/backbones/load.js';
 import { composeClassifier } from '../src/classifier/compose.js';
 import { loadClassifier } from '../src/classifier/load.js';
 import { makeMetadata } from '../src/classifier/metadata.js';
@@ -41,7 +41,7 @@ async function buildModel(dir: string): Promise<string> {
   const backbone = await loadBackbone(MOBILENET);
   const tf = await getTf();
   const head = buildHead(tf, headSpec(1280, 97), 'softmax');
-  const model = composeClassifier(backbone.artifacts, await modelArtifacts(tf, head));
+  const model = composeClassifier(backboneLayers(backbone, 'the serve benchmark'), await modelArtifacts(tf, head));
   await writeLayersModel(dir, model);
   const labels = Array.from({ length: 97 }, (_, i) => `class_${i}`);
   const meta = makeMetadata({ labels, inputSize: backbone.inputSize, preprocessing: backbone.preprocessing, resize: backbone.resize, kernel: 'linear', backbone: { name: backbone.name, source: backbone.source, id: backbone.id, params: backbone.params, note: backbone.note } });

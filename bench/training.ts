@@ -6,7 +6,7 @@
 import { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadBackbone } from '../src/backbones/load.js';
+import { backboneLayers, loadBackbone } from '../src/backbones/load.js';
 import { composeClassifier } from '../src/classifier/compose.js';
 import { augmentFunction, decodeAugmentedFunction, DEFAULT_AUGMENT } from '../src/image/augment.js';
 import { batchWorkers } from '../src/engine/batch-pool.js';
@@ -137,9 +137,9 @@ export async function benchEpochs(images: LabelledImage[], quick: boolean, nImag
   const scratch = await modeEpochs('scratch', (augmented, w) => epochSeconds(`scratch${augmented ? ` --augment${w === undefined ? '' : ` (TLEARN_BATCH_WORKERS=${w})`}` : ''}`, async () => (await buildArchitecture('notebook-cnn', [224, 224], 97, 1)).artifacts, train, val, scratchOpts, augmented, w), other);
   const backbone = await loadBackbone(MOBILENET);
   const tf = await getTf();
-  const unfrozen = new Set(groupsToUnfreeze(backbone.artifacts.modelTopology, 8).flatMap((g) => g.layers));
+  const unfrozen = new Set(groupsToUnfreeze(backboneLayers(backbone, 'the training benchmark').modelTopology, 8).flatMap((g) => g.layers));
   const finetuneOpts = { ...common, preprocessing: 'tf' as const, trainable: (w: string) => !/\/(gamma|beta|moving_mean|moving_variance)$/.test(w) && (w.startsWith('head_') || unfrozen.has(w.split('/')[0]!)), batchSize: 32, microBatch: 32, lr: 1e-4 };
-  const finetuneModel = async () => composeClassifier(backbone.artifacts, await modelArtifacts(tf, buildHead(tf, headSpec(1280, 97), 'softmax')));
+  const finetuneModel = async () => composeClassifier(backboneLayers(backbone, 'the training benchmark'), await modelArtifacts(tf, buildHead(tf, headSpec(1280, 97), 'softmax')));
   const finetune = await modeEpochs('fine-tune', (augmented, w) => epochSeconds(`fine-tune${augmented ? ` --augment${w === undefined ? '' : ` (TLEARN_BATCH_WORKERS=${w})`}` : ''}`, finetuneModel, train, val, finetuneOpts, augmented, w), other);
   const pool = `batch pool of ${workers} worker thread${workers === 1 ? '' : 's'}`;
   const fmt = (t: EpochTimes[], what: 'after' | 'before') => t.map((r) => `${r[what].toFixed(1)} s (${r[what === 'after' ? 'afterCpu' : 'beforeCpu'].toFixed(1)} CPU s, load ${r.load.toFixed(1)})`).join(' and ');

@@ -47,6 +47,14 @@ export type { ExtractArchiveOptions, ExtractArchiveResult } from './datasets/ext
 export { readLayersModel, writeLayersModel, decodeWeights, encodeWeights, ModelFormatError } from './backbones/layers-model.js';
 export type { LayersModelArtifacts, WeightSpec, NamedWeight, KerasTopology } from './backbones/layers-model.js';
 export { cutAndPool, teachableMachineBackbone, countParams } from './backbones/surgery.js';
+export { loadTfliteBackbone, listTfliteBackbones, readTfliteFile, isTflitePath, TFLITE_FORMS, TfliteConvertError, TfliteFormatError } from './backbones/tflite/load.js';
+export type { TfliteForm, TfliteFile, TfliteModelInfo, TfliteBackbone, TfliteBackboneOptions } from './backbones/tflite/load.js';
+export { readTflite } from './backbones/tflite/reader.js';
+export type { TfliteModel, TfliteTensor, TfliteOperator } from './backbones/tflite/reader.js';
+export { tfliteToOnnx, CONVERTED_OPS as TFLITE_CONVERTED_OPS } from './onnx/tflite/convert.js';
+export type { TfliteOnnx, TfliteToOnnxOptions } from './onnx/tflite/convert.js';
+export { loadTfliteClassifier, findLabelsFile, readLabelsFile, TfliteLabelsError } from './classifier/tflite.js';
+export { backboneRunner } from './features/extract.js';
 export { preprocess, preprocessInto, PREPROCESS_MODES, PREPROCESS_DESCRIPTIONS } from './backbones/preprocess.js';
 export type { PreprocessMode } from './backbones/preprocess.js';
 

@@ -1,6 +1,6 @@
 /**
- * `loadBackbone`: a zoo name or a local TF.js layers model folder (including Teachable Machine exports)
- * → a feature extractor model (one vector per image) plus how to feed it.
+ * `loadBackbone`: a zoo name, a local TF.js layers model folder (including Teachable Machine exports) or a
+ * `.tflite` file → a feature extractor model (one vector per image) plus how to feed it.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import { checkPublisherHash, ensureZooModel } from './model-cache.js';
 import { kerasAppArtifacts } from './keras-apps/artifacts.js';
 import type { PreprocessMode } from './preprocess.js';
 import { allLayerNames, countParams, cutAndPool, endsInGlobalPooling, teachableMachineBackbone } from './surgery.js';
+import { isTflitePath, loadTfliteBackbone, type TfliteBackboneSpec, type TfliteForm } from './tflite/load.js';
 import { DEFAULT_BACKBONE, findZooEntry, ZOO, type ZooEntry } from './zoo.js';
 
 export interface Backbone {
@@ -21,12 +22,14 @@ export interface Backbone {
   name: string;
   /** Where it came from: the zoo name, or the absolute folder path. */
   source: string;
-  /** The feature extractor: input image (NHWC), output one feature vector. */
-  artifacts: LayersModelArtifacts;
+  /** The feature extractor: input image (NHWC), output one feature vector. Absent for a .tflite backbone. */
+  artifacts?: LayersModelArtifacts;
+  /** A .tflite backbone: the parsed model and how to run it (converted to ONNX where it runs). */
+  tflite?: TfliteBackboneSpec;
   inputSize: [number, number];
   preprocessing: PreprocessMode;
   resize: ResizeMode;
-  /** Content hash of the feature extractor (topology + weights). */
+  /** Content hash of the feature extractor (topology + weights; for .tflite, the file, the form and the cut). */
   id: string;
   params: number;
   /** How the feature extractor was made from the source model, in words. */
@@ -40,10 +43,18 @@ export interface LoadBackboneOptions {
   preprocessing?: PreprocessMode;
   /** Cut a local model at this layer (default: keep its output, pooled if it is a feature map). */
   cutAt?: string;
+  /** A .tflite backbone: how to run it (default 'qlinear' for quantized models; 'float' dequantizes). */
+  tfliteForm?: TfliteForm;
   logger?: Logger;
 }
 
 export class BackboneError extends Error {}
+
+/** The backbone's TF.js layers model, for what needs one (fine-tuning, model summaries); a .tflite backbone has none. */
+export function backboneLayers(b: Backbone, what: string): LayersModelArtifacts {
+  if (!b.artifacts) throw new BackboneError(`${what} needs a Keras or TF.js backbone; ${b.source} is a TFLite model, which tlearn runs frozen (transfer learning)`);
+  return b.artifacts;
+}
 
 export function backboneId(a: LayersModelArtifacts): string {
   return sha256(Buffer.concat([Buffer.from(JSON.stringify(a.modelTopology)), Buffer.from(a.weightData)])).slice(0, 16);
@@ -109,8 +120,9 @@ export async function zooArtifacts(entry: ZooEntry, opts: LoadBackboneOptions = 
   return kerasAppArtifacts(entry.app, path.join(dir, entry.file));
 }
 
-/** Loads a backbone by zoo name (downloading on first use) or from a local TF.js layers model folder. */
+/** Loads a backbone by zoo name (downloading on first use), from a local TF.js layers model folder or a .tflite file. */
 export async function loadBackbone(spec: string = DEFAULT_BACKBONE, opts: LoadBackboneOptions = {}): Promise<Backbone> {
+  if (isTflitePath(spec)) return loadTfliteBackbone(spec, { cutAt: opts.cutAt, preprocessing: opts.preprocessing, form: opts.tfliteForm });
   const st = await fs.stat(spec).catch(() => undefined);
   if (st) return loadLocal(spec, opts);
   const entry = findZooEntry(spec);

@@ -12,6 +12,12 @@ import { decodeModel } from '../onnx/proto.js';
 import { isDirectory } from '../util/fs.js';
 import { sha256 } from '../util/hash.js';
 import type { ClassifierMetadata } from './metadata.js';
+import { isTflitePath } from '../backbones/tflite/load.js';
+import { loadTfliteClassifier, type TfliteClassifierOptions } from './tflite.js';
+
+async function exists(f: string): Promise<boolean> {
+  return fs.stat(f).then(() => true, () => false);
+}
 
 export interface LoadedClassifier {
   /** The folder or file it was loaded from. */
@@ -19,7 +25,7 @@ export interface LoadedClassifier {
   metadata: ClassifierMetadata;
   /** The TF.js layers model, when loaded from a model folder. */
   artifacts?: LayersModelArtifacts;
-  /** ONNX bytes, when loaded from an exported .onnx file. */
+  /** ONNX bytes, when loaded from an exported .onnx file, a .tflite file or a run on a .tflite backbone. */
   onnx?: Uint8Array;
   /** Content hash (for the ONNX conversion cache). */
   id: string;
@@ -68,9 +74,12 @@ function embeddedMetadata(bytes: Uint8Array): ClassifierMetadata | undefined {
   }
 }
 
-/** Loads a classifier from a run folder, model folder, Teachable Machine export or .onnx file. */
-export async function loadClassifier(p: string): Promise<LoadedClassifier> {
+export interface LoadClassifierOptions extends TfliteClassifierOptions {}
+
+/** Loads a classifier from a run folder, model folder, Teachable Machine export, .onnx file or .tflite file (with its labels). */
+export async function loadClassifier(p: string, opts: LoadClassifierOptions = {}): Promise<LoadedClassifier> {
   const abs = path.resolve(p);
+  if (isTflitePath(abs)) return loadTfliteClassifier(p, opts);
   if (abs.endsWith('.onnx')) {
     let bytes: Buffer;
     try {
@@ -87,9 +96,11 @@ export async function loadClassifier(p: string): Promise<LoadedClassifier> {
     if (embedded) return { source: abs, metadata: embedded, onnx: new Uint8Array(bytes), id: sha256(bytes).slice(0, 16) };
     throw new ClassifierLoadError(`${p}: no metadata found (looked for ${candidates.join(' and ')}, and inside the model); tlearn export writes it next to the .onnx file`);
   }
-  if (!(await isDirectory(abs))) throw new ClassifierLoadError(`${p} is not a run folder, model folder or .onnx file`);
+  if (!(await isDirectory(abs))) throw new ClassifierLoadError(`${p} is not a run folder, model folder or .onnx file (nor a .tflite file)`);
   const dir = (await isDirectory(path.join(abs, 'model'))) ? path.join(abs, 'model') : abs;
   const meta = await readJson(path.join(dir, 'metadata.json'));
+  // a classifier on a .tflite backbone is saved as model.onnx beside its metadata.json
+  if (!(await exists(path.join(dir, 'model.json'))) && (await exists(path.join(dir, 'model.onnx')))) return { ...(await loadClassifier(path.join(dir, 'model.onnx'))), source: dir };
   let artifacts: LayersModelArtifacts;
   try {
     artifacts = await readLayersModel(dir);

@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { loadClassifier } from '../classifier/load.js';
+import { loadClassifier, type LoadClassifierOptions } from '../classifier/load.js';
 import { createClassifierRunner, effectiveThreshold } from '../classifier/predict.js';
 import { describeRejection, rejectionStats, type RejectionStats } from '../classifier/threshold.js';
 import { loadImageFolder, type LabelledImage, type SkippedFile } from '../data/discover.js';
@@ -27,6 +27,8 @@ export interface EvaluateOptions {
   out?: string;
   batchSize?: number;
   threads?: number;
+  /** How to load a .tflite classifier (labels file, --dequantize). */
+  classifier?: LoadClassifierOptions;
   logger?: Logger;
 }
 
@@ -53,7 +55,7 @@ export class EvaluationError extends Error {}
 export async function evaluateFolder(modelPath: string, dataPath: string, o: EvaluateOptions = {}): Promise<EvaluationResult> {
   const log = o.logger ?? silentLogger;
   const t0 = performance.now();
-  const clf = await loadClassifier(modelPath);
+  const clf = await loadClassifier(modelPath, o.classifier);
   const threshold = effectiveThreshold(clf, o.threshold);
   const ds = await loadImageFolder(dataPath);
   const labels = clf.metadata.labels;

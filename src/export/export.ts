@@ -6,13 +6,13 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeLayersModel } from '../backbones/layers-model.js';
-import { loadClassifier } from '../classifier/load.js';
+import { loadClassifier, type LoadClassifierOptions } from '../classifier/load.js';
 import type { ClassifierMetadata } from '../classifier/metadata.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { ExportError, onnxMetadataPath, runDirOf, writeOnnxClassifier } from './onnx.js';
+import { ExportError, isImportedOnnx, onnxMetadataPath, runDirOf, writeOnnxClassifier } from './onnx.js';
 import { exportWeb } from './web.js';
 
-export { ExportError, onnxMetadataPath, runDirOf, writeOnnxClassifier };
+export { ExportError, isImportedOnnx, onnxMetadataPath, runDirOf, writeOnnxClassifier };
 export type { OnnxMetadata } from './onnx.js';
 
 export type ExportFormat = 'onnx' | 'tfjs' | 'web';
@@ -22,6 +22,8 @@ export interface ExportOptions {
   format: ExportFormat;
   /** onnx: the .onnx file to write (default <run>/model.onnx); tfjs, web: the folder (default <run>/tfjs, <run>/web). */
   out?: string;
+  /** How a .tflite classifier is loaded (labels file, --dequantize). */
+  classifier?: LoadClassifierOptions;
 }
 
 export interface ExportResult {
@@ -45,11 +47,12 @@ export async function exportClassifier(source: string, o: ExportOptions): Promis
 
 async function writeExport(source: string, o: ExportOptions): Promise<Omit<ExportResult, 'bytes'>> {
   if (!EXPORT_FORMATS.includes(o.format)) throw new ExportError(`unknown export format '${o.format as string}' (choose ${EXPORT_FORMATS.join(', ')})`);
-  const clf = await loadClassifier(source);
-  if (!clf.artifacts) throw new ExportError(`${source} is already an exported ONNX model; export from the run folder instead`);
-  const runDir = runDirOf(clf);
+  const clf = await loadClassifier(source, o.classifier);
+  if (!clf.artifacts && !isImportedOnnx(clf)) throw new ExportError(`${source} is already an exported ONNX model; export from the run folder instead`);
+  const runDir = clf.source.toLowerCase().endsWith('.tflite') ? path.dirname(clf.source) : runDirOf(clf);
+  if (!clf.artifacts && o.format !== 'onnx') throw new ExportError(`${source} runs on a TFLite model, which tlearn exports as ONNX only (--format onnx)`);
   if (o.format === 'onnx') {
-    const file = path.resolve(o.out ?? path.join(runDir, 'model.onnx'));
+    const file = path.resolve(o.out ?? path.join(runDir, clf.source.toLowerCase().endsWith('.tflite') ? path.basename(clf.source).replace(/\.tflite$/i, '.onnx') : 'model.onnx'));
     if (!file.toLowerCase().endsWith('.onnx')) throw new ExportError(`--out for ONNX must be a .onnx file path, got ${o.out}`);
     const meta = await writeOnnxClassifier(clf, file);
     return { format: 'onnx', files: [file, onnxMetadataPath(file)], metadata: meta };
@@ -57,7 +60,7 @@ async function writeExport(source: string, o: ExportOptions): Promise<Omit<Expor
   if (o.format === 'web') return exportWeb(clf, path.resolve(o.out ?? path.join(runDir, 'web')));
   const dir = path.resolve(o.out ?? path.join(runDir, 'tfjs'));
   if (path.resolve(dir) === path.resolve(clf.source)) throw new ExportError(`--out ${dir} is the model folder itself`);
-  await writeLayersModel(dir, clf.artifacts);
+  await writeLayersModel(dir, clf.artifacts!);
   await writeFileAtomic(path.join(dir, 'metadata.json'), JSON.stringify(clf.metadata, null, 2));
   const files = (await fs.readdir(dir)).map((f) => path.join(dir, f));
   return { format: 'tfjs', files, metadata: clf.metadata };

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { LoadedClassifier } from '../classifier/load.js';
 import type { ClassifierMetadata } from '../classifier/metadata.js';
+import { withOutputAndMetadata } from '../onnx/compose.js';
 import { layersModelToOnnx } from '../onnx/convert.js';
 import { writeFileAtomic } from '../util/fs.js';
 
@@ -19,16 +20,19 @@ export function runDirOf(clf: LoadedClassifier): string {
   return path.basename(clf.source) === 'model' ? path.dirname(clf.source) : clf.source;
 }
 
+/** A classifier held as ONNX that tlearn made on load (a .tflite file, or a run on a .tflite backbone), as opposed to an exported .onnx file. */
+export function isImportedOnnx(clf: LoadedClassifier): boolean {
+  return !!clf.onnx && !clf.source.toLowerCase().endsWith('.onnx');
+}
+
 /** Writes the classifier (backbone + head + softmax) as one ONNX file, and its metadata as JSON next to it. */
 export async function writeOnnxClassifier(clf: LoadedClassifier, file: string, metaFile = onnxMetadataPath(file), extra: Record<string, unknown> = {}): Promise<OnnxMetadata> {
-  if (!clf.artifacts) throw new ExportError(`${clf.source} is already an exported ONNX model; export from the run folder instead`);
+  if (!clf.artifacts && !isImportedOnnx(clf)) throw new ExportError(`${clf.source} is already an exported ONNX model; export from the run folder instead`);
   const meta: OnnxMetadata = { ...clf.metadata, ...extra, format: 'tlearn-classifier', modelFile: path.basename(file), inputName: 'input', outputName: 'probabilities' };
-  const exp = layersModelToOnnx(clf.artifacts, {
-    outputName: 'probabilities',
-    metadata: { labels: JSON.stringify(meta.labels), preprocessing: meta.preprocessing, inputSize: JSON.stringify(meta.inputSize), resize: meta.resize, tlearn: JSON.stringify(meta) },
-    docString: `tlearn classifier: ${meta.labels.length} classes; input NHWC float32 [batch, ${meta.inputSize.join(', ')}, 3], ${meta.preprocessingDescription}`,
-  });
-  await writeFileAtomic(file, exp.bytes);
+  const props = { labels: JSON.stringify(meta.labels), preprocessing: meta.preprocessing, inputSize: JSON.stringify(meta.inputSize), resize: meta.resize, tlearn: JSON.stringify(meta) };
+  const doc = `tlearn classifier: ${meta.labels.length} classes; input NHWC float32 [batch, ${meta.inputSize.join(', ')}, 3], ${meta.preprocessingDescription}`;
+  const bytes = clf.artifacts ? layersModelToOnnx(clf.artifacts, { outputName: 'probabilities', metadata: props, docString: doc }).bytes : withOutputAndMetadata(clf.onnx!, 'probabilities', props, doc);
+  await writeFileAtomic(file, bytes);
   await writeFileAtomic(metaFile, JSON.stringify(meta, null, 2));
   return meta;
 }

@@ -5,7 +5,8 @@
 import type { Backbone } from '../backbones/load.js';
 import type { ResizeKernel } from '../image/decode.js';
 import type { SkippedFile } from '../data/discover.js';
-import { createRunner, type InferenceRunner } from '../runtime/inference.js';
+import { createRunner, onnxRunner, type InferenceRunner } from '../runtime/inference.js';
+import { tfliteToOnnx } from '../onnx/tflite/convert.js';
 import { streamImages } from '../runtime/image-stream.js';
 import type { Logger, Progress } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
@@ -24,6 +25,17 @@ export interface ExtractProgress {
   cached: number;
   rate: number;
   etaSeconds: number | null;
+}
+
+/** The backbone's forward pass: a layers model on onnxruntime (tfjs as fallback), or a .tflite model converted to ONNX. */
+export async function backboneRunner(backbone: Backbone, opts: { threads?: number; logger?: Logger } = {}): Promise<InferenceRunner> {
+  if (backbone.tflite) {
+    const { model, form, cutAt, symmetricWeights } = backbone.tflite;
+    const onnx = tfliteToOnnx(model, { form, output: 'features', cutAt, symmetricWeights });
+    return onnxRunner(onnx.bytes, { inputSize: backbone.inputSize, threads: opts.threads });
+  }
+  if (!backbone.artifacts) throw new Error(`internal error: backbone ${backbone.source} has no model`);
+  return createRunner(backbone.artifacts, { inputSize: backbone.inputSize, cacheKey: backbone.id, threads: opts.threads, logger: opts.logger });
 }
 
 export interface FeatureExtractorOptions {
@@ -80,7 +92,7 @@ export interface FeatureExtractor {
 export async function createFeatureExtractor(backbone: Backbone, opts: FeatureExtractorOptions = {}): Promise<FeatureExtractor> {
   const log = opts.logger ?? silentLogger;
   const kernel = opts.kernel ?? 'linear';
-  const runner: InferenceRunner = await createRunner(backbone.artifacts, { inputSize: backbone.inputSize, cacheKey: backbone.id, threads: opts.threads, logger: log });
+  const runner: InferenceRunner = await backboneRunner(backbone, { threads: opts.threads, logger: log });
   const dim = runner.outputDim;
   const key = extractorKey({ backboneId: backbone.id, preprocessing: backbone.preprocessing, inputSize: backbone.inputSize, resize: backbone.resize, kernel });
   const cache = opts.cache === false ? undefined : new FeatureCache(key, dim);

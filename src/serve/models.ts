@@ -4,7 +4,7 @@
  * metrics, threshold) built from its metadata and, for a run folder, its metrics.json.
  */
 import path from 'node:path';
-import { loadClassifier, type LoadedClassifier } from '../classifier/load.js';
+import { loadClassifier, type LoadClassifierOptions, type LoadedClassifier } from '../classifier/load.js';
 import { createClassifierRunner } from '../classifier/predict.js';
 import { readRunInfo, type TestSummary } from '../classifier/run-info.js';
 import type { InferenceRunner } from '../runtime/inference.js';
@@ -58,7 +58,7 @@ export function defaultModelName(p: string): string {
   const abs = path.resolve(p);
   let base = path.basename(abs);
   if (base === 'model') base = path.basename(path.dirname(abs));
-  return base.replace(/\.onnx$/i, '').replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[._-]+/, '').slice(0, 64) || 'model';
+  return base.replace(/\.(onnx|tflite)$/i, '').replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[._-]+/, '').slice(0, 64) || 'model';
 }
 
 /** `path` or `name=path`. */
@@ -112,6 +112,8 @@ export async function buildCard(name: string, c: LoadedClassifier, runtime: stri
 
 export interface LoadModelsOptions {
   threads?: number;
+  /** How .tflite classifiers are loaded (labels file, --dequantize). */
+  classifier?: LoadClassifierOptions;
   batching?: BatcherOptions;
   logger?: Logger;
   /** Called after every forward pass (for metrics). */
@@ -124,7 +126,7 @@ export async function loadServedModels(specs: ModelSpec[], o: LoadModelsOptions 
   const runners: InferenceRunner[] = [];
   try {
     for (const s of specs) {
-      const classifier = await loadClassifier(s.path);
+      const classifier = await loadClassifier(s.path, o.classifier);
       const runner = await createClassifierRunner(classifier, { threads: o.threads, logger: o.logger });
       runners.push(runner);
       const labels = classifier.metadata.labels;

@@ -12,6 +12,7 @@ import { installAuth, isLoopback } from './auth.js';
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS } from './batcher.js';
 import { HttpError, installErrorHandlers } from './errors.js';
 import { createMetrics, installRequestMetrics } from './metrics.js';
+import type { LoadClassifierOptions } from '../classifier/load.js';
 import { checkModelSpecs, loadServedModels, parseModelSpec, type ModelSpec, type ServedModel } from './models.js';
 import { pageRoutes } from './page.js';
 import { apiRoutes, type ServeLimits, type ServeState } from './routes.js';
@@ -39,6 +40,8 @@ export interface ServeOptions {
   maxWaitMs?: number;
   /** onnxruntime threads per model (default: all cores). */
   threads?: number;
+  /** How .tflite classifiers are loaded (labels file, --dequantize). */
+  classifier?: LoadClassifierOptions;
   logger?: Logger;
 }
 
@@ -85,6 +88,7 @@ export async function createServer(models: ModelsInput, o: ServeOptions = {}): P
     const specs = checkModelSpecs((models as Array<string | ModelSpec>).map((m) => (typeof m === 'string' ? parseModelSpec(m) : m)));
     served = await loadServedModels(specs, {
       threads: o.threads,
+      classifier: o.classifier,
       logger: log,
       batching: { maxBatch, maxWaitMs: o.maxWaitMs ?? SERVE_DEFAULTS.maxWaitMs },
       onBatch: (name, n, sec) => metrics.observeBatch(name, n, sec),

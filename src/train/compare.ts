@@ -7,6 +7,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { LayersModelArtifacts } from '../backbones/layers-model.js';
+import { backboneLayers } from '../backbones/load.js';
 import { composeClassifier } from '../classifier/compose.js';
 import { buildOnnxGraph } from '../onnx/convert.js';
 import { computeMetrics, type Metrics } from '../evaluate/metrics.js';
@@ -104,11 +105,11 @@ async function compareRun(run: StartedRun): Promise<CompareResult> {
   const scratchArch = await buildArchitecture(o.arch ?? DEFAULT_ARCH, inputSize, classes, seed);
   const scratchSummary = await summarizeTopology(scratchArch.artifacts.modelTopology);
   const backbone = await loadRunBackbone(o, ev);
-  const probeHead = buildHead(tf, headSpec(await featureDim(backbone.artifacts), classes, { kind: o.head, hidden: o.hidden, dropout: o.dropout }), 'softmax', seed);
+  const probeHead = buildHead(tf, headSpec(await featureDim(backboneLayers(backbone, 'compare')), classes, { kind: o.head, hidden: o.hidden, dropout: o.dropout }), 'softmax', seed);
   const headArt = await modelArtifacts(tf, probeHead);
   probeHead.dispose();
   const headLayers = new Set((headArt.modelTopology.config.layers as any[]).map((l) => l.config.name));
-  const transferSummary = await summarizeTopology(composeClassifier(backbone.artifacts, headArt).modelTopology, { trainable: (n) => headLayers.has(n) });
+  const transferSummary = await summarizeTopology(composeClassifier(backboneLayers(backbone, 'compare'), headArt).modelTopology, { trainable: (n) => headLayers.has(n) });
   log.info(`\nscratch model (${scratchArch.arch.name}):\n${scratchSummary.text}`);
   log.info(`\ntransfer model (${backbone.name}, frozen, + new head):\n${transferSummary.text}\n`);
 

@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { writeLayersModel } from '../backbones/layers-model.js';
+import { classifierOnnx } from './classifier-onnx.js';
 import { makeMetadata } from '../classifier/metadata.js';
 import { chooseThreshold, describeRejection, rejectionStats, type RejectionStats } from '../classifier/threshold.js';
 import type { ImageFolder, LabelledImage, SkippedFile } from '../data/discover.js';
@@ -72,7 +73,9 @@ export function openSetRows(s: { rule: string; test: RejectionStats }): Array<[s
 export async function writeRunFolder(outDir: string, ds: ImageFolder, split: DatasetSplit, o: ModelOutcome, timings: Record<string, number>, title: string): Promise<RunFolder> {
   const tSave = performance.now();
   const modelDir = path.join(outDir, 'model');
-  await writeLayersModel(modelDir, o.model);
+  const onnx = classifierOnnx(o);
+  if (onnx) await writeFileAtomic(path.join(modelDir, 'model.onnx'), onnx);
+  else await writeLayersModel(modelDir, o.model);
   // The open-set threshold is chosen on what the shipped model outputs on the validation split: `o` is final
   // here (calibrated by train/calibrate.ts before this), so the threshold applies to calibrated probabilities.
   const threshold = chooseThreshold(o.val.probs, o.val.labels);

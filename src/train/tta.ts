@@ -1,14 +1,17 @@
 /** Test-time augmentation for a trained model's final test metrics: flips and centre crops, averaged. */
 import { TTA_VARIANTS } from '../image/augment.js';
 import type { DatasetSplit } from '../data/split.js';
-import { createRunner } from '../runtime/inference.js';
+import { createRunner, onnxRunner } from '../runtime/inference.js';
+import { classifierOnnx } from './classifier-onnx.js';
 import { streamImages } from '../runtime/image-stream.js';
 import type { Logger } from '../util/log.js';
 import type { ModelOutcome, TrainRunOptions } from './types.js';
 
 export async function withTta(o: ModelOutcome, split: DatasetSplit, opts: TrainRunOptions, log: Logger): Promise<ModelOutcome> {
   const t = performance.now();
-  const runner = await createRunner(o.model, { inputSize: o.inputSize, threads: opts.threads, logger: log });
+  const runner = o.featureOnnx
+    ? await onnxRunner(classifierOnnx(o)!, { inputSize: o.inputSize, threads: opts.threads })
+    : await createRunner(o.model, { inputSize: o.inputSize, threads: opts.threads, logger: log });
   const paths = split.test.map((i) => i.path);
   const progress = log.progress(`test with TTA (${TTA_VARIANTS.length} views)`, paths.length);
   try {

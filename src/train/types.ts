@@ -45,8 +45,10 @@ import type { CalibrationSummary } from '../engine/calibration.js';
 
 export interface ModelOutcome {
   mode: TrainMode;
-  /** The whole classifier as a TF.js layers model. */
+  /** The whole classifier as a TF.js layers model; with `featureOnnx`, the head alone (it takes the features). */
   model: LayersModelArtifacts;
+  /** A .tflite backbone's feature extractor as ONNX: the classifier is this, then `model` (see train/classifier-onnx.ts). */
+  featureOnnx?: Uint8Array;
   inputSize: [number, number];
   preprocessing: PreprocessMode;
   resize: ResizeMode;
@@ -83,6 +85,8 @@ export interface TrainRunOptions {
   resize?: ResizeMode;
   kernel?: ResizeKernel;
   cutAt?: string;
+  /** A quantized .tflite backbone: run it dequantized to float (default: integer kernels). */
+  dequantize?: boolean;
   head?: HeadKind;
   hidden?: number;
   dropout?: number;

@@ -2,9 +2,10 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { EXPORT_FORMATS, exportClassifier } from '../../export/export.js';
 import { oneOf } from '../options.js';
+import { tfliteOptions, withTfliteOptions } from '../tflite-options.js';
 
 export function exportCommand(): Command {
-  return new Command('export')
+  return withTfliteOptions(new Command('export')
     .summary('export a trained classifier as ONNX, a TF.js model or a web page that classifies in the browser')
     .description(
       'Export the whole classifier (backbone + head + softmax) of a run.\n\n' +
@@ -16,13 +17,15 @@ export function exportCommand(): Command {
         '        (the try-it page of tlearn serve), classifier.js (load(url), classify(image | canvas | Blob, { top })),\n' +
         '        model.onnx + metadata.json and onnxruntime-web\'s wasm files. Serve it with any static file server;\n' +
         '        its README.md shows how to embed it in a page. Images are resized on a canvas as in training.\n\n' +
-        '`tlearn predict` and `tlearn serve` accept the onnx and tfjs exports (and the web folder\'s model.onnx).',
+        '`tlearn predict` and `tlearn serve` accept the onnx and tfjs exports (and the web folder\'s model.onnx).\n' +
+        'A .tflite classifier (with its labels) and a run trained on a .tflite backbone export as onnx only; for a\n' +
+        'quantized model the ONNX file keeps the integer operators (--dequantize: float32 instead).',
     )
-    .argument('<run>', 'run folder or model folder')
+    .argument('<run>', 'run folder, model folder or .tflite classifier')
     .addOption(new Option('--format <format>', 'onnx, tfjs or web').argParser(oneOf('--format', EXPORT_FORMATS)).default('onnx'))
-    .option('--out <path>', 'onnx: the .onnx file (default <run>/model.onnx); tfjs, web: the folder (default <run>/tfjs, <run>/web)')
+    .option('--out <path>', 'onnx: the .onnx file (default <run>/model.onnx, <name>.onnx beside a .tflite file); tfjs, web: the folder (default <run>/tfjs, <run>/web)'))
     .action(async (run: string, o: any) => {
-      const r = await exportClassifier(run, { format: o.format, out: o.out });
+      const r = await exportClassifier(run, { format: o.format, out: o.out, classifier: tfliteOptions(o) });
       if (r.format === 'web') {
         const dir = path.dirname(r.files[0]!);
         process.stdout.write(`exported web: ${dir} (${r.files.length} files, ${(r.bytes / 1e6).toFixed(1)} MB)\nopen it through any static file server, e.g. \`npx http-server ${dir}\`, then /index.html; ${path.join(dir, 'README.md')} shows how to embed it\n`);

@@ -3,20 +3,22 @@ import { loadClassifier } from '../../classifier/load.js';
 import { predictImages } from '../../classifier/predict.js';
 import { createLogger } from '../../util/log.js';
 import { int, probability } from '../options.js';
+import { tfliteOptions, withTfliteOptions } from '../tflite-options.js';
 
 function csvCell(s: string): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 export function predictCommand(): Command {
-  return new Command('predict')
+  return withTfliteOptions(new Command('predict')
     .summary('class probabilities for images')
     .description(
-      'Predict the class of images with a trained classifier: a run folder, its model/ folder, an exported .onnx file\n' +
-        '(with its metadata) or a Teachable Machine image export. Images get the same preprocessing as in training.\n' +
+      'Predict the class of images with a trained classifier: a run folder, its model/ folder, an exported .onnx file ' +
+        '(with its metadata), a Teachable Machine image export or a .tflite image classifier (float, uint8 or int8 ' +
+        'quantized, with its labels file). Images get the same preprocessing as in training.\n' +
         'Folders are walked recursively; files that cannot be read are reported on stderr and the rest are still predicted.',
     )
-    .argument('<model>', 'run folder, model folder or .onnx file')
+    .argument('<model>', 'run folder, model folder, .onnx or .tflite file')
     .argument('<images...>', 'image files or folders')
     .option('--top <k>', 'how many classes to show per image', int('--top'), 5)
     .option('--threshold <p>', 'open-set threshold: an image whose best probability is under it is "unknown" (default: the one chosen on the validation split at training time, in the model\'s metadata; 0 turns it off)', probability('--threshold'))
@@ -24,11 +26,11 @@ export function predictCommand(): Command {
     .option('--csv', 'print CSV rows: path,rank,label,probability,unknown')
     .option('--tta', 'test-time augmentation: average the predictions of flipped and centre-cropped views')
     .option('--threads <n>', 'threads for the forward pass (default: all cores)', int('--threads'))
-    .option('-q, --quiet', 'no progress on stderr')
+    .option('-q, --quiet', 'no progress on stderr'))
     .action(async (modelPath: string, images: string[], o: any) => {
       if (o.json && o.csv) throw new Error('choose one of --json and --csv');
       const log = createLogger({ quiet: o.quiet });
-      const clf = await loadClassifier(modelPath);
+      const clf = await loadClassifier(modelPath, tfliteOptions(o));
       const r = await predictImages(clf, images, { top: o.top, threshold: o.threshold, threads: o.threads, tta: o.tta, logger: log });
       for (const f of r.failed) log.warn(`skipped ${f.path}: ${f.reason}`);
       if (o.json) {

@@ -3,13 +3,15 @@ import { parseModelSpec } from '../../serve/models.js';
 import { SERVE_DEFAULTS, startServer } from '../../serve/server.js';
 import { createLogger } from '../../util/log.js';
 import { int, list, positive } from '../options.js';
+import { tfliteOptions, withTfliteOptions } from '../tflite-options.js';
 
 export function serveCommand(): Command {
   const d = SERVE_DEFAULTS;
-  return new Command('serve')
+  return withTfliteOptions(new Command('serve')
     .summary('an HTTP API and a try-it web page for trained classifiers')
     .description(
-      'Serve one or more classifiers (run folders, model folders, exported .onnx files or Teachable Machine exports),\n' +
+      'Serve one or more classifiers (run folders, model folders, exported .onnx files, Teachable Machine exports or ' +
+        '.tflite classifiers with their labels; --labels and --dequantize apply to every .tflite model given), ' +
         'each under a name: its folder or file name, or name=path. Images are decoded and preprocessed exactly as in\n' +
         'training; concurrent requests are batched into one forward pass.\n\n' +
         '  GET  /                            the try-it page (drop, paste or choose images, or use the webcam)\n' +
@@ -25,7 +27,7 @@ export function serveCommand(): Command {
         'the model\'s own (chosen on the validation split at training time). SIGINT/SIGTERM stop accepting connections,\n' +
         'finish the requests in flight and exit 0.',
     )
-    .argument('<models...>', 'run folder, model folder, .onnx file or Teachable Machine export; name=path to choose the name')
+    .argument('<models...>', 'run folder, model folder, .onnx or .tflite file, or Teachable Machine export; name=path to choose the name')
     .option('--host <host>', 'address to bind; anything but loopback needs --api-key (or --insecure-no-auth)', d.host)
     .option('--port <port>', 'port (0: any free port)', int('--port', 0), d.port)
     .option('--api-key <key>', 'require "Authorization: Bearer <key>" on the API and /metrics (default: env TLEARN_API_KEY)')
@@ -38,7 +40,7 @@ export function serveCommand(): Command {
     .option('--max-batch <n>', 'dynamic batching: most images in one forward pass', int('--max-batch'), d.maxBatch)
     .option('--max-wait-ms <ms>', 'dynamic batching: how long a batch waits for images other requests are still decoding (0: never waits); a lone request never waits', int('--max-wait-ms', 0), d.maxWaitMs)
     .option('--threads <n>', 'onnxruntime threads per model (default: all cores)', int('--threads'))
-    .option('-q, --quiet', 'no messages on stderr (errors that stop the server are still printed)')
+    .option('-q, --quiet', 'no messages on stderr (errors that stop the server are still printed)'))
     .action(async (paths: string[], o: any) => {
       const log = createLogger({ quiet: o.quiet });
       const specs = paths.map(parseModelSpec);
@@ -57,6 +59,7 @@ export function serveCommand(): Command {
         maxBatch: o.maxBatch,
         maxWaitMs: o.maxWaitMs,
         threads: o.threads,
+        classifier: tfliteOptions(o),
         logger: log,
       });
       const names = specs.map((s) => s.name);

@@ -62,10 +62,11 @@ export function trainCommand(): Command {
     .option('--swa <epochs>', 'scratch/finetune: stochastic weight averaging: average the weights of the last N epochs (BatchNormalization statistics re-measured), kept if it validates better than the best epoch', int('--swa'))
     .option('--mixup <alpha>', 'scratch/finetune: mixup, each training image blended with another of its batch, weights ~ Beta(alpha, alpha), e.g. 0.2 (default off)', num('--mixup', 0))
     .option('--cutmix <alpha>', 'scratch/finetune: CutMix, a box of another image of the batch pasted in, area ~ Beta(alpha, alpha), e.g. 1.0; with --mixup, one or the other per batch (default off)', num('--cutmix', 0))
-    .option('--backbone <name|folder>', 'zoo name (see `tlearn models list`) or a TF.js layers model folder (also a Teachable Machine export)', DEFAULT_BACKBONE)
+    .option('--backbone <name|folder|file.tflite>', 'zoo name (see `tlearn models list`), a TF.js layers model folder (also a Teachable Machine export), or a .tflite image model (float, uint8 or int8 quantized; features from its pooled layer before the classifier; transfer mode only)', DEFAULT_BACKBONE)
     .addOption(new Option('--preprocess <mode>', 'override the backbone\'s pixel preprocessing: tf = x/127.5-1, caffe = BGR minus ImageNet means, torch, unit = x/255, raw').argParser(oneOf('--preprocess', PREPROCESS_MODES)))
     .addOption(new Option('--resize <mode>', 'squash stretches to the input size (Keras load_img); center-crop keeps the aspect ratio and crops the middle').argParser(oneOf('--resize', RESIZE_MODES)))
-    .option('--cut-at <layer>', 'for a local backbone: take features from this layer (global average pooled)')
+    .option('--cut-at <layer>', 'for a local backbone: take features from this layer (global average pooled); for a .tflite backbone a tensor name, a unique part of one, or an operator number')
+    .option('--dequantize', 'a quantized .tflite backbone: run it dequantized to float instead of with integer kernels (slower; to compare; its features are cached apart)')
     .addOption(new Option('--head <kind>', 'linear: one softmax Dense layer (the notebook\'s); mlp: Dense(--hidden, relu) + Dropout + softmax').argParser(oneOf('--head', HEADS)).default('linear'))
     .option('--hidden <units>', 'hidden units of the mlp head', int('--hidden'), 256)
     .option('--dropout <rate>', 'dropout rate (mlp head default 0.5; linear head default 0, applied to the features; finetune 0.2)', num('--dropout', 0, 1))
@@ -121,6 +122,7 @@ export function trainCommand(): Command {
         preprocessing: o.preprocess,
         resize: o.resize,
         cutAt: o.cutAt,
+        dequantize: o.dequantize,
         head: o.head,
         hidden: o.hidden,
         dropout: o.dropout,

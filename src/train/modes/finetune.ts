@@ -6,6 +6,8 @@
  * (mixup, CutMix, EMA, SWA, re-estimated BN statistics). The best validation epoch is kept and checkpointed.
  */
 import { writeLayersModel } from '../../backbones/layers-model.js';
+import { backboneLayers, BackboneError } from '../../backbones/load.js';
+import { isTflitePath } from '../../backbones/tflite/load.js';
 import { describeAugment, type AugmentOptions } from '../../image/augment.js';
 import { sharedNetworkOptions } from './common.js';
 import type { DatasetSplit } from '../../data/split.js';
@@ -21,6 +23,7 @@ const BN_STATISTICS = /\/(moving_mean|moving_variance)$/;
 
 export async function runFinetune(split: DatasetSplit, classes: number, o: TrainRunOptions & { checkpointDir?: string }, ev: RunEvents): Promise<ModelOutcome> {
   const t0 = performance.now();
+  if (o.backbone && isTflitePath(o.backbone)) throw new BackboneError(`fine-tuning needs a Keras or TF.js backbone; ${o.backbone} is a TFLite model, which tlearn runs frozen (use --mode transfer)`);
   // defaults tuned on Caltech-97 with MobileNetV2-0.35 (see BENCHMARKS.md): a short head stage, so the head does
   // not memorise un-augmented features, then a one-cycle fine-tune of the top 8 blocks, label smoothing 0.1,
   // dropout 0.2 before the head, and the epoch with the best validation accuracy kept
@@ -29,7 +32,7 @@ export async function runFinetune(split: DatasetSplit, classes: number, o: Train
   ev.info(`fine-tuning, stage 1: a new head on the frozen backbone's cached features (${headEpochs} epochs)`);
   const stage1 = await runTransfer(split, classes, { ...o, epochs: headEpochs, lr: o.headLr, schedule: undefined }, ev, undefined, true);
   const backbone = stage1.backboneObj;
-  const groups = groupsToUnfreeze(backbone.artifacts.modelTopology, o.unfreeze ?? 8);
+  const groups = groupsToUnfreeze(backboneLayers(backbone, 'fine-tuning').modelTopology, o.unfreeze ?? 8);
   const unfrozen = new Set(groups.flatMap((g) => g.layers));
   const headLayers = new Set((stage1.headModel.modelTopology.config.layers as any[]).map((l) => l.config.name));
   // discriminative rates: the head at lr, the unfrozen groups from lr/2 (top) down to lr/10 (deepest)

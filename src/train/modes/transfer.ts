@@ -8,6 +8,7 @@ import type { DatasetSplit } from '../../data/split.js';
 import { createFeatureExtractor, type FeatureSet } from '../../features/extract.js';
 import { getTf } from '../../runtime/tfjs.js';
 import type { RunEvents } from '../../engine/events.js';
+import { tfliteToOnnx } from '../../onnx/tflite/convert.js';
 import { modelArtifacts } from '../../engine/architectures.js';
 import { predictHead, trainHead, type LabelledFeatures } from '../../engine/fit.js';
 import type { ModelOutcome, SplitPredictions, TrainRunOptions } from '../types.js';
@@ -37,7 +38,7 @@ function slice(f: FeatureSet, from: number, to: number): FeatureSet {
 }
 
 export async function loadRunBackbone(o: TrainRunOptions, ev: RunEvents): Promise<Backbone> {
-  const backbone = await loadBackbone(o.backbone, { preprocessing: o.preprocessing, cutAt: o.cutAt, weights: o.weights, logger: ev.logger() });
+  const backbone = await loadBackbone(o.backbone, { preprocessing: o.preprocessing, cutAt: o.cutAt, weights: o.weights, tfliteForm: o.dequantize ? 'float' : undefined, logger: ev.logger() });
   if (o.resize) backbone.resize = o.resize;
   return backbone;
 }
@@ -133,7 +134,8 @@ export async function runTransfer(split: DatasetSplit, classes: number, o: Train
   const tr = trained.options;
   return {
     mode: 'transfer',
-    model: composeClassifier(backbone.artifacts, head),
+    model: backbone.artifacts ? composeClassifier(backbone.artifacts, head) : head,
+    ...(backbone.tflite ? { featureOnnx: tfliteToOnnx(backbone.tflite.model, { form: backbone.tflite.form, output: 'features', cutAt: backbone.tflite.cutAt, symmetricWeights: backbone.tflite.symmetricWeights }).bytes } : {}),
     headModel: head,
     backboneObj: backbone,
     inputSize: backbone.inputSize,
