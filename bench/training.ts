@@ -1,7 +1,8 @@
 /**
- * End to end: cold and warm `tlearn train` on Caltech-97, one fine-tuning and one from-scratch epoch on a fixed
- * Caltech subset (the first epoch, which decodes, and the second, with the decoded-image cache warm), and
- * `tlearn compare`'s peak memory on a Caltech subset. The retired legacy decoder's rows stay in BENCHMARKS.md.
+ * End to end: cold and warm `tlearn train` on Caltech-97; fine-tuning and from-scratch epochs on a fixed Caltech
+ * subset (the first epoch, which decodes, and the second, with the decoded-image cache warm), plain and with
+ * --augment interleaved in one run (with the batch pool, on the main thread, and with twice the pool); and
+ * `tlearn compare`'s peak memory on a Caltech subset.
  */
 import { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';

@@ -175,7 +175,7 @@ async function pooledBatch(src: BatchSource, idx: number[], o: BatchOptions, tas
 /**
  * imageBatches through the pool: the workers make the next batch into a tensor shared with them while the caller
  * works on the current one, which is a copy in an ordinary buffer (onnxruntime-node refuses tensors on shared
- * memory; the copy costs about a millisecond per 10 MB).
+ * memory; copying a scratch batch of 128 images, 77 MB, measured 6 ms of CPU, beside seconds of training).
  */
 async function* pooledBatches(src: BatchSource, order: number[], o: BatchOptions, task: BatchTask, pool: BatchPool): AsyncGenerator<ImageBatch> {
   const px = o.inputSize[0] * o.inputSize[1] * 3;
