@@ -5,7 +5,8 @@
 import type { Backbone } from '../backbones/load.js';
 import type { ResizeKernel } from '../data/decode.js';
 import type { SkippedFile } from '../data/discover.js';
-import { createRunner, type InferenceRunner } from '../runtime/inference.js';
+import { cachedOnnx, createRunner, onnxRunner, type InferenceRunner } from '../runtime/inference.js';
+import { describeInt8, int8Model, type Int8Model, type Int8Options } from '../runtime/int8.js';
 import { streamImages } from '../runtime/image-stream.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
@@ -22,6 +23,11 @@ export interface FeatureExtractorOptions {
   kernel?: ResizeKernel;
   threads?: number;
   logger?: Logger;
+  /**
+   * Run an int8 version of the backbone (static post-training quantization calibrated on these images):
+   * faster on CPUs with integer kernels; its features, and so its features-store key, differ from the float model's.
+   */
+  int8?: Omit<Int8Options, 'threads' | 'logger'>;
 }
 
 export interface FeatureSet {
@@ -54,6 +60,8 @@ export interface FeatureExtractor {
   readonly runtime: string;
   /** The features-store key of this backbone, preprocessing, input size, resize mode and kernel. */
   readonly key: string;
+  /** The int8 model in use, when `int8` was asked for. */
+  readonly int8?: Int8Model;
   extract(paths: string[], label?: string, opts?: ExtractOptions): Promise<FeatureSet>;
   close(): Promise<void>;
 }
@@ -61,15 +69,26 @@ export interface FeatureExtractor {
 export async function createFeatureExtractor(backbone: Backbone, opts: FeatureExtractorOptions = {}): Promise<FeatureExtractor> {
   const log = opts.logger ?? silentLogger;
   const kernel = opts.kernel ?? 'linear';
-  const runner: InferenceRunner = await createRunner(backbone.artifacts, { inputSize: backbone.inputSize, cacheKey: backbone.id, threads: opts.threads, logger: log });
+  let runner: InferenceRunner;
+  let int8: Int8Model | undefined;
+  if (opts.int8) {
+    const floatBytes = await cachedOnnx(backbone.artifacts, backbone.id);
+    int8 = await int8Model(floatBytes, backbone.id, { inputSize: backbone.inputSize, preprocessing: backbone.preprocessing, resize: backbone.resize, kernel }, { ...opts.int8, threads: opts.threads, logger: log });
+    const r = await onnxRunner(int8.bytes, { inputSize: backbone.inputSize, threads: opts.threads });
+    runner = { ...r, backend: `${r.backend}, ${describeInt8(int8)}`, run: r.run, close: r.close };
+  } else {
+    runner = await createRunner(backbone.artifacts, { inputSize: backbone.inputSize, cacheKey: backbone.id, threads: opts.threads, logger: log });
+  }
   const dim = runner.outputDim;
-  const key = extractorKey({ backboneId: backbone.id, preprocessing: backbone.preprocessing, inputSize: backbone.inputSize, resize: backbone.resize, kernel });
+  // the int8 model computes other vectors: its own key (float id + calibration + quantizer settings)
+  const key = extractorKey({ backboneId: int8 ? `${backbone.id}-int8-${int8.id}` : backbone.id, preprocessing: backbone.preprocessing, inputSize: backbone.inputSize, resize: backbone.resize, kernel });
   const cache = opts.cache === false ? undefined : new FeatureCache(key, dim);
   return {
     backbone,
     dim,
     runtime: runner.backend,
     key,
+    int8,
     async extract(paths, label = 'features', eo = {}) {
       const t0 = performance.now();
       const progress = log.progress(label, paths.length);

@@ -12,7 +12,7 @@ import { installAuth, isLoopback } from './auth.js';
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS } from './batcher.js';
 import { HttpError, installErrorHandlers } from './errors.js';
 import { createMetrics, installRequestMetrics } from './metrics.js';
-import { checkModelSpecs, loadServedModels, parseModelSpec, type ModelSpec, type ServedModel } from './models.js';
+import { checkModelSpecs, loadServedModels, parseModelSpec, type LoadModelsOptions, type ModelSpec, type ServedModel } from './models.js';
 import { pageRoutes } from './page.js';
 import { apiRoutes, type ServeLimits, type ServeState } from './routes.js';
 
@@ -39,6 +39,8 @@ export interface ServeOptions {
   maxWaitMs?: number;
   /** onnxruntime threads per model (default: all cores). */
   threads?: number;
+  /** Serve int8 versions of the models (static quantization; see `tlearn serve --int8`). */
+  int8?: LoadModelsOptions['int8'];
   logger?: Logger;
 }
 
@@ -85,6 +87,7 @@ export async function createServer(models: ModelsInput, o: ServeOptions = {}): P
     const specs = checkModelSpecs((models as Array<string | ModelSpec>).map((m) => (typeof m === 'string' ? parseModelSpec(m) : m)));
     served = await loadServedModels(specs, {
       threads: o.threads,
+      int8: o.int8,
       logger: log,
       batching: { maxBatch, maxWaitMs: o.maxWaitMs ?? SERVE_DEFAULTS.maxWaitMs },
       onBatch: (name, n, sec) => metrics.observeBatch(name, n, sec),

@@ -99,6 +99,11 @@ export interface TrainRunOptions {
   resize?: ResizeMode;
   kernel?: ResizeKernel;
   cutAt?: string;
+  /**
+   * Transfer learning: extract features with an int8 version of the backbone (static quantization calibrated
+   * on this many training images, or 300 when true). Its features, and their cache entries, are its own.
+   */
+  int8?: boolean | number;
   head?: HeadKind;
   hidden?: number;
   dropout?: number;

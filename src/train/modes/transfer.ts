@@ -51,7 +51,9 @@ export async function runTransfer(split: DatasetSplit, classes: number, o: Train
   let t = performance.now();
   const backbone = given ?? (await loadRunBackbone(o, log));
   const kernel = o.kernel ?? 'linear';
-  const fx = await createFeatureExtractor(backbone, { cache: o.cache, kernel, threads: o.threads, logger: log });
+  // int8: calibrated on (a spread-out sample of) the training split only
+  const int8 = o.int8 ? { calibration: split.train.map((i) => i.path), calibrationImages: typeof o.int8 === 'number' ? o.int8 : undefined } : undefined;
+  const fx = await createFeatureExtractor(backbone, { cache: o.cache, kernel, threads: o.threads, logger: log, int8 });
   log.info(`backbone: ${backbone.name} (${backbone.note}), ${backbone.params.toLocaleString('en-US')} params, ${fx.dim}-d features, input ${backbone.inputSize.join('x')}, preprocessing ${backbone.preprocessing}, ${fx.runtime}`);
   timings.backbone = (performance.now() - t) / 1000;
 
