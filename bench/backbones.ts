@@ -9,6 +9,8 @@
  *   npm run bench:backbones -- --only v1,v2       rows whose name contains one of these
  *   npm run bench:backbones -- --no-accuracy      speed and size only (minutes instead of tens of minutes)
  *   npm run bench:backbones -- --speed-images 300 images per extraction-speed measurement (default 621)
+ *   npm run bench:backbones -- --profile          onnxruntime's profiler instead: time per operator type, float vs
+ *                                                 int8 (depthwise convolutions apart), bench-backbones-profile section
  *
  * Extraction speed: the same Caltech-97 JPEGs (every 10th) through tlearn's feature pipeline without the cache
  * (read, hash, decode, resize + preprocess, forward pass), float and int8 alternately, three times each; the
@@ -136,6 +138,70 @@ async function transfer(src: RowSource, int8: boolean, data: 'caltech97' | 'ants
   return { val: r.metrics.val.accuracy, test: r.metrics.test.accuracy, seconds: (performance.now() - t) / 1000 };
 }
 
+/** onnxruntime's per-node profile of `bytes` on 4 batches of 32 synthetic images: ms per image per operator type. */
+async function profileModel(bytes: Uint8Array, label: string): Promise<{ label: string; ops: Record<string, number>; total: number; fused: Record<string, number> }> {
+  const ort = await import('onnxruntime-node');
+  const { decodeModel } = await import('../src/onnx/proto.js');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tlearn-profile-'));
+  const B = 32;
+  const x = Float32Array.from({ length: B * 224 * 224 * 3 }, (_, i) => Math.sin(i * 0.001) * 0.9);
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: os.availableParallelism(), interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', enableProfiling: true, profileFilePrefix: path.join(dir, 'p'), optimizedModelFilePath: path.join(dir, 'opt.onnx'), extra: { session: { intra_op: { allow_spinning: '0' } } } } as any);
+  const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', x, [B, 224, 224, 3]) };
+  await session.run(feeds);
+  const runs = 4;
+  for (let k = 0; k < runs; k++) await session.run(feeds);
+  (session as any).endProfiling?.();
+  await session.release();
+  const src = decodeModel(bytes);
+  const dw = new Set(src.graph.node.filter((n: any) => n.op_type === 'Conv' && (n.attribute ?? []).some((a: any) => a.name === 'group' && Number(a.i) > 1)).map((n: any) => n.name));
+  const events = JSON.parse(await fs.readFile(path.join(dir, readdirSync(dir).find((f) => f.startsWith('p'))!), 'utf8'));
+  const byName = new Map<string, number>();
+  const ops: Record<string, number> = {};
+  let total = 0;
+  for (const e of events) {
+    if (e.cat !== 'Node' || !String(e.name).endsWith('_kernel_time')) continue;
+    const node = String(e.name).replace(/_kernel_time$/, '');
+    byName.set(node, (byName.get(node) ?? 0) + 1);
+    const isDw = [...dw].some((d) => node === d || node.startsWith(`${d}`));
+    const key = `${e.args.op_name}${/Conv/.test(e.args.op_name) ? (isDw ? ' (depthwise)' : ' (other)') : ''}`;
+    ops[key] = (ops[key] ?? 0) + e.dur;
+    total += e.dur;
+  }
+  // the first run (warm-up) is profiled too: divide by all runs
+  const n = (runs + 1) * B * 1000;
+  for (const k of Object.keys(ops)) ops[k]! /= n;
+  const fused: Record<string, number> = {};
+  for (const node of decodeModel(new Uint8Array(await fs.readFile(path.join(dir, 'opt.onnx')))).graph.node) fused[node.op_type] = (fused[node.op_type] ?? 0) + 1;
+  await fs.rm(dir, { recursive: true, force: true });
+  return { label, ops, total: total / n, fused };
+}
+
+async function profile(sources: RowSource[]): Promise<void> {
+  const calib = caltechImages().filter((_, i) => i % 10 === 5);
+  const { int8Model } = await import('../src/runtime/int8.js');
+  const lines = [`Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}, with \`npm run bench:backbones -- ${args.join(' ')}\`: onnxruntime's profiler (session option enableProfiling), 5 batches of 32 images at 224x224, ${os.availableParallelism()} threads; kernel time per image by operator type, depthwise convolutions apart; the operators onnxruntime ran after its graph optimizations are listed under each model. Load average ${os.loadavg()[0]!.toFixed(1)}.`, ''];
+  for (const src of sources) {
+    const bb = await src.load();
+    const fb = await cachedOnnx(bb.artifacts, bb.id);
+    const variants: Array<[string, Uint8Array]> = [['float', fb]];
+    const q = await int8Model(fb, bb.id, { inputSize: bb.inputSize, preprocessing: bb.preprocessing, resize: bb.resize }, { calibration: calib });
+    variants.push(['int8 (weights int8 per channel, all convolutions)', q.bytes]);
+    const qdw = await int8Model(fb, bb.id, { inputSize: bb.inputSize, preprocessing: bb.preprocessing, resize: bb.resize }, { calibration: calib, skipDepthwise: true });
+    variants.push(['int8, depthwise weights left float (onnxruntime quantizes them per tensor itself)', qdw.bytes]);
+    const profs: Array<Awaited<ReturnType<typeof profileModel>>> = [];
+    for (const [label, bytes] of variants) profs.push(await profileModel(bytes, label));
+    const keys = [...new Set(profs.flatMap((p) => Object.keys(p.ops)))].sort((a, b) => (profs[0]!.ops[b] ?? 0) - (profs[0]!.ops[a] ?? 0));
+    lines.push(`**${src.name}** (ms per image)`, '', `| operator | ${profs.map((p) => p.label).join(' | ')} |`, `|---|${profs.map(() => '---').join('|')}|`);
+    for (const k of keys) lines.push(`| ${k} | ${profs.map((p) => (p.ops[k] === undefined ? '' : p.ops[k]!.toFixed(3))).join(' | ')} |`);
+    lines.push(`| **total** | ${profs.map((p) => `**${p.total.toFixed(3)}**`).join(' | ')} |`, '');
+    for (const p of profs) lines.push(`- ${p.label}: ran ${Object.entries(p.fused).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+    lines.push('');
+    log(lines.slice(-keys.length - 8).join('\n'));
+  }
+  await writeBenchSection('bench-backbones-profile', lines.join('\n').trimEnd());
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)] ?? NaN;
 const pct = (x?: number) => (x === undefined ? '' : x.toFixed(4));
 
@@ -149,6 +215,7 @@ async function main(): Promise<void> {
   if (!sources.length) throw new Error(`no backbone available (../shared absent and nothing in ${tlearnHome()}/models)`);
   if (!existsSync(CALTECH)) throw new Error(`bench:backbones needs ${CALTECH}`);
   log(`bench:backbones: ${sources.map((s) => s.name).join(', ')}; TLEARN_HOME ${tlearnHome()}`);
+  if (args.includes('--profile')) return profile(sources.filter((s) => s.int8));
   const all = caltechImages();
   const speedImages = all.filter((_, i) => i % 10 === 0).slice(0, SPEED_IMAGES);
   const calib = all.filter((_, i) => i % 10 === 5);

@@ -74,7 +74,9 @@ export async function createFeatureExtractor(backbone: Backbone, opts: FeatureEx
   if (opts.int8) {
     const floatBytes = await cachedOnnx(backbone.artifacts, backbone.id);
     int8 = await int8Model(floatBytes, backbone.id, { inputSize: backbone.inputSize, preprocessing: backbone.preprocessing, resize: backbone.resize, kernel }, { ...opts.int8, threads: opts.threads, logger: log });
-    const r = await onnxRunner(int8.bytes, { inputSize: backbone.inputSize, threads: opts.threads });
+    const r = await onnxRunner(int8.bytes, { inputSize: backbone.inputSize, threads: opts.threads }).catch((e: any) => {
+      throw new Error(`--int8 needs onnxruntime, which could not run the int8 model: ${String(e.message ?? e).split('\n')[0]}`);
+    });
     runner = { ...r, backend: `${r.backend}, ${describeInt8(int8)}`, run: r.run, close: r.close };
   } else {
     runner = await createRunner(backbone.artifacts, { inputSize: backbone.inputSize, cacheKey: backbone.id, threads: opts.threads, logger: log });
