@@ -61,6 +61,12 @@ export type { PreprocessMode } from './backbones/preprocess.js';
 export { createRunner, onnxRunner, cachedOnnx } from './runtime/inference.js';
 export type { InferenceRunner, RunnerOptions } from './runtime/inference.js';
 export { streamImages } from './runtime/image-stream.js';
+export { int8Model, calibrationSample, describeInt8, Int8Error, DEFAULT_CALIBRATION_IMAGES, RANGE_METHODS, QUANTIZER_VERSION } from './runtime/int8.js';
+export type { Int8Model, Int8Options, RangeMethod, FeedOptions } from './runtime/int8.js';
+export { quantizeModel, quantizationPoints, calibrationModel, activationParams, QuantizeError } from './onnx/quantize.js';
+export type { QuantizeOptions, QuantizeReport, QuantPoint, TensorRange } from './onnx/quantize.js';
+export { classifierInt8, createInt8ClassifierRunner, calibrationImagesFor } from './classifier/int8.js';
+export type { ClassifierInt8Options } from './classifier/int8.js';
 export { getTf, tfBackendName } from './runtime/tfjs.js';
 
 export { createFeatureExtractor, extractFeatures } from './features/extract.js';

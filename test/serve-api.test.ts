@@ -24,6 +24,8 @@ import { ROOT, makeDataset, makeTinyBackbone, runCli, tmpDir } from './helpers.j
 
 let data: string;
 let runDir: string;
+/** TLEARN_TEST_SERVE_INT8=1 runs these tests against `serve --int8` models (calibrated on the run's training images). */
+const INT8 = process.env.TLEARN_TEST_SERVE_INT8 ? { int8: {} } : {};
 let app: FastifyInstance;
 let green: Buffer;
 
@@ -31,7 +33,7 @@ beforeAll(async () => {
   data = await makeDataset(tmpDir(), { classes: { red: 12, green: 12, blue: 12 }, seed: 5 });
   const backbone = await makeTinyBackbone(tmpDir());
   runDir = (await trainFromFolder({ data, backbone, epochs: 10, batchSize: 8, lr: 0.02, seed: 2, out: path.join(tmpDir(), 'tiny') })).outDir;
-  app = await createServer([runDir], { threads: 1 });
+  app = await createServer([runDir], { threads: 1, ...INT8 });
   green = await fs.readFile(path.join(data, 'green', 'img_000.jpg'));
 });
 
@@ -306,7 +308,8 @@ describe('tlearn serve API', () => {
     }
     // the JPEG is decoded exactly as predict decodes it
     const jpeg = (await post('/v1/predict?top=3', green, 'image/jpeg')).json().predictions[0];
-    jpeg.top.forEach((t: any, i: number) => expect(Math.abs(t.probability - expected.top[i]!.probability)).toBeLessThan(1e-5));
+    // `tlearn predict` runs the float model: with --int8 the probabilities differ by the quantization error (3e-4 measured)
+    jpeg.top.forEach((t: any, i: number) => expect(Math.abs(t.probability - expected.top[i]!.probability)).toBeLessThan(INT8.int8 ? 0.01 : 1e-5));
   });
 
   it('multipart with 3 files answers 3 predictions in order; threshold and top come from the query', async () => {
@@ -400,7 +403,7 @@ describe('tlearn serve API', () => {
     const cli = await runCli(['serve', runDir, '--host', '0.0.0.0', '--port', '0']);
     expect(cli.code).toBe(1);
     expect(cli.stderr).toMatch(/refusing to listen on 0\.0\.0\.0 without an API key/);
-    const keyed = await createServer([runDir], { host: '0.0.0.0', apiKey: 's3cret-key', threads: 1 }); // inject: nothing is bound
+    const keyed = await createServer([runDir], { host: '0.0.0.0', apiKey: 's3cret-key', threads: 1, ...INT8 }); // inject: nothing is bound
     try {
       const without = await keyed.inject({ method: 'POST', url: '/v1/predict', payload: green, headers: { 'content-type': 'image/jpeg' } });
       expect(without.statusCode).toBe(401);
@@ -420,7 +423,7 @@ describe('tlearn serve API', () => {
   it('CORS is off by default and on for the given origin', async () => {
     const plain = await app.inject({ method: 'GET', url: '/v1/models', headers: { origin: 'https://example.org' } });
     expect(plain.headers['access-control-allow-origin']).toBeUndefined();
-    const withCors = await createServer([runDir], { cors: ['https://example.org'], threads: 1 });
+    const withCors = await createServer([runDir], { cors: ['https://example.org'], threads: 1, ...INT8 });
     try {
       const r = await withCors.inject({ method: 'GET', url: '/v1/models', headers: { origin: 'https://example.org' } });
       expect(r.headers['access-control-allow-origin']).toBe('https://example.org');

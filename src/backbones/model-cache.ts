@@ -11,8 +11,8 @@ import { tempPath } from '../util/tempfiles.js';
 import type { Logger } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 import { DownloadError, downloadsDir, downloadWithProgress } from '../util/download.js';
-import { kerasAppArtifacts } from './keras-apps/artifacts.js';
-import { readLayersModel } from './layers-model.js';
+import { kerasAppArtifacts, kerasAppTopology } from './keras-apps/artifacts.js';
+import { readLayersModel, type LayersModelArtifacts } from './layers-model.js';
 import { allLayerNames } from './surgery.js';
 import { resolveUrl, ZOO, type ZooEntry } from './zoo.js';
 
@@ -79,6 +79,7 @@ function offlineHelp(entry: ZooEntry, url: string, reason: string): string {
     `  - copy ${entry.file} from a machine that has it (or download it there from ${url}) and run`,
     `      tlearn models import ${entry.file} --name ${entry.name}`,
     `    (or pass --weights <file.h5> for this run, or --backbone <folder> to use a local TF.js layers model).`,
+    ...(entry.tfjsUrl ? [`  The TF.js copy of the same weights (${entry.tfjsUrl} and its weight files) also imports: tlearn models import <folder> --name ${entry.name}`] : []),
   ].join('\n');
 }
 
@@ -128,6 +129,20 @@ export async function checkPublisherHash(entry: ZooEntry, file: string): Promise
   }
 }
 
+/** Refuses a TF.js folder whose weights do not have the zoo architecture's shapes (e.g. another width). */
+async function checkFolderFits(entry: ZooEntry, artifacts: LayersModelArtifacts, source: string): Promise<void> {
+  const { weights } = await kerasAppTopology(entry.app);
+  const have = new Map(artifacts.weightSpecs.map((w) => [w.name, w.shape]));
+  let matched = 0;
+  for (const w of weights) {
+    const got = have.get(`${w.layer}/${w.weight}`);
+    if (!got) continue;
+    matched++;
+    if (got.join('x') !== w.shape.join('x')) throw new BackboneUnavailableError(`${source} does not fit ${entry.name}: ${w.layer}/${w.weight} has shape [${got}], the architecture needs [${w.shape}] (another width?)`);
+  }
+  if (matched < weights.length) throw new BackboneUnavailableError(`${source} does not fit ${entry.name}: it has ${matched} of the architecture's ${weights.length} weights`);
+}
+
 /**
  * Copies local weights into the cache under a zoo name (for offline machines): the Keras .h5 file (checked
  * against Keras' published hash where there is one), or a TF.js layers model folder of the same network.
@@ -146,6 +161,7 @@ export async function importModel(source: string, name: string): Promise<{ dir: 
     if (st.isDirectory()) {
       const artifacts = await readLayersModel(src);
       if (!allLayerNames(artifacts.modelTopology).has(entry.cutAt)) throw new BackboneUnavailableError(`${source} does not look like ${entry.name}: it has no layer '${entry.cutAt}'`);
+      await checkFolderFits(entry, artifacts, source);
       const json = JSON.parse(await fs.readFile(path.join(src, 'model.json'), 'utf8'));
       for (const rel of ['model.json', ...json.weightsManifest.flatMap((g: any) => g.paths as string[])]) {
         await fs.mkdir(path.dirname(path.join(staging, rel)), { recursive: true });

@@ -1,11 +1,12 @@
 /**
  * The backbone zoo: Keras applications with Keras' own ImageNet weights, where they are published and the
  * hash Keras checks them against (keras/src/applications/*.py), how to feed each network and where to cut it.
- * Keras publishes no hash for the MobileNetV2 files: tlearn records one at the first download and checks it
- * on every later load.
+ * Keras publishes no hash for the MobileNetV2 and MobileNet (v1) files (mobilenet_v2.py and mobilenet.py call
+ * get_file without file_hash; no published hash was found elsewhere either): tlearn records one at the first
+ * download and checks it on every later load.
  */
 import type { ResizeMode } from '../image/decode.js';
-import { makeDivisible, MOBILENET_V2_ALPHAS, type KerasAppSpec } from './keras-apps/build.js';
+import { makeDivisible, MOBILENET_V1_ALPHAS, MOBILENET_V2_ALPHAS, type KerasAppSpec } from './keras-apps/build.js';
 import type { PreprocessMode } from './preprocess.js';
 import { mirrored, type ExpectedHash } from '../util/download.js';
 
@@ -31,6 +32,11 @@ export interface ZooEntry {
   /** Global pooling after the cut ('none' when the cut layer already gives a vector, e.g. VGG16's fc2). */
   pooling: 'avg' | 'max' | 'none';
   featureDim: number;
+  /**
+   * The same network as a TF.js layers model folder (with the 1000-class top) where one is published: what
+   * Teachable Machine (v1) and ml5.js load. `tlearn models import <folder> --name <zoo-name>` accepts a copy.
+   */
+  tfjsUrl?: string;
 }
 
 const KERAS = 'https://storage.googleapis.com/tensorflow/keras-applications';
@@ -53,8 +59,33 @@ function mobilenetV2(alpha: number): ZooEntry {
   };
 }
 
+/**
+ * MobileNet (v1) at 224, no top (keras/src/applications/mobilenet.py: BASE_WEIGHT_PATH + 'mobilenet_%s_%d_tf_no_top.h5'
+ * with alpha as '2_5', '5_0', '7_5', '1_0'). Features: conv_pw_13_relu (7x7x(1024 alpha)), global average pooling.
+ */
+function mobilenetV1(alpha: number): ZooEntry {
+  const text = { 0.25: '2_5', 0.5: '5_0', 0.75: '7_5', 1: '1_0' }[alpha]!;
+  const file = `mobilenet_${text}_224_tf_no_top.h5`;
+  return {
+    name: `mobilenet_v1_${alpha.toFixed(2)}`,
+    description: `MobileNet (v1) width ${alpha}, 224x224, ImageNet (Keras weights)`,
+    format: 'keras-h5',
+    url: `${KERAS}/mobilenet/${file}`,
+    file,
+    app: { family: 'mobilenet_v1', alpha, includeTop: false },
+    inputSize: [224, 224],
+    preprocessing: 'tf',
+    resize: 'squash',
+    cutAt: 'conv_pw_13_relu',
+    pooling: 'avg',
+    featureDim: Math.trunc(1024 * alpha),
+    tfjsUrl: `https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_${alpha === 1 ? '1.0' : alpha.toFixed(2)}_224/model.json`,
+  };
+}
+
 export const ZOO: ZooEntry[] = [
   ...MOBILENET_V2_ALPHAS.map(mobilenetV2),
+  ...MOBILENET_V1_ALPHAS.map(mobilenetV1),
   {
     name: 'vgg16',
     description: "VGG16, 224x224, ImageNet (Keras weights, with the fully-connected top; features from fc2, as in the notebook)",
@@ -104,13 +135,15 @@ export const ZOO: ZooEntry[] = [
 
 export const DEFAULT_BACKBONE = 'mobilenet_v2_0.35';
 
-/** Accepts 'mobilenet_v2_0.35', 'mobilenet_v2_0.5', 'MobileNetV2_1', 'VGG16' etc. */
+/** Accepts 'mobilenet_v2_0.35', 'mobilenet_v2_0.5', 'MobileNetV2_1', 'mobilenet_v1_0.75', 'MobileNet_1', 'VGG16' etc. */
 export function findZooEntry(name: string): ZooEntry | undefined {
   const n = name.trim().toLowerCase();
   const direct = ZOO.find((e) => e.name === n);
   if (direct) return direct;
   const m = /^mobilenet_?v2_?([0-9.]+)$/.exec(n);
   if (m) return ZOO.find((e) => e.name === `mobilenet_v2_${Number(m[1]).toFixed(2)}`);
+  const v1 = /^mobilenet_?(?:v1_?)?_?([0-9.]+)$/.exec(n);
+  if (v1) return ZOO.find((e) => e.name === `mobilenet_v1_${Number(v1[1]).toFixed(2)}`);
   return undefined;
 }
 

@@ -5,7 +5,7 @@ import { loadBackbone } from '../backbones/load.js';
 import type { PreprocessMode } from '../backbones/preprocess.js';
 import { DEFAULT_BACKBONE } from '../backbones/zoo.js';
 import type { ResizeKernel, ResizeMode } from '../image/decode.js';
-import { createFeatureExtractor, type FeatureExtractor } from '../features/extract.js';
+import { createFeatureExtractor, type FeatureExtractor, type FeatureExtractorOptions } from '../features/extract.js';
 import type { Logger } from '../util/log.js';
 import type { ExtractorSpec } from './codec.js';
 
@@ -33,8 +33,8 @@ export async function resolveSpec(c: ExtractorChoice): Promise<ExtractorSpec> {
  * exactly as a local `tlearn train` would, and opens a feature extractor on it; it does not use the
  * features store unless `cache` is set.
  */
-export async function openSpecExtractor(spec: ExtractorSpec, o: { backbone?: string; threads?: number; logger?: Logger; cache?: boolean } = {}): Promise<FeatureExtractor> {
+export async function openSpecExtractor(spec: ExtractorSpec, o: { backbone?: string; threads?: number; logger?: Logger; cache?: boolean; int8?: FeatureExtractorOptions['int8'] } = {}): Promise<FeatureExtractor> {
   const backbone = await loadBackbone(o.backbone ?? spec.backbone, { preprocessing: spec.preprocessing, cutAt: spec.cutAt, logger: o.logger });
   if (spec.resize) backbone.resize = spec.resize;
-  return createFeatureExtractor(backbone, { cache: o.cache ?? false, kernel: spec.kernel, threads: o.threads, logger: o.logger });
+  return createFeatureExtractor(backbone, { cache: o.cache ?? false, kernel: spec.kernel, threads: o.threads, logger: o.logger, int8: o.int8 });
 }

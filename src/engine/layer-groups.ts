@@ -1,6 +1,7 @@
 /**
  * Layer groups ("blocks") of a backbone, bottom to top, for fine-tuning: MobileNetV2 block_N / expanded_conv,
- * ResNet convX_blockY, VGG blockN and fcN, a stem and a top; any other layer is a group of its own.
+ * MobileNet (v1) depthwise-separable blocks conv_block_N (conv_pad_N, conv_dw_N, conv_pw_N with their BN and
+ * ReLU6), ResNet convX_blockY, VGG blockN and fcN, a stem and a top; any other layer is a group of its own.
  * `--unfreeze N` trains the top N groups that have weights; a layer name trains from that layer up; 'all'.
  */
 import type { KerasTopology } from '../backbones/layers-model.js';
@@ -19,6 +20,8 @@ const WEIGHTED = new Set(['Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'Dense
 
 const RULES: Array<[RegExp, (m: RegExpExecArray) => string]> = [
   [/^(block_\d+)_/, (m) => m[1]!],
+  [/^conv_(?:pad|dw|pw)_(\d+)(?:_|$)/, (m) => `conv_block_${m[1]}`],
+  [/^conv1$/, () => 'stem'],
   [/^(expanded_conv)_/, (m) => m[1]!],
   [/^(conv\d_block\d+)_/, (m) => m[1]!],
   [/^(block\d+)_/, (m) => m[1]!],

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { writeLayersModel } from '../backbones/layers-model.js';
 import { loadClassifier, type LoadClassifierOptions } from '../classifier/load.js';
 import type { ClassifierMetadata } from '../classifier/metadata.js';
+import type { ClassifierInt8Options } from '../classifier/int8.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { ExportError, isImportedOnnx, onnxMetadataPath, runDirOf, writeOnnxClassifier } from './onnx.js';
 import { exportWeb } from './web.js';
@@ -24,6 +25,8 @@ export interface ExportOptions {
   out?: string;
   /** How a .tflite classifier is loaded (labels file, --dequantize). */
   classifier?: LoadClassifierOptions;
+  /** onnx only: quantize the classifier's convolutions to int8 (static, calibrated; see classifier/int8.ts). */
+  int8?: ClassifierInt8Options;
 }
 
 export interface ExportResult {
@@ -51,10 +54,11 @@ async function writeExport(source: string, o: ExportOptions): Promise<Omit<Expor
   if (!clf.artifacts && !isImportedOnnx(clf)) throw new ExportError(`${source} is already an exported ONNX model; export from the run folder instead`);
   const runDir = clf.source.toLowerCase().endsWith('.tflite') ? path.dirname(clf.source) : runDirOf(clf);
   if (!clf.artifacts && o.format !== 'onnx') throw new ExportError(`${source} runs on a TFLite model, which tlearn exports as ONNX only (--format onnx)`);
+  if (o.int8 && o.format !== 'onnx') throw new ExportError(`--int8 applies to --format onnx (not ${o.format})`);
   if (o.format === 'onnx') {
     const file = path.resolve(o.out ?? path.join(runDir, clf.source.toLowerCase().endsWith('.tflite') ? path.basename(clf.source).replace(/\.tflite$/i, '.onnx') : 'model.onnx'));
     if (!file.toLowerCase().endsWith('.onnx')) throw new ExportError(`--out for ONNX must be a .onnx file path, got ${o.out}`);
-    const meta = await writeOnnxClassifier(clf, file);
+    const meta = await writeOnnxClassifier(clf, file, undefined, {}, o.int8);
     return { format: 'onnx', files: [file, onnxMetadataPath(file)], metadata: meta };
   }
   if (o.format === 'web') return exportWeb(clf, path.resolve(o.out ?? path.join(runDir, 'web')));

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { loadClassifier, type LoadClassifierOptions, type LoadedClassifier } from '../classifier/load.js';
 import { createClassifierRunner } from '../classifier/predict.js';
+import { createInt8ClassifierRunner, type ClassifierInt8Options } from '../classifier/int8.js';
 import { readRunInfo, type TestSummary } from '../classifier/run-info.js';
 import type { InferenceRunner } from '../runtime/inference.js';
 import type { Logger } from '../util/log.js';
@@ -116,6 +117,8 @@ export interface LoadModelsOptions {
   classifier?: LoadClassifierOptions;
   batching?: BatcherOptions;
   logger?: Logger;
+  /** Serve int8 versions of the models (calibrated on their runs' training images, or on `int8.calibrate`). */
+  int8?: Omit<ClassifierInt8Options, 'threads' | 'logger'>;
   /** Called after every forward pass (for metrics). */
   onBatch?: (model: string, size: number, seconds: number) => void;
 }
@@ -127,7 +130,7 @@ export async function loadServedModels(specs: ModelSpec[], o: LoadModelsOptions 
   try {
     for (const s of specs) {
       const classifier = await loadClassifier(s.path, o.classifier);
-      const runner = await createClassifierRunner(classifier, { threads: o.threads, logger: o.logger });
+      const runner = o.int8 ? await createInt8ClassifierRunner(classifier, { ...o.int8, threads: o.threads, logger: o.logger }) : await createClassifierRunner(classifier, { threads: o.threads, logger: o.logger });
       runners.push(runner);
       const labels = classifier.metadata.labels;
       if (runner.outputDim !== labels.length) throw new ModelSpecError(`${s.path}: the model has ${runner.outputDim} outputs but its metadata lists ${labels.length} labels`);

@@ -13,7 +13,7 @@ import { DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS } from './batcher.js';
 import { HttpError, installErrorHandlers } from './errors.js';
 import { createMetrics, installRequestMetrics } from './metrics.js';
 import type { LoadClassifierOptions } from '../classifier/load.js';
-import { checkModelSpecs, loadServedModels, parseModelSpec, type ModelSpec, type ServedModel } from './models.js';
+import { checkModelSpecs, loadServedModels, parseModelSpec, type LoadModelsOptions, type ModelSpec, type ServedModel } from './models.js';
 import { pageRoutes } from './page.js';
 import { apiRoutes, type ServeLimits, type ServeState } from './routes.js';
 
@@ -42,6 +42,8 @@ export interface ServeOptions {
   threads?: number;
   /** How .tflite classifiers are loaded (labels file, --dequantize). */
   classifier?: LoadClassifierOptions;
+  /** Serve int8 versions of the models (static quantization; see `tlearn serve --int8`). */
+  int8?: LoadModelsOptions['int8'];
   logger?: Logger;
 }
 
@@ -89,6 +91,7 @@ export async function createServer(models: ModelsInput, o: ServeOptions = {}): P
     served = await loadServedModels(specs, {
       threads: o.threads,
       classifier: o.classifier,
+      int8: o.int8,
       logger: log,
       batching: { maxBatch, maxWaitMs: o.maxWaitMs ?? SERVE_DEFAULTS.maxWaitMs },
       onBatch: (name, n, sec) => metrics.observeBatch(name, n, sec),

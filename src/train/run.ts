@@ -213,6 +213,7 @@ export function checkModeOptions(mode: TrainMode, o: TrainRunOptions): void {
     const given = NETWORK_ONLY_OPTIONS.filter(([k]) => o[k] !== undefined && o[k] !== false).map(([, flag]) => flag);
     if (given.length) throw new Error(`${given.join(', ')} appl${given.length > 1 ? 'y' : 'ies'} to --mode finetune and scratch (the network trainer), not to transfer learning on cached features`);
   }
+  if (mode !== 'transfer' && o.int8) throw new Error(`--int8 applies to transfer learning (features from an int8 backbone) and to serving; --mode ${mode} trains the float network`);
   if (mode === 'scratch' && o.bn !== undefined) throw new Error("--bn applies to --mode finetune; from scratch, an architecture's BatchNormalization always trains");
   if (mode !== 'transfer') {
     // the network trainer's checks, with the mode's defaults, before features or a first stage are computed

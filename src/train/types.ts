@@ -87,6 +87,11 @@ export interface TrainRunOptions {
   cutAt?: string;
   /** A quantized .tflite backbone: run it dequantized to float (default: integer kernels). */
   dequantize?: boolean;
+  /**
+   * Transfer learning: extract features with an int8 version of the backbone (static quantization calibrated
+   * on this many training images, or 300 when true). Its features, and their cache entries, are its own.
+   */
+  int8?: boolean | number;
   head?: HeadKind;
   hidden?: number;
   dropout?: number;

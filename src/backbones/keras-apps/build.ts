@@ -1,16 +1,16 @@
 /**
  * Keras applications rebuilt with tfjs-layers, with Keras' exact layer names and structure
- * (keras/src/applications/{vgg16,resnet,mobilenet_v2}.py), so the official .h5 weight files load by name.
+ * (keras/src/applications/{vgg16,resnet,mobilenet,mobilenet_v2}.py), so the official .h5 weight files load by name.
  */
 import type * as TF from '@tensorflow/tfjs';
 
 type ST = TF.SymbolicTensor;
 
-export type KerasFamily = 'vgg16' | 'resnet50' | 'mobilenet_v2';
+export type KerasFamily = 'vgg16' | 'resnet50' | 'mobilenet_v2' | 'mobilenet_v1';
 
 export interface KerasAppSpec {
   family: KerasFamily;
-  /** MobileNetV2 width: 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4. */
+  /** MobileNetV2 width: 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4; MobileNet (v1) width: 0.25, 0.5, 0.75 or 1.0. */
   alpha?: number;
   includeTop: boolean;
   /** Square input size (224 by default; fixed at 224 with the top). */
@@ -19,6 +19,8 @@ export interface KerasAppSpec {
 }
 
 export const MOBILENET_V2_ALPHAS = [0.35, 0.5, 0.75, 1.0, 1.3, 1.4];
+/** The widths Keras publishes ImageNet weights for (keras/src/applications/mobilenet.py). */
+export const MOBILENET_V1_ALPHAS = [0.25, 0.5, 0.75, 1.0];
 
 /** Weights are always loaded from Keras files, so layers start at zero (much faster than random init for VGG16). */
 const Z = { kernelInitializer: 'zeros', biasInitializer: 'zeros' } as const;
@@ -159,6 +161,51 @@ function mobilenetV2(tf: typeof TF, s: KerasAppSpec): TF.LayersModel {
   return tf.model({ inputs: input, outputs: x, name: `mobilenetv2_${alpha.toFixed(2)}_${size}` });
 }
 
+/**
+ * MobileNet (v1), keras/src/applications/mobilenet.py: a 3x3 stem then 13 depthwise-separable blocks
+ * (conv_dw_N + BN + ReLU6, conv_pw_N + BN + ReLU6; stride-2 blocks pad ((0,1),(0,1)) first), no biases in the body.
+ * With the top: global average pooling kept 4-d (reshape_1), dropout, a 1x1 conv_preds, reshape_2, softmax.
+ * (The older Keras 2.1 layout of the TF.js copies uses padding 'same' and Activation('relu6') layers instead:
+ * the same function and the same weight names.)
+ */
+function mobilenetV1(tf: typeof TF, s: KerasAppSpec): TF.LayersModel {
+  const alpha = s.alpha ?? 1.0;
+  if (!MOBILENET_V1_ALPHAS.includes(alpha)) throw new Error(`MobileNet (v1) alpha must be one of ${MOBILENET_V1_ALPHAS.join(', ')}, got ${alpha}`);
+  const size = s.includeTop ? 224 : (s.size ?? 224);
+  const input = tf.input({ shape: [size, size, 3], name: 'input_1' });
+  const bn = (name: string) => tf.layers.batchNormalization({ axis: -1, epsilon: 1e-3, momentum: 0.99, name });
+  const relu6 = (name: string) => tf.layers.reLU({ maxValue: 6, name });
+  let x = apply(tf.layers.zeroPadding2d({ padding: [[0, 1], [0, 1]], name: 'conv1_pad' }), input);
+  x = apply(tf.layers.conv2d({ ...Z, filters: Math.trunc(32 * alpha), kernelSize: 3, strides: 2, padding: 'valid', useBias: false, name: 'conv1' }), x);
+  x = apply(bn('conv1_bn'), x);
+  x = apply(relu6('conv1_relu'), x);
+  const blocks: Array<[number, number]> = [
+    [64, 1], [128, 2], [128, 1], [256, 2], [256, 1], [512, 2],
+    [512, 1], [512, 1], [512, 1], [512, 1], [512, 1],
+    [1024, 2], [1024, 1],
+  ];
+  blocks.forEach(([filters, stride], i) => {
+    const id = i + 1;
+    if (stride === 2) x = apply(tf.layers.zeroPadding2d({ padding: [[0, 1], [0, 1]], name: `conv_pad_${id}` }), x);
+    x = apply(tf.layers.depthwiseConv2d({ ...ZD, kernelSize: 3, strides: stride, padding: stride === 1 ? 'same' : 'valid', useBias: false, name: `conv_dw_${id}` }), x);
+    x = apply(bn(`conv_dw_${id}_bn`), x);
+    x = apply(relu6(`conv_dw_${id}_relu`), x);
+    x = apply(tf.layers.conv2d({ ...Z, filters: Math.trunc(filters * alpha), kernelSize: 1, padding: 'same', useBias: false, name: `conv_pw_${id}` }), x);
+    x = apply(bn(`conv_pw_${id}_bn`), x);
+    x = apply(relu6(`conv_pw_${id}_relu`), x);
+  });
+  if (s.includeTop) {
+    const classes = s.classes ?? 1000;
+    x = apply(tf.layers.globalAveragePooling2d({ name: 'global_average_pooling2d' }), x);
+    x = apply(tf.layers.reshape({ targetShape: [1, 1, Math.trunc(1024 * alpha)], name: 'reshape_1' }), x);
+    x = apply(tf.layers.dropout({ rate: 1e-3, name: 'dropout' }), x);
+    x = apply(tf.layers.conv2d({ ...Z, filters: classes, kernelSize: 1, padding: 'same', name: 'conv_preds' }), x);
+    x = apply(tf.layers.reshape({ targetShape: [classes], name: 'reshape_2' }), x);
+    x = apply(tf.layers.activation({ activation: 'softmax', name: 'predictions' }), x);
+  }
+  return tf.model({ inputs: input, outputs: x, name: `mobilenet_${alpha.toFixed(2)}_${size}` });
+}
+
 /** Builds a Keras application (random weights) with Keras' layer names. */
 export function buildKerasApp(tf: typeof TF, s: KerasAppSpec): TF.LayersModel {
   switch (s.family) {
@@ -168,6 +215,8 @@ export function buildKerasApp(tf: typeof TF, s: KerasAppSpec): TF.LayersModel {
       return resnet50(tf, s);
     case 'mobilenet_v2':
       return mobilenetV2(tf, s);
+    case 'mobilenet_v1':
+      return mobilenetV1(tf, s);
     default:
       throw new Error(`unknown Keras application family '${s.family as string}'`);
   }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { EXPORT_FORMATS, exportClassifier } from '../../export/export.js';
-import { oneOf } from '../options.js';
+import { int, oneOf } from '../options.js';
 import { tfliteOptions, withTfliteOptions } from '../tflite-options.js';
 
 export function exportCommand(): Command {
@@ -23,9 +23,13 @@ export function exportCommand(): Command {
     )
     .argument('<run>', 'run folder, model folder or .tflite classifier')
     .addOption(new Option('--format <format>', 'onnx, tfjs or web').argParser(oneOf('--format', EXPORT_FORMATS)).default('onnx'))
+    .option('--int8 [images]', 'onnx: quantize the convolutions to int8 (QuantizeLinear/DequantizeLinear pairs that onnxruntime runs as integer QLinearConv; int8 weights per channel, uint8 activations), calibrated on this many of the run\'s training images (default 300); the head stays float', int('--int8'))
+    .option('--calibrate <folder>', '--int8: calibrate on the images in this folder instead of the run\'s training split')
     .option('--out <path>', 'onnx: the .onnx file (default <run>/model.onnx, <name>.onnx beside a .tflite file); tfjs, web: the folder (default <run>/tfjs, <run>/web)'))
     .action(async (run: string, o: any) => {
-      const r = await exportClassifier(run, { format: o.format, out: o.out, classifier: tfliteOptions(o) });
+      if (o.calibrate && !o.int8) throw new Error('--calibrate applies to --int8');
+      const int8 = o.int8 ? { calibrate: o.calibrate, calibrationImages: typeof o.int8 === 'number' ? o.int8 : undefined } : undefined;
+      const r = await exportClassifier(run, { format: o.format, out: o.out, int8, classifier: tfliteOptions(o) });
       if (r.format === 'web') {
         const dir = path.dirname(r.files[0]!);
         process.stdout.write(`exported web: ${dir} (${r.files.length} files, ${(r.bytes / 1e6).toFixed(1)} MB)\nopen it through any static file server, e.g. \`npx http-server ${dir}\`, then /index.html; ${path.join(dir, 'README.md')} shows how to embed it\n`);

@@ -24,7 +24,13 @@ function summary(r: QueueExtractResult): string[] {
 
 async function extractHere(sources: string[], o: any, log: Logger): Promise<void> {
   const spec = await resolveSpec({ backbone: o.backbone, preprocessing: o.preprocess, cutAt: o.cutAt, resize: o.resize });
-  const fx = await openSpecExtractor(spec, { cache: true, threads: o.threads, logger: log });
+  let int8;
+  if (o.int8) {
+    const local = sources.filter((s) => !isUrl(s));
+    if (!local.length) throw new Error('--int8 calibrates on local image files; this list has only URLs');
+    int8 = { calibration: local, calibrationImages: typeof o.int8 === 'number' ? o.int8 : undefined };
+  }
+  const fx = await openSpecExtractor(spec, { cache: true, threads: o.threads, logger: log, int8 });
   try {
     const t0 = performance.now();
     // the content-hash index (no re-reading of known files) is used unless URLs need another reader
@@ -64,6 +70,7 @@ export function extractCommand(): Command {
     .addOption(new Option('--preprocess <mode>', "override the backbone's pixel preprocessing (tf, caffe, torch, unit, raw)").argParser(oneOf('--preprocess', PREPROCESS_MODES)))
     .addOption(new Option('--resize <mode>', 'squash (Keras load_img) or center-crop').argParser(oneOf('--resize', RESIZE_MODES)))
     .option('--cut-at <layer>', 'for a local backbone: take features from this layer (global average pooled)')
+    .option('--int8 [images]', 'use an int8 version of the backbone (static quantization calibrated on this many of the images, spread evenly, default 300); its vectors are stored under their own key (`tlearn train --int8` calibrates on its training split, so it computes its own); not with --queue', int('--int8'))
     .option('--queue <redis-url>', 'spread the work over `tlearn worker` processes through this Redis (redis://[user:password@]host:port[/db], rediss:// for TLS)')
     .option('--job-size <n>', 'images per job (--queue)', int('--job-size'), 32)
     .option('--in-flight <jobs>', 'jobs on the queue at once, waiting or in progress (--queue); bounds Redis memory', int('--in-flight'), 256)
@@ -80,6 +87,7 @@ export function extractCommand(): Command {
       log.info(`${data}: ${inputs.kind}, ${inputs.sources.length} images${inputs.skipped.length ? `, ${inputs.skipped.length} other files skipped` : ''}; features store ${featuresRoot()}`);
       if (!inputs.sources.length) throw new Error(`no images to extract in ${data}`);
       if (!o.queue) return extractHere(inputs.sources, o, log);
+      if (o.int8) throw new Error('--int8 is not available with --queue: workers load the float backbone (extract here, or train with --int8)');
 
       const abort = new AbortController();
       const onSignal = () => {

@@ -39,7 +39,9 @@ export function modelsCommand(): Command {
     .description(
       'Put a local copy of a zoo backbone\'s weights into the cache, for machines without internet: the Keras .h5 file\n' +
         '(as `tlearn models list` names it; checked against Keras\' published hash where there is one), or a TF.js\n' +
-        'layers model folder of the same network. The files are hashed and checked on every later load.',
+        'layers model folder of the same network (e.g. the TF.js copies of MobileNet v1 that Teachable Machine and ml5.js load,\n' +
+        'older Keras 2.1 layout included; every weight\'s shape is checked against the architecture). The files are hashed and\n' +
+        'checked on every later load.',
     )
     .argument('<file-or-folder>', 'Keras .h5 weights file or TF.js layers model folder')
     .requiredOption('--name <zoo-name>', `zoo name (${ZOO.map((e) => e.name).join(', ')})`)

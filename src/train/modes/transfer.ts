@@ -53,12 +53,15 @@ export async function runTransfer(split: DatasetSplit, classes: number, o: Train
   ev.emit({ type: 'stage', stage: 'backbone', state: 'start' });
   const backbone = given ?? (await loadRunBackbone(o, ev));
   const kernel = o.kernel ?? 'linear';
+  // int8: calibrated on (a spread-out sample of) the training split only
+  const int8 = o.int8 ? { calibration: split.train.map((i) => i.path), calibrationImages: typeof o.int8 === 'number' ? o.int8 : undefined } : undefined;
   const fx = await createFeatureExtractor(backbone, {
     cache: o.cache,
     kernel,
     threads: o.threads,
     logger: ev.logger(),
     signal: ev.signal,
+    int8,
     onProgress: (p) => ev.emit({ type: 'extract', name: p.label, done: p.done, total: p.total, cached: p.cached, rate: p.rate, etaSeconds: p.etaSeconds }),
   });
   ev.info(`backbone: ${backbone.name} (${backbone.note}), ${backbone.params.toLocaleString('en-US')} params, ${fx.dim}-d features, input ${backbone.inputSize.join('x')}, preprocessing ${backbone.preprocessing}, ${fx.runtime}`);
