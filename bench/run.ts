@@ -6,7 +6,7 @@
  *   npm run bench -- --json             the same, and one JSON object with the headline numbers on stdout
  *   npm run bench -- --quick            fewer images, no end-to-end runs (a smoke test)
  *   npm run bench -- --store-vectors N  vectors for the features-store section (default 1,000,000)
- *   npm run bench -- --only a,b         only these sections: pipeline, decode, train, epochs, compare, store
+ *   npm run bench -- --only a,b         only these sections: pipeline, decode, train, epochs, compare, store, labels
  *
  * The retired legacy decoder's before/after rows stay in BENCHMARKS.md with their date and commit.
  */
@@ -23,6 +23,7 @@ import { machine, writeBenchSection } from './report.js';
 import { benchBackbone, benchDecoders } from './pipeline.js';
 import { benchStore } from './store.js';
 import { benchCompareRss, benchEpochs, benchTrain } from './training.js';
+import { benchLabels } from './labels.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -32,7 +33,7 @@ const flag = (name: string) => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 const storeVectors = Number(flag('--store-vectors') ?? (quick ? 20_000 : 1_000_000));
-const SECTIONS = ['pipeline', 'decode', 'train', 'epochs', 'compare', 'store'];
+const SECTIONS = ['pipeline', 'decode', 'train', 'epochs', 'compare', 'store', 'labels'];
 const only = flag('--only')?.split(',') ?? SECTIONS;
 
 /**
@@ -97,6 +98,9 @@ async function main(): Promise<void> {
   from = rows.length;
   if (only.includes('store')) await benchStore(storeVectors);
   tag('store', from);
+  from = rows.length;
+  if (only.includes('labels') && !quick) await benchLabels();
+  tag('labels', from);
   results.benchSeconds = Math.round((performance.now() - t0) / 1000);
 
   const file = path.join(ROOT, 'BENCHMARKS.md');

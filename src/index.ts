@@ -33,7 +33,7 @@ export { nearestNeighbours } from './engine/neighbours.js';
 export type { Neighbours } from './engine/neighbours.js';
 export { labelIssuesFromFeatures } from './engine/label-issues-features.js';
 export type { FeatureLabelIssuesOptions, FeatureLabelIssues } from './engine/label-issues-features.js';
-export { labelIssuesForFolder, labelIssuesCsv, formatLabelIssues } from './train/label-issues.js';
+export { labelIssuesForFolder, labelIssuesCsv, labelScoresCsv, formatLabelIssues } from './train/label-issues.js';
 export type { FolderLabelIssue, FolderLabelIssues, LabelIssuesForFolderOptions, LabelIssuesProgress, LabelIssueKind } from './train/label-issues.js';
 export { auditDataset, formatAudit } from './data/audit.js';
 export type { DatasetAudit, DecodedAudit, NearDuplicate, AuditOptions } from './data/audit.js';

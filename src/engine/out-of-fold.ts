@@ -17,7 +17,7 @@ export interface OutOfFoldOptions {
   /** Number of folds (default 5). */
   folds?: number;
   seed?: number;
-  /** Passes over the training part of each fold (default 20). */
+  /** Passes over the training part of each fold (default 10). */
   epochs?: number;
   /** L2 penalty on the weights, per image (default 1e-4). */
   l2?: number;
@@ -139,7 +139,7 @@ export async function outOfFoldProbabilities(x: Float32Array, y: Int32Array, dim
     }
     const s = standardiser(x, dim, trainRows);
     const p = await fitPredict(tf, gather(x, dim, trainRows, s), Int32Array.from(trainRows, (i) => y[i]!), gather(x, dim, testRows, s), dim, classes, {
-      epochs: o.epochs ?? 20,
+      epochs: o.epochs ?? 10,
       l2: o.l2 ?? 1e-4,
       lr: o.lr ?? 0.01,
       batchSize: o.batchSize ?? 256,

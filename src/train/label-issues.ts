@@ -96,6 +96,8 @@ export interface FolderLabelIssues {
   /** Accuracy of the out-of-fold heads against the given labels. */
   oofAccuracy: number;
   temperatures: number[];
+  /** Every checked image's label quality (score) and most likely other class, lowest score first. */
+  ranking: Array<{ file: string; given: string; suggested: string; score: number }>;
   /** Images not checked, with the reason. */
   skipped: SkippedFile[];
   warnings: string[];
@@ -253,10 +255,18 @@ export async function labelIssuesForFolder(folder: string, o: LabelIssuesForFold
     estimatedIssues: r.estimatedIssues,
     oofAccuracy: r.oofAccuracy,
     temperatures: r.temperatures,
+    ranking: rows
+      .map((i, j) => ({ file: rel(ds.root, ds.images[i]!.path), given: names[y[j]!]!, suggested: names[r.suggested[j]!]!, score: r.scores[j]! }))
+      .sort((a, b) => a.score - b.score),
     skipped,
     warnings,
     seconds: { features: feats.seconds, folds: r.seconds.folds, neighbours: r.seconds.neighbours, duplicates: tDup, total: (performance.now() - t0) / 1000 },
   };
+}
+
+/** The CSV of `check --labels --scores`: every checked image, lowest label quality first. */
+export function labelScoresCsv(r: FolderLabelIssues): string {
+  return labelIssuesCsv(r.ranking.map((x) => ({ ...x, path: '', kind: 'label', split: 'train' }))).replace(/,label$/gm, '').replace(/^file,given,suggested,score,kind$/m, 'file,given,suggested,score');
 }
 
 /** The CSV of `check --labels --csv`: a header, then one row per flagged image, best-ranked first. */

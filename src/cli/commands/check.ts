@@ -6,7 +6,7 @@ import { DEFAULT_BACKBONE } from '../../backbones/zoo.js';
 import { RESIZE_MODES } from '../../image/decode.js';
 import { LABEL_QUALITY_SCORES } from '../../data/label-issues.js';
 import { checkDataset, formatCheck } from '../../data/check.js';
-import { formatLabelIssues, LabelIssuesError, labelIssuesCsv, labelIssuesForFolder, type FolderLabelIssues } from '../../train/label-issues.js';
+import { formatLabelIssues, LabelIssuesError, labelIssuesCsv, labelIssuesForFolder, labelScoresCsv, type FolderLabelIssues } from '../../train/label-issues.js';
 import { expandExclude, resolveDataArg } from '../../datasets/resolve.js';
 import { parseFractions } from '../../data/split.js';
 import { createLogger } from '../../util/log.js';
@@ -35,6 +35,7 @@ export function checkCommand(): Command {
     .option('--folds <k>', '--labels: folds of the out-of-fold heads', int('--folds', 2), 5)
     .addOption(new Option('--rank-by <score>', '--labels: label-quality score that ranks the issues').choices(LABEL_QUALITY_SCORES).default('self_confidence'))
     .option('--csv <file>', '--labels: write the flagged images as CSV (file,given,suggested,score,kind), best-ranked first')
+    .option('--scores <file>', '--labels: write every checked image\'s label-quality score as CSV (file,given,suggested,score), lowest first')
     .option('--top <n>', '--labels: how many flagged images to print', int('--top', 0), 30)
     .option('--backbone <name|folder>', '--labels: zoo name (see `tlearn models list`) or a TF.js layers model folder, as for train', DEFAULT_BACKBONE)
     .option('--cut-at <layer>', '--labels: for a local backbone: take features from this layer (global average pooled)')
@@ -49,7 +50,7 @@ export function checkCommand(): Command {
       const base = createLogger({ quiet: o.quiet || o.json });
       // a small folder is checked at once: progress only for large ones
       const log = { ...base, progress: (label: string, total: number) => (total >= 500 ? base.progress(label, total) : { tick: () => {}, done: () => {} }) };
-      if (!o.labels) for (const flag of ['csv', 'cutAt', 'preprocess', 'resize', 'weights']) if (o[flag] !== undefined) throw new Error(`--${flag.replace(/[A-Z]/g, (c: string) => `-${c.toLowerCase()}`)} applies to --labels`);
+      if (!o.labels) for (const flag of ['csv', 'scores', 'cutAt', 'preprocess', 'resize', 'weights']) if (o[flag] !== undefined) throw new Error(`--${flag.replace(/[A-Z]/g, (c: string) => `-${c.toLowerCase()}`)} applies to --labels`);
       const d = await resolveDataArg(data, { logger: base });
       const exclude = expandExclude(o.exclude, d);
       const c = await checkDataset(d.folder, { exclude, split: o.split, splitMode: o.splitMode, seed: o.seed, inputSize: o.inputSize, nearDistance: o.nearDistance, logger: log });
@@ -81,8 +82,14 @@ export function checkCommand(): Command {
           await fs.mkdir(path.dirname(path.resolve(o.csv)), { recursive: true });
           await writeFileAtomic(o.csv, labelIssuesCsv(labels.issues));
         }
+        if (labels && o.scores) {
+          await fs.mkdir(path.dirname(path.resolve(o.scores)), { recursive: true });
+          await writeFileAtomic(o.scores, labelScoresCsv(labels));
+        }
       }
-      if (o.json) process.stdout.write(`${JSON.stringify(o.labels ? { ...c, labels: labels ?? { error: labelError } } : c)}\n`);
+      // the JSON keeps the flagged images; every image's score goes to --scores
+      const { ranking: _ranking, ...labelsJson } = labels ?? { ranking: undefined };
+      if (o.json) process.stdout.write(`${JSON.stringify(o.labels ? { ...c, labels: labels ? labelsJson : { error: labelError } } : c)}\n`);
       else {
         const lines = formatCheck(c).filter((l) => !l.startsWith('not trainable: '));
         if (labels) lines.push(...formatLabelIssues(labels, o.top));
