@@ -29,7 +29,8 @@ const cli = (args: string[]) => runCli(args, { TLEARN_HOME: home });
 describe('tlearn check --labels', () => {
   it('flags the moved images with their true class, the duplicate with its twin, writes the CSV and JSON', async () => {
     const csv = path.join(tmpDir(), 'out', 'issues.csv');
-    const r = await cli(['check', data, '--labels', '--backbone', backbone, '--folds', '4', '--csv', csv, '-q']);
+    const scores = path.join(tmpDir(), 'scores.csv');
+    const r = await cli(['check', data, '--labels', '--backbone', backbone, '--folds', '4', '--csv', csv, '--scores', scores, '-q']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/label issues \(tiny, 4-fold out-of-fold heads/);
     expect(r.stdout).toMatch(/wrote \d+ flagged images? to /);
@@ -50,6 +51,12 @@ describe('tlearn check --labels', () => {
     const labelRows = rows.filter((x) => x[4] === 'label');
     expect(rows.slice(0, labelRows.length)).toEqual(labelRows);
     for (let i = 1; i < labelRows.length; i++) expect(Number(labelRows[i]![3])).toBeGreaterThanOrEqual(Number(labelRows[i - 1]![3]));
+    // every checked image's score, lowest first: the moved ones among the first
+    const all = (await fs.readFile(scores, 'utf8')).trim().split('\n');
+    expect(all[0]).toBe('file,given,suggested,score');
+    expect(all).toHaveLength(50);
+    const firstFiles = all.slice(1, 6).map((l) => l.split(',')[0]);
+    for (const [file] of moved) expect(firstFiles).toContain(file);
     // the copy of a blue image filed under green: flagged (as a wrong label or as a duplicate of its twin)
     const copy = rows.find((x) => x[0] === 'green/copy_of_blue_5.jpg' || x[0] === 'blue/img_005.jpg');
     expect(copy).toBeDefined();

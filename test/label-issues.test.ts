@@ -167,7 +167,10 @@ describe('folds and neighbours', () => {
     for (let j = 0; j < 5; j++) expect(nb.index[j]! % 2).toBe(0);
     for (let i = 0; i < n; i++) for (let j = 0; j < 5; j++) expect(nb.index[i * 5 + j]).not.toBe(i);
     const o = outlierScores(nb.distance, n, 5);
-    expect(o.outliers).toEqual([17]);
+    // farthest first; with a stricter limit, only it
+    expect(o.outliers[0]).toBe(17);
+    expect(o.z[17]).toBeGreaterThan(10);
+    expect(outlierScores(nb.distance, n, 5, { zLimit: 8 }).outliers).toEqual([17]);
     expect(o.score[17]).toBeLessThan(Math.min(...Array.from(o.score).filter((_, i) => i !== 17)));
     const votes = neighbourProbabilities(nb.index, n, 5, Int32Array.from({ length: n }, (_, i) => i % 2), 2);
     expect(votes[0]).toBeGreaterThan(0.9);

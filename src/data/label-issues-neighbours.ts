@@ -27,7 +27,7 @@ function medianOf(v: ArrayLike<number>): number {
 
 /** Scores every image by its mean distance to its k nearest neighbours, against the dataset's own distribution. */
 export function outlierScores(distance: ArrayLike<number>, n: number, k: number, o: { zLimit?: number } = {}): OutlierScores {
-  const zLimit = o.zLimit ?? 5;
+  const zLimit = o.zLimit ?? 3.5;
   const meanDistance = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let s = 0;

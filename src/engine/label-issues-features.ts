@@ -25,7 +25,7 @@ export interface FeatureLabelIssuesOptions extends Omit<OutOfFoldOptions, 'onPro
   filterBy?: IssueFilter;
   /** Look for outliers (default true). */
   outliers?: boolean;
-  /** Robust z-score of the mean neighbour distance above which an image is an outlier (default 5). */
+  /** Robust z-score of the mean neighbour distance above which an image is an outlier (default 3.5, Iglewicz & Hoaglin). */
   outlierZ?: number;
   onProgress?: (stage: 'folds' | 'neighbours', done: number, total: number) => void;
 }
