@@ -143,8 +143,23 @@ describe('tlearn train --exclude-files', () => {
     expect(html).toContain('left out');
     expect((html.match(/<figure class="wrong"><img src="data:image/g) ?? []).length).toBeGreaterThanOrEqual(listed.length);
 
+    // --drop-label-issues: the same check run first, in the same process
+    const dropped = path.join(tmpDir(), 'dropped');
+    const d = await cli(['train', data, '--backbone', backbone, '--epochs', '2', '--out', dropped, '--force', '--drop-label-issues', '-q']);
+    expect(d.code, d.stderr).toBe(0);
+    const md = JSON.parse(await fs.readFile(path.join(dropped, 'metrics.json'), 'utf8'));
+    expect(md.excludedFiles.source).toBe('check --labels');
+    expect(md.excludedFiles.reason).toMatch(/^flagged by check --labels \(tiny, 5 folds\)/);
+    // exactly what check --labels flags with the same options, less the test split
+    const flaggedNow = (await labelIssuesForFolder(data, { backbone })).issues.filter((i) => i.split !== 'test').map((i) => i.file);
+    expect(md.excludedFiles.excluded.map((e: { file: string }) => e.file).sort()).toEqual(flaggedNow.sort());
+    expect(md.dataset.split.test).toBe(mPlain.dataset.split.test);
+    const both = await cli(['train', data, '--backbone', backbone, '--out', path.join(tmpDir(), 'b'), '--exclude-files', csv, '--drop-label-issues', '--force', '-q']);
+    expect(both.code).toBe(1);
+    expect(both.stderr).toMatch(/--exclude-files and --drop-label-issues: give one or the other/);
+
     const missing = await cli(['train', data, '--backbone', backbone, '--epochs', '1', '--out', path.join(tmpDir(), 'm'), '--exclude-files', path.join(tmpDir(), 'none.csv'), '--force', '-q']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/--exclude-files .*none\.csv: cannot read it \(ENOENT\)/);
-  });
+  }, 600_000);
 });

@@ -289,7 +289,7 @@ export function formatLabelIssues(r: FolderLabelIssues, top = 30): string[] {
     const w = Math.max(...shown.map((i) => i.file.length), 4);
     const g = Math.max(...shown.map((i) => i.given.length), 5);
     lines.push(`  ${'file'.padEnd(w)}  ${'given'.padEnd(g)}  suggested → score  kind`);
-    for (const i of shown) lines.push(`  ${i.file.padEnd(w)}  ${i.given.padEnd(g)}  ${i.suggested || '-'} → ${i.score.toFixed(4)}  ${i.kind}${i.twin ? ` (looks like ${i.twin})` : ''}${i.split === 'test' ? ' [test split]' : ''}`);
+    for (const i of shown) lines.push(`  ${i.file.padEnd(w)}  ${i.given.padEnd(g)}  ${i.suggested || '-'} → ${i.score < 1e-3 ? i.score.toExponential(1) : i.score.toFixed(4)}  ${i.kind}${i.twin ? ` (looks like ${i.twin})` : ''}${i.split === 'test' ? ' [test split]' : ''}`);
     if (r.issues.length > top) lines.push(`  and ${r.issues.length - top} more (--csv writes them all)`);
   }
   const worst = [...r.health].filter((c) => c.estimatedWrong >= 0.5).sort((a, b) => b.wrongShare - a.wrongShare).slice(0, 10);
