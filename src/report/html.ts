@@ -217,7 +217,7 @@ async function labelIssuesHtml(s: LabelIssuesSection): Promise<string> {
   const shown = s.items.slice(0, 120);
   const thumbs = await thumbnails(shown.map((i) => i.path));
   const fig = (i: LabelIssuesSection['items'][number], k: number) =>
-    `<figure class="wrong"><img src="${thumbs[k] ?? ''}" alt="${esc(`${i.given ?? ''} ${path.basename(i.path)}`)}"><figcaption>${i.given !== undefined ? `${esc(i.given)} → <b>${esc(i.suggested || '?')}</b>` : ''}${i.score !== undefined ? ` ${i.score.toFixed(3)}` : ''}${i.kind && i.kind !== 'label' ? `<br>${esc(i.kind)}` : ''}<br><span style="color:#888">${esc(i.split)}${i.excluded ? ', left out' : ', kept'} · ${esc(path.basename(i.path))}</span></figcaption></figure>`;
+    `<figure class="wrong"><img src="${thumbs[k] ?? ''}" alt="${esc(`${i.given ?? ''} ${path.basename(i.path)}`)}"><figcaption>${i.given !== undefined ? `${esc(i.given)} → <b>${esc(i.suggested || '?')}</b>` : ''}${i.score !== undefined ? ` ${i.score < 1e-3 ? i.score.toExponential(1) : i.score.toFixed(3)}` : ''}${i.kind && i.kind !== 'label' ? `<br>${esc(i.kind)}` : ''}<br><span style="color:#888">${esc(i.split)}${i.excluded ? ', left out' : ', kept'} · ${esc(path.basename(i.path))}</span></figcaption></figure>`;
   const more = s.items.length > shown.length ? `<p class="sub">and ${s.items.length - shown.length} more (metrics.json lists them all).</p>` : '';
   return `<h2>Possible label issues</h2><section id="label-issues"><p>${esc(s.summary)}.</p><p class="sub">Each image shows its folder's label → the label the out-of-fold models suggest, and the label-quality score (lower is more likely wrong). Images in the test split are never left out.</p><div class="grid">${shown.map(fig).join('')}</div>${more}</section>`;
 }
