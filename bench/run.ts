@@ -6,7 +6,7 @@
  *   npm run bench -- --json             the same, and one JSON object with the headline numbers on stdout
  *   npm run bench -- --quick            fewer images, no end-to-end runs (a smoke test)
  *   npm run bench -- --store-vectors N  vectors for the features-store section (default 1,000,000)
- *   npm run bench -- --only a,b         only these sections: pipeline, decode, train, epochs, compare, store
+ *   npm run bench -- --only a,b         only these sections: pipeline, decode, train, epochs, compare, store, labels
  *   npm run bench -- --epoch-images N   training images of the epochs section's subset (default 1,024)
  *
  * The retired legacy decoder's before/after rows stay in BENCHMARKS.md with their date and commit.
@@ -24,6 +24,7 @@ import { machine, writeBenchSection } from './report.js';
 import { benchBackbone, benchDecoders } from './pipeline.js';
 import { benchStore } from './store.js';
 import { benchCompareRss, benchEpochs, benchTrain } from './training.js';
+import { benchLabels } from './labels.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -34,7 +35,7 @@ const flag = (name: string) => {
 };
 const storeVectors = Number(flag('--store-vectors') ?? (quick ? 20_000 : 1_000_000));
 const epochImages = flag('--epoch-images') === undefined ? undefined : Number(flag('--epoch-images'));
-const SECTIONS = ['pipeline', 'decode', 'train', 'epochs', 'compare', 'store'];
+const SECTIONS = ['pipeline', 'decode', 'train', 'epochs', 'compare', 'store', 'labels'];
 const only = flag('--only')?.split(',') ?? SECTIONS;
 
 /**
@@ -99,6 +100,9 @@ async function main(): Promise<void> {
   from = rows.length;
   if (only.includes('store')) await benchStore(storeVectors);
   tag('store', from);
+  from = rows.length;
+  if (only.includes('labels') && !quick) await benchLabels();
+  tag('labels', from);
   results.benchSeconds = Math.round((performance.now() - t0) / 1000);
 
   const file = path.join(ROOT, 'BENCHMARKS.md');

@@ -50,6 +50,14 @@ export interface ReportInput {
   timings?: Record<string, number>;
   /** The primary model's calibration step: ECE before and after temperature scaling. */
   calibration?: CalibrationSummary;
+  /** "Possible label issues": images flagged (check --labels) or listed, and what was done with them. */
+  labelIssues?: LabelIssuesSection;
+}
+
+export interface LabelIssuesSection {
+  /** One line: how many were left out and why. */
+  summary: string;
+  items: Array<{ path: string; given?: string; suggested?: string; score?: number; kind?: string; split: string; excluded: boolean }>;
 }
 
 export interface ReportFiles {
@@ -192,6 +200,8 @@ export async function writeReport(dir: string, r: ReportInput): Promise<ReportFi
     parts.push(`<h2>Most confidently wrong (${esc(r.primary.split)})</h2><section id="gallery"><p class="sub">The misclassified images with the highest predicted probability: predicted class and probability, then the true class and the probability it got.</p>${body}</section>`);
   }
 
+  if (r.labelIssues) parts.push(await labelIssuesHtml(r.labelIssues));
+
   const rel = reliabilityDiagram(m.reliability, m.ece);
   await png(rel, 'reliability.png');
   parts.push(`<h2>Calibration</h2><section id="calibration"><div class="flex">${rel}<div style="max-width:460px"><p>Each bar is the accuracy of the ${esc(r.primary.split)} images whose top probability falls in that range; the red line is their mean top probability. A well-calibrated model's bars reach the diagonal. Expected calibration error: ${m.ece.toFixed(4)}.</p>${calibrationNote(r.calibration)}</div></div></section>`);
@@ -200,6 +210,16 @@ export async function writeReport(dir: string, r: ReportInput): Promise<ReportFi
   const file = path.join(dir, 'report.html');
   await writeFileAtomic(file, html);
   return { html: file, pngs };
+}
+
+/** The "Possible label issues" section: thumbnails with given → suggested and the score (at most 120 shown). */
+async function labelIssuesHtml(s: LabelIssuesSection): Promise<string> {
+  const shown = s.items.slice(0, 120);
+  const thumbs = await thumbnails(shown.map((i) => i.path));
+  const fig = (i: LabelIssuesSection['items'][number], k: number) =>
+    `<figure class="wrong"><img src="${thumbs[k] ?? ''}" alt="${esc(`${i.given ?? ''} ${path.basename(i.path)}`)}"><figcaption>${i.given !== undefined ? `${esc(i.given)} → <b>${esc(i.suggested || '?')}</b>` : ''}${i.score !== undefined ? ` ${i.score < 1e-3 ? i.score.toExponential(1) : i.score.toFixed(3)}` : ''}${i.kind && i.kind !== 'label' ? `<br>${esc(i.kind)}` : ''}<br><span style="color:#888">${esc(i.split)}${i.excluded ? ', left out' : ', kept'} · ${esc(path.basename(i.path))}</span></figcaption></figure>`;
+  const more = s.items.length > shown.length ? `<p class="sub">and ${s.items.length - shown.length} more (metrics.json lists them all).</p>` : '';
+  return `<h2>Possible label issues</h2><section id="label-issues"><p>${esc(s.summary)}.</p><p class="sub">Each image shows its folder's label → the label the out-of-fold models suggest, and the label-quality score (lower is more likely wrong). Images in the test split are never left out.</p><div class="grid">${shown.map(fig).join('')}</div>${more}</section>`;
 }
 
 /** Temperature scaling before/after, under the reliability diagram. */

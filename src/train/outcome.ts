@@ -11,7 +11,7 @@ import type { ImageFolder, LabelledImage, SkippedFile } from '../data/discover.j
 import type { DatasetSplit } from '../data/split.js';
 import { summarizeDataset, type DatasetSummary } from '../data/summary.js';
 import { computeMetrics, type Metrics } from '../evaluate/metrics.js';
-import { predictionsCsv, topLossGallery, writeReport, type ReportFiles } from '../report/html.js';
+import { predictionsCsv, topLossGallery, writeReport, type LabelIssuesSection, type ReportFiles } from '../report/html.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { Rng } from '../util/rng.js';
 import { VERSION } from '../version.js';
@@ -67,6 +67,27 @@ export function openSetRows(s: { rule: string; test: RejectionStats }): Array<[s
     ['open-set threshold', `${s.test.threshold.toFixed(4)} (${s.rule}); below it, predict and serve answer "unknown"`],
     ['threshold on the test split', describeRejection(s.test)],
   ];
+}
+
+interface ExcludedRow {
+  file: string;
+  split: string;
+  given?: string;
+  suggested?: string;
+  score?: number;
+  kind?: string;
+}
+interface ExcludedJson {
+  summary: string;
+  excluded: ExcludedRow[];
+  keptInTest: ExcludedRow[];
+}
+
+/** The report's "Possible label issues" from metrics.json's excludedFiles (train --exclude-files, --drop-label-issues). */
+function labelIssuesSection(root: string, x: ExcludedJson | undefined): LabelIssuesSection | undefined {
+  if (!x) return undefined;
+  const item = (e: ExcludedRow, excluded: boolean) => ({ ...e, path: path.join(root, e.file), excluded });
+  return { summary: x.summary, items: [...x.excluded.map((e) => item(e, true)), ...x.keptInTest.map((e) => item(e, false))] };
 }
 
 /** Writes a run folder for one trained model. */
@@ -137,6 +158,7 @@ export async function writeRunFolder(outDir: string, ds: ImageFolder, split: Dat
     gallery: topLossGallery(o.test.probs, o.test.labels, o.test.paths, ds.classes),
     timings: metrics.timings,
     calibration: cal,
+    labelIssues: labelIssuesSection(ds.root, o.details.excludedFiles as ExcludedJson | undefined),
   });
   return { outDir, metrics, history: o.history, report };
 }

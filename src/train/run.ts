@@ -27,6 +27,8 @@ import { writeRunFolder, type RunFolder, type RunMetrics } from './outcome.js';
 import { openRunFolder, resolveRunOptions, STATE_FILE, timestamp, writeRecordedRun, type RunCommand } from './run-folder.js';
 import { NETWORK_ONLY_OPTIONS, type ModelOutcome, type RunRequest, type TrainMode, type TrainRunOptions } from './types.js';
 import type { ReportFiles } from '../report/html.js';
+import { describeExclusion, excludeFromSplit, readExcludeList, type Exclusion } from './exclude-files.js';
+import { labelIssuesForFolder } from './label-issues.js';
 
 export type { RunMetrics, TrainMode, TrainRunOptions, RunRequest };
 export { timestamp };
@@ -45,6 +47,26 @@ export interface PreparedData {
   audit: DatasetAudit;
   outDir: string;
   timings: Record<string, number>;
+  /** Images left out of train and val (--exclude-files, --drop-label-issues). */
+  exclusion?: Exclusion;
+}
+
+/** --exclude-files / --drop-label-issues: the images to leave out of train and val, and why. */
+async function excludedImages(o: TrainRunOptions, ds: ImageFolder, split: DatasetSplit, log: Logger): Promise<{ split: DatasetSplit; exclusion?: Exclusion }> {
+  if (o.excludeFiles && o.dropLabelIssues) throw new DatasetError('--exclude-files and --drop-label-issues: give one or the other');
+  let r: { split: DatasetSplit; exclusion: Exclusion } | undefined;
+  if (o.excludeFiles) {
+    r = excludeFromSplit(ds, split, await readExcludeList(o.excludeFiles), o.excludeFiles, `listed in ${o.excludeFiles}`);
+  } else if (o.dropLabelIssues) {
+    log.info('looking for wrong labels first (check --labels) to leave them out of train and val');
+    const found = await labelIssuesForFolder(o.data, { exclude: o.exclude, backbone: o.backbone, cutAt: o.cutAt, preprocessing: o.preprocessing, resize: o.resize, weights: o.weights, kernel: o.kernel, seed: o.seed, split: o.split, splitMode: o.splitMode, cache: o.cache, threads: o.threads, logger: log });
+    r = excludeFromSplit(ds, split, found.issues, 'check --labels', `flagged by check --labels (${found.backbone.name}, ${found.folds} folds): likely wrong labels, near-duplicates with another label, outliers`);
+  }
+  if (!r) return { split };
+  log.info(describeExclusion(r.exclusion));
+  for (const f of r.exclusion.notFound.slice(0, 5)) log.warn(`--exclude-files: ${f} is not an image of the dataset`);
+  if (!r.split.train.length || !r.split.val.length) throw new DatasetError(`leaving out the listed images empties the ${r.split.train.length ? 'val' : 'train'} split`);
+  return r;
 }
 
 /**
@@ -79,8 +101,13 @@ export async function prepareData(o: TrainRunOptions, out: RunEvents | Logger, r
     throw new DatasetError(`the data check found ${blocking.length > 1 ? 'problems' : 'a problem'} that would make the model or its test accuracy wrong:\n${blocking.map((b) => `  ${b}`).join('\n')}\nfix the data (see tlearn check), or pass --force to train anyway`);
   }
   for (const b of blocking) log.warn(`${b} (going on: --force)`);
-  ev.emit({ type: 'stage', stage: 'data', state: 'end', seconds: discover + splitSeconds + (performance.now() - t) / 1000 });
-  return { ds, split, outDir, audit, timings: { discover, split: splitSeconds, audit: (performance.now() - t) / 1000 } };
+  const auditSeconds = (performance.now() - t) / 1000;
+  t = performance.now();
+  const ex = await excludedImages(o, ds, split, log);
+  const timings: Record<string, number> = { discover, split: splitSeconds, audit: auditSeconds };
+  if (ex.exclusion) timings.exclude = (performance.now() - t) / 1000;
+  ev.emit({ type: 'stage', stage: 'data', state: 'end', seconds: Object.values(timings).reduce((x, y) => x + y, 0) });
+  return { ds, split: ex.split, outDir, audit, exclusion: ex.exclusion, timings };
 }
 
 export interface StartedRun extends PreparedData {
@@ -226,6 +253,13 @@ export function checkModeOptions(mode: TrainMode, o: TrainRunOptions): void {
   }
 }
 
+/** metrics.json's excludedFiles: what was left out and why, paths relative to the dataset. */
+function exclusionJson(ds: ImageFolder, x: Exclusion) {
+  const rel = (p: string) => path.relative(ds.root, p).split(path.sep).join('/');
+  const row = (e: Exclusion['excluded'][number]) => ({ file: rel(e.path), split: e.split, given: e.given, suggested: e.suggested, score: e.score, kind: e.kind });
+  return { source: x.source, reason: x.reason, summary: describeExclusion(x), listed: x.listed, count: x.excluded.length, excluded: x.excluded.map(row), keptInTest: x.keptInTest.map(row), notFound: x.notFound };
+}
+
 /** The 'evaluation' events of a written run folder (val, then test), with `label` when given. */
 export function emitEvaluation(ev: RunEvents, r: Pick<RunFolder, 'metrics'>): void {
   for (const split of ['val', 'test'] as const) {
@@ -239,7 +273,7 @@ export async function trainFromFolder(request: RunRequest): Promise<TrainRunResu
     request,
     async (ev) => {
       const run = await startRun('train', request, ev, (o) => checkModeOptions(o.mode ?? 'transfer', o));
-      const { ds, split, outDir, timings, audit, o } = run;
+      const { ds, split, outDir, timings, audit, o, exclusion } = run;
       return withRun('train', run, async () => {
         const mode = o.mode ?? 'transfer';
         const checkpoint = { file: path.join(outDir, STATE_FILE), resume: run.resume };
@@ -252,7 +286,7 @@ export async function trainFromFolder(request: RunRequest): Promise<TrainRunResu
         outcome = calibrateOutcome(outcome, ev, o.calibrate ?? true);
         if (o.tta) outcome = await withTta(outcome, split, o, ev.logger());
         const final = outcome;
-        const r = await ev.stage('report', () => writeRunFolder(outDir, ds, split, { ...final, details: { ...final.details, audit } }, timings, runTitle(ds, final)));
+        const r = await ev.stage('report', () => writeRunFolder(outDir, ds, split, { ...final, details: { ...final.details, audit, ...(exclusion ? { excludedFiles: exclusionJson(ds, exclusion) } : {}) } }, timings, runTitle(ds, final)));
         emitEvaluation(ev, r);
         return r;
       });

@@ -147,6 +147,10 @@ export interface TrainRunOptions {
   patience?: number;
   /** Which validation number picks the best epoch and drives early stopping (default val_loss). */
   monitor?: 'val_loss' | 'val_acc';
+  /** A list of files (the CSV of `check --labels --csv`, or one path per line) left out of train and val; never of test. */
+  excludeFiles?: string;
+  /** Run `check --labels` first and leave the flagged images out of train and val (never of test). */
+  dropLabelIssues?: boolean;
   /** Run folder (default runs/<timestamp>). */
   out?: string;
   /** Use the features cache (default true). */

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { PREPROCESS_MODES } from '../../backbones/preprocess.js';
 import { DEFAULT_BACKBONE } from '../../backbones/zoo.js';
@@ -86,6 +87,8 @@ export function trainCommand(): Command {
     .option('--threads <n>', 'onnxruntime threads for the backbone forward pass and the training steps (default: all cores); the images of training batches are made beside them by TLEARN_BATCH_WORKERS worker threads (default: a quarter of the cores, at least 1; 0: on the main thread)', int('--threads'))
     .option('--resume <run>', 'continue a stopped or killed run from its last checkpoint, with its recorded options and split (only --threads, --json and -q may be given with it)')
     .option('--from <run>', "repeat a run with its recorded options (flags given here override them) on the data as it is now, printing what changed in the data; DATA is optional")
+    .option('--exclude-files <list>', 'leave these images out of the training and validation splits (never out of the test split): the CSV `tlearn check --labels --csv` writes, or one path per line, relative to the dataset folder; the split is made first, so the test split is the same as without the list, and the report says how many were left out and why')
+    .option('--drop-label-issues', 'run `tlearn check --labels` first (same backbone and seed) and leave the images it flags out of the training and validation splits (never out of the test split)')
     .option('--force', 'train even when the data check finds identical files with different labels or symbolic link loops')
     .option('--json', 'print the final metrics as one JSON object on stdout (logs stay on stderr)')
     .option('-q, --quiet', 'no progress or logs on stderr')
@@ -142,6 +145,8 @@ export function trainCommand(): Command {
         cache: o.cache,
         threads: o.threads,
         force: o.force,
+        excludeFiles: o.excludeFiles === undefined ? undefined : path.resolve(o.excludeFiles),
+        dropLabelIssues: o.dropLabelIssues,
         resume: o.resume,
         from: o.from,
       }, log, signal) as RunRequest));
@@ -157,6 +162,7 @@ export function trainCommand(): Command {
         'most confused (test, true → predicted):',
         ...(confusedLines(m.test).length ? confusedLines(m.test) : ['  none']),
         '',
+        ...(m.excludedFiles ? [`left out: ${(m.excludedFiles as { summary: string }).summary}`] : []),
         `timings: ${Object.entries(m.timings)
           .map(([k, v]) => `${k} ${v.toFixed(1)}s`)
           .join(', ')}`,
