@@ -13,6 +13,7 @@ import { exportCommand } from './commands/export.js';
 import { modelsCommand } from './commands/models.js';
 import { predictCommand } from './commands/predict.js';
 import { serveCommand } from './commands/serve.js';
+import { studioCommand } from './commands/studio.js';
 import { trainCommand } from './commands/train.js';
 import { workerCommand } from './commands/worker.js';
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   program.addCommand(evaluateCommand());
   program.addCommand(exportCommand());
   program.addCommand(serveCommand());
+  program.addCommand(studioCommand());
   program.addCommand(summaryCommand());
   program.addCommand(modelsCommand());
   program.addCommand(datasetsCommand());
@@ -37,7 +39,7 @@ export function buildProgram(): Command {
   program.addCommand(cacheCommand());
   program.addHelpText(
     'after',
-    '\nEnvironment:\n  TLEARN_HOME     cache folder for weights, datasets, features and converted models (default ~/.cache/tlearn)\n  TLEARN_MIRROR   base URL for downloads: replaces https://storage.googleapis.com, and https://<host> by <mirror>/<host>\n\nExamples:\n  tlearn train caltech101 --exclude notebook --out runs/caltech97\n  tlearn train ./photos --out runs/first\n  tlearn predict runs/first some-image.jpg\n  tlearn serve runs/first',
+    '\nEnvironment:\n  TLEARN_HOME     cache folder for weights, datasets, features and converted models (default ~/.cache/tlearn)\n  TLEARN_MIRROR   base URL for downloads: replaces https://storage.googleapis.com, and https://<host> by <mirror>/<host>\n\nExamples:\n  tlearn train caltech101 --exclude notebook --out runs/caltech97\n  tlearn train ./photos --out runs/first\n  tlearn predict runs/first some-image.jpg\n  tlearn serve runs/first\n  tlearn studio ./photos --open',
   );
   return program;
 }
