@@ -11,7 +11,7 @@ import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { JobManager, type StoredEvent } from '../src/studio/jobs.js';
-import { trainRoutes } from '../src/studio/train-routes.js';
+import { fixedProject, trainRoutes } from '../src/studio/train-routes.js';
 import { installErrorHandlers } from '../src/serve/errors.js';
 import { silentLogger } from '../src/util/log.js';
 import { estimateTraining } from '../src/studio/estimate.js';
@@ -69,9 +69,30 @@ async function readSse(url: string, o: { headers?: Record<string, string>; until
 async function serve(jobs: JobManager, stateDir: string, projectDir = project): Promise<{ app: FastifyInstance; url: string }> {
   const app = Fastify();
   installErrorHandlers(app, 1e6, silentLogger);
-  await trainRoutes(app, { jobs, projectDir, stateDir, backbones: [backbone] });
+  await trainRoutes(app, fixedProject(jobs, projectDir, stateDir, [backbone]));
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, url };
+}
+
+/** `tlearn studio <project> --backbone <tiny>` in a child process; resolves once it prints its address. */
+async function startStudio() {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/tlearn.js'), 'studio', project, '--port', '0', '--backbone', backbone, '-q'], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise((r) => child.on('exit', r));
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const open = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /(http:\/\/\S+\?token=\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', () => reject(new Error(`the studio exited: ${out} ${err}`)));
+  });
+  const u = new URL(open);
+  const auth = { authorization: `Bearer ${u.searchParams.get('token')}` };
+  const url = u.origin;
+  return { child, exited, url, auth, post: (p: string, body?: unknown) => fetch(`${url}${p}`, { method: 'POST', headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) }) };
 }
 
 const post = (url: string, body?: unknown) => fetch(url, { method: 'POST', headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -164,7 +185,7 @@ describe('studio training jobs', () => {
         expect(r.status).toBe(400);
         expect((await r.json()).detail).toMatch(re);
       }
-      expect((await (await fetch(`${url}/api/runs`)).json()).runs).toEqual([]);
+      expect((await (await fetch(`${url}/api/train/runs`)).json()).runs).toEqual([]);
       const started = await post(`${url}/api/runs`, { mode: 'transfer', backbone, epochs: 300 });
       expect(started.status).toBe(202);
       const { run } = await started.json();
@@ -225,53 +246,46 @@ describe('studio training jobs', () => {
     }
   });
 
-  it('a studio killed (SIGKILL) while fine-tuning: the project is intact, the run is stopped with Resume, and Resume completes', async () => {
-    const stateDir = tmpDir('studio-state-');
+  it('`tlearn studio` killed (SIGKILL) while fine-tuning, then started again: the project is intact, the run is stopped with Resume, and Resume completes', async () => {
     const before = await snapshot(project);
-    const child = spawn(process.execPath, [path.join(ROOT, 'test/fixtures/studio-train-child.mjs'), project, stateDir, backbone], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise((r) => child.on('exit', r));
+    const first = await startStudio();
+    let runDir: string;
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (d) => {
-          out += d;
-          const m = /listening (\S+)/.exec(out);
-          if (m) resolve(m[1]!);
-        });
-        child.on('exit', () => reject(new Error(`the studio exited: ${out}`)));
-      });
-      const { run } = await (await post(`${url}/api/runs`, { mode: 'finetune', backbone, epochs: 4 })).json();
+      const r = await first.post('/api/runs', { mode: 'finetune', backbone, epochs: 4 });
+      expect(r.status).toBe(202);
+      const { run } = await r.json();
+      runDir = run.outDir;
       // killed once the first fine-tuning epoch's checkpoint is written
-      await readSse(`${url}/api/runs/${run.id}/events`, { until: (s) => s.events.some((e) => e.event.type === 'log' && /checkpoint: epoch 1 \(.*training-state\.bin\)/.test((e.event as any).message)) });
-      child.kill('SIGKILL');
-      await exited;
+      await readSse(`${first.url}/api/runs/${run.id}/events`, { headers: first.auth, until: (s) => s.events.some((e) => e.event.type === 'log' && /checkpoint: epoch 1 \(.*training-state\.bin\)/.test((e.event as any).message)) });
+      first.child.kill('SIGKILL');
+      await first.exited;
     } finally {
-      child.kill('SIGKILL');
+      first.child.kill('SIGKILL');
     }
     expect(await snapshot(project)).toEqual(before);
-    const listed = JSON.parse(await fs.readFile(path.join(stateDir, 'runs.json'), 'utf8'));
-    expect(listed[0]).toMatchObject({ status: 'running' });
-    const jobs = await JobManager.open({ projectDir: project, stateDir, backbones: [backbone], threads: 1 });
-    const { app, url } = await serve(jobs, stateDir);
+    const stateDir = path.dirname(path.dirname(runDir!));
+    expect(JSON.parse(await fs.readFile(path.join(stateDir, 'runs.json'), 'utf8'))[0]).toMatchObject({ status: 'running' });
+    const second = await startStudio();
     try {
-      const { runs } = await (await fetch(`${url}/api/runs`)).json();
+      const { runs } = await (await fetch(`${second.url}/api/train/runs`, { headers: second.auth })).json();
       expect(runs).toHaveLength(1);
-      expect(runs[0]).toMatchObject({ status: 'stopped', resumable: true });
+      expect(runs[0]).toMatchObject({ status: 'stopped', resumable: true, outDir: runDir! });
       expect(JSON.parse(await fs.readFile(path.join(stateDir, 'runs.json'), 'utf8'))[0].status).toBe('stopped');
       const id = runs[0].id;
-      const logged = await jobs.events(id);
-      expect(logged.some((e) => e.event.type === 'epoch')).toBe(true);
-      expect((await post(`${url}/api/runs/${id}/resume`)).status).toBe(202);
-      const s = await readSse(`${url}/api/runs/${id}/events`);
+      const r = await second.post(`/api/runs/${id}/resume`);
+      expect(r.status).toBe(202);
+      const s = await readSse(`${second.url}/api/runs/${id}/events`, { headers: second.auth });
       expect(s.ended).toBe(true);
+      expect(s.events.some((e) => e.event.type === 'epoch')).toBe(true);
       expect(s.events.at(-1)!.event.type).toBe('done');
       expect(s.events.map((e) => e.seq)).toEqual(s.events.map((_e, i) => i));
-      expect(s.events.some((e) => e.event.type === 'log' && /resuming from the checkpoint/.test((e.event as any).message))).toBe(true);
+      expect(s.events.some((e) => e.event.type === 'log' && /resuming from the checkpoint at the end of epoch 1/.test((e.event as any).message))).toBe(true);
       expect(s.statuses.at(-1)).toMatchObject({ status: 'done', resumable: false });
-      expect(existsSync(path.join(runs[0].outDir, 'metrics.json'))).toBe(true);
+      expect(existsSync(path.join(runDir!, 'metrics.json'))).toBe(true);
       expect(await snapshot(project)).toEqual(before);
     } finally {
-      await app.close();
+      second.child.kill('SIGTERM');
+      await second.exited;
     }
   });
 

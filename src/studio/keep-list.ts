@@ -1,49 +1,44 @@
 /**
  * Photos the user kept as labelled on the Review page ("this label is right"): remembered in the project's state
- * folder (kept-labels.json) so the label-issue finder does not flag them again. An entry is a photo's path in the
- * project and the label it was kept with: moved to another class, it may be flagged again.
+ * folder (keep.json: {"<class>/<file>": {at}}) so the label-issue finder does not flag them again. The class is
+ * part of the name: a photo moved to another class may be flagged again.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
+import { STATE_FILES } from './context.js';
 
-export interface KeptLabel {
-  path: string;
-  label: string;
-  at: string;
-}
+export type KeptLabels = Record<string, { at: string }>;
 
-export const KEEP_FILE = 'kept-labels.json';
+const queues = new Map<string, Promise<unknown>>();
 
 export class KeepList {
-  private chain: Promise<unknown> = Promise.resolve();
-
   constructor(readonly stateDir: string) {}
 
-  async read(): Promise<KeptLabel[]> {
+  get file(): string {
+    return path.join(this.stateDir, STATE_FILES.keep);
+  }
+
+  async read(): Promise<KeptLabels> {
     try {
-      const list = JSON.parse(await fs.readFile(path.join(this.stateDir, KEEP_FILE), 'utf8'));
-      return Array.isArray(list) ? list : [];
+      const o = JSON.parse(await fs.readFile(this.file, 'utf8'));
+      return o && typeof o === 'object' && !Array.isArray(o) ? o : {};
     } catch {
-      return [];
+      return {};
     }
   }
 
-  /** True when `path` was kept with `label`. */
-  static has(list: KeptLabel[], p: string, label: string): boolean {
-    return list.some((k) => k.path === p && k.label === label);
-  }
-
-  /** Adds entries (one write at a time); returns the whole list. */
-  add(items: Array<{ path: string; label: string }>): Promise<KeptLabel[]> {
-    const next = this.chain.then(async () => {
-      const list = await this.read();
+  /** Adds photos ("class/file"), one write at a time per project; returns the whole list. */
+  add(images: string[]): Promise<KeptLabels> {
+    const prev = queues.get(this.file) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      const kept = await this.read();
       const at = new Date().toISOString();
-      for (const i of items) if (!KeepList.has(list, i.path, i.label)) list.push({ path: i.path, label: i.label, at });
-      await writeFileAtomic(path.join(this.stateDir, KEEP_FILE), JSON.stringify(list, null, 2));
-      return list;
+      for (const i of images) kept[i] ??= { at };
+      await writeFileAtomic(this.file, JSON.stringify(kept, null, 2));
+      return kept;
     });
-    this.chain = next.catch(() => {});
+    queues.set(this.file, next.catch(() => {}));
     return next;
   }
 }

@@ -2,7 +2,7 @@
  * The Train and Review pages' API (JSON; state changes are POSTs, which the studio's auth checks for Origin):
  *   GET  /api/train/options            backbones offered, defaults, the project's image count
  *   GET  /api/train/estimate           ?mode&backbone&epochs: a time estimate in words
- *   GET  /api/runs                     the run history (newest first), each with `resumable`
+ *   GET  /api/train/runs               the run history (newest first), each with `resumable`
  *   POST /api/runs                     start a training {mode, backbone, epochs?, augment?, force?}
  *   GET  /api/runs/:id                 one run
  *   POST /api/runs/:id/cancel          stop it at the next safe point
@@ -12,7 +12,8 @@
  *                                      Last-Event-ID and gets only what it missed; `event: status` carries the
  *                                      run's entry; `event: end` says the run is over)
  *   GET  /api/runs/:id/review          metrics, per-class table, confusion matrix, test predictions, top losses
- *   GET  /api/review/kept              photos kept as labelled; POST /api/review/keep {items: [{path, label}]}
+ *   GET  /api/review/kept              photos kept as labelled; POST /api/review/keep {images: ["class/file", ...]}
+ * The project is the one open when the request comes (`current()`); each project has its own JobManager.
  */
 import type { FastifyInstance } from 'fastify';
 import { loadImageFolder } from '../data/discover.js';
@@ -23,12 +24,22 @@ import { JobError, type JobManager, type RunEntry, type StoredEvent } from './jo
 import { KeepList } from './keep-list.js';
 import { readRunReview } from './review-data.js';
 
-export interface TrainRoutesContext {
+export interface TrainProject {
   jobs: JobManager;
   projectDir: string;
   stateDir: string;
+}
+
+export interface TrainRoutesContext {
+  /** The open project and its job manager (throws an HttpError when none is open). */
+  current(): Promise<TrainProject>;
   /** Local backbone folders offered besides the installed zoo networks. */
   backbones?: string[];
+}
+
+/** A context for one fixed project (tests, embedding). */
+export function fixedProject(jobs: JobManager, projectDir: string, stateDir: string, backbones?: string[]): TrainRoutesContext {
+  return { current: async () => ({ jobs, projectDir, stateDir }), backbones };
 }
 
 function http(e: unknown): never {
@@ -45,39 +56,54 @@ async function guard<T>(fn: () => Promise<T> | T): Promise<T> {
 }
 
 export async function trainRoutes(app: FastifyInstance, ctx: TrainRoutesContext): Promise<void> {
-  const { jobs } = ctx;
-  const keep = new KeepList(ctx.stateDir);
-  const withResumable = (r: RunEntry) => ({ ...r, resumable: jobs.resumable(r) });
-  const imageCount = async () => (await loadImageFolder(ctx.projectDir).catch(() => undefined))?.images.length ?? 0;
+  const withResumable = (jobs: JobManager, r: RunEntry) => ({ ...r, resumable: jobs.resumable(r) });
+  const imageCount = async (projectDir: string) => (await loadImageFolder(projectDir).catch(() => undefined))?.images.length ?? 0;
+  const id = (req: { params: unknown }) => (req.params as { id: string }).id;
 
   app.get('/api/train/options', async () => {
+    const { jobs, projectDir } = await ctx.current();
     const { backbones, default: def } = await offeredBackbones(ctx.backbones);
-    return { backbones, defaults: { mode: 'transfer', backbone: def, epochs: { transfer: TRANSFER_DEFAULT_EPOCHS, finetune: FINETUNE_DEFAULT_EPOCHS }, augment: false }, images: await imageCount(), running: jobs.running() ?? null };
+    return { backbones, defaults: { mode: 'transfer', backbone: def, epochs: { transfer: TRANSFER_DEFAULT_EPOCHS, finetune: FINETUNE_DEFAULT_EPOCHS }, augment: false }, images: await imageCount(projectDir), running: jobs.running() ?? null };
   });
 
   app.get('/api/train/estimate', async (req) => {
+    const { projectDir } = await ctx.current();
     const q = req.query as Record<string, string | undefined>;
     const mode = q.mode === 'finetune' ? 'finetune' : 'transfer';
     const epochs = q.epochs ? Number(q.epochs) : undefined;
     if (epochs !== undefined && !(Number.isInteger(epochs) && epochs >= 1)) throw new HttpError(400, 'bad request', 'epochs must be a whole number of at least 1');
-    const images = await imageCount();
+    const images = await imageCount(projectDir);
     return { images, ...estimateTraining({ mode, backbone: String(q.backbone ?? ''), images, epochs }) };
   });
 
-  app.get('/api/runs', async () => ({ runs: jobs.list().map(withResumable), running: jobs.running()?.id ?? null }));
+  app.get('/api/train/runs', async () => {
+    const { jobs } = await ctx.current();
+    return { runs: jobs.list().map((r) => withResumable(jobs, r)), running: jobs.running()?.id ?? null };
+  });
   app.post('/api/runs', async (req, reply) => {
+    const { jobs } = await ctx.current();
     const b = (req.body ?? {}) as Record<string, unknown>;
     if (typeof b !== 'object' || Array.isArray(b)) throw new HttpError(400, 'bad request', 'send the settings as a JSON object');
     const run = await guard(() => jobs.start({ mode: b.mode as any, backbone: b.backbone as any, epochs: b.epochs === undefined || b.epochs === null || b.epochs === '' ? undefined : Number(b.epochs), augment: Boolean(b.augment), force: Boolean(b.force) }));
-    return reply.code(202).send({ run: withResumable(run) });
+    return reply.code(202).send({ run: withResumable(jobs, run) });
   });
-  app.get('/api/runs/:id', async (req) => ({ run: withResumable(await guard(() => jobs.get((req.params as { id: string }).id))) }));
-  app.post('/api/runs/:id/cancel', async (req) => ({ run: withResumable(await guard(() => jobs.cancel((req.params as { id: string }).id))) }));
-  app.post('/api/runs/:id/resume', async (req, reply) => reply.code(202).send({ run: withResumable(await guard(() => jobs.resume((req.params as { id: string }).id))) }));
+  app.get('/api/runs/:id', async (req) => {
+    const { jobs } = await ctx.current();
+    return { run: withResumable(jobs, await guard(() => jobs.get(id(req)))) };
+  });
+  app.post('/api/runs/:id/cancel', async (req) => {
+    const { jobs } = await ctx.current();
+    return { run: withResumable(jobs, await guard(() => jobs.cancel(id(req)))) };
+  });
+  app.post('/api/runs/:id/resume', async (req, reply) => {
+    const { jobs } = await ctx.current();
+    return reply.code(202).send({ run: withResumable(jobs, await guard(() => jobs.resume(id(req)))) });
+  });
 
   app.get('/api/runs/:id/events', async (req, reply) => {
-    const { id } = req.params as { id: string };
-    await guard(() => jobs.get(id));
+    const { jobs } = await ctx.current();
+    const runId = id(req);
+    await guard(() => jobs.get(runId));
     const header = req.headers['last-event-id'];
     const after = Number(typeof header === 'string' && header ? header : ((req.query as any)?.after ?? -1));
     reply.hijack();
@@ -86,12 +112,12 @@ export async function trainRoutes(app: FastifyInstance, ctx: TrainRoutesContext)
     res.write('retry: 2000\n\n');
     const send = (e: StoredEvent | { status: RunEntry }) => {
       if (res.writableEnded) return;
-      if ('status' in e) res.write(`event: status\ndata: ${JSON.stringify(withResumable(e.status))}\n\n`);
+      if ('status' in e) res.write(`event: status\ndata: ${JSON.stringify(withResumable(jobs, e.status))}\n\n`);
       else res.write(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`);
     };
     let sub: Awaited<ReturnType<JobManager['subscribe']>>;
     try {
-      sub = await jobs.subscribe(id, Number.isFinite(after) ? after : -1, send);
+      sub = await jobs.subscribe(runId, Number.isFinite(after) ? after : -1, send);
     } catch (e: any) {
       res.end(`event: failure\ndata: ${JSON.stringify({ error: e?.message ?? String(e) })}\n\n`);
       return;
@@ -109,21 +135,20 @@ export async function trainRoutes(app: FastifyInstance, ctx: TrainRoutesContext)
   });
 
   app.get('/api/runs/:id/review', async (req) => {
-    const run = await guard(() => jobs.get((req.params as { id: string }).id));
-    const review = await guard(() => readRunReview(run.outDir, ctx.projectDir));
-    return { run: withResumable(run), ...review };
+    const { jobs, projectDir, stateDir } = await ctx.current();
+    const run = await guard(() => jobs.get(id(req)));
+    const review = await guard(() => readRunReview(run.outDir, projectDir));
+    const kept = await new KeepList(stateDir).read();
+    return { run: withResumable(jobs, run), ...review, kept: Object.keys(kept) };
   });
 
-  app.get('/api/review/kept', async () => ({ kept: await keep.read() }));
+  app.get('/api/review/kept', async () => ({ kept: await new KeepList((await ctx.current()).stateDir).read() }));
   app.post('/api/review/keep', async (req) => {
-    const items = (req.body as any)?.items;
-    if (!Array.isArray(items) || !items.length || items.length > 10_000 || !items.every((i) => i && typeof i.path === 'string' && typeof i.label === 'string' && i.path.length < 4096 && i.label.length < 1024)) {
-      throw new HttpError(400, 'bad request', 'send {"items": [{"path": "<class>/<file>", "label": "<class>"}, ...]}');
+    const { stateDir } = await ctx.current();
+    const images = (req.body as any)?.images;
+    if (!Array.isArray(images) || !images.length || images.length > 100_000 || !images.every((i) => typeof i === 'string' && /^[^/]+\/.+/.test(i) && i.length < 4096)) {
+      throw new HttpError(400, 'bad request', 'name the photos to keep as labelled: {"images": ["<class>/<file>", ...]}');
     }
-    return { kept: await keep.add(items) };
-  });
-
-  app.addHook('preClose', async () => {
-    await jobs.close();
+    return { kept: await new KeepList(stateDir).add(images) };
   });
 }
