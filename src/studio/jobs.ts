@@ -1,6 +1,6 @@
 /**
  * The studio's training jobs: one training at a time per project, run in the server process (not the page) with
- * trainFromFolder. Every event of a run is kept in memory and appended to <run folder>/studio-events.jsonl, so a
+ * trainFromFolder, in a worker thread so the studio keeps answering while it trains. Every event of a run is kept in memory and appended to <run folder>/studio-events.jsonl, so a
  * page that is closed or reloaded gets the whole story again (replay, then live) and nothing is lost. Cancel goes
  * through an AbortController. The run list is the state dir's runs.json; a run that a killed studio left
  * 'running' is marked 'stopped' when the studio starts again, and Resume continues it
@@ -18,7 +18,7 @@ import { pidAlive } from '../util/tempfiles.js';
 import { isOffered, offeredBackbones } from './backbones.js';
 import { FINETUNE_DEFAULT_EPOCHS, TRANSFER_DEFAULT_EPOCHS } from './estimate.js';
 import { RunsFile, type RunEntry, type RunStatus } from './runs-file.js';
-import { trainWithEvents, type EventedResult } from './train-events.js';
+import { trainInThread, type ThreadOutcome } from './train-thread.js';
 
 export type { RunEntry, RunStatus };
 
@@ -289,9 +289,9 @@ export class JobManager {
     const emit = (event: TrainingEvent) => this.record(entry, events, log, event);
     this.notify(entry);
     a.done = (async () => {
-      let r: EventedResult;
+      let r: ThreadOutcome;
       try {
-        r = await trainWithEvents(request, emit, controller.signal);
+        r = await trainInThread(request, emit, controller.signal);
       } catch (e: any) {
         r = { outcome: 'failed', error: e?.message ?? String(e) };
       }
@@ -299,9 +299,9 @@ export class JobManager {
       entry.status = status;
       entry.endedAt = new Date().toISOString();
       entry.pid = undefined;
-      if (r.result) {
-        entry.testAccuracy = r.result.metrics.test.accuracy;
-        entry.valAccuracy = r.result.metrics.val.accuracy;
+      if (r.outcome === 'done') {
+        entry.testAccuracy = r.testAccuracy;
+        entry.valAccuracy = r.valAccuracy;
       }
       if (r.error) entry.error = plainError(r.error);
       await new Promise<void>((resolve) => log.end(resolve));

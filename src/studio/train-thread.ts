@@ -1,0 +1,54 @@
+/**
+ * Runs trainWithEvents in a worker thread (train-worker.ts) and gives back the same answer as calling it here:
+ * events through `emit`, cancellation through `signal`, the outcome when it ends (never throws). From the
+ * TypeScript sources (tests), the worker is loaded through tsx.
+ */
+import { Worker } from 'node:worker_threads';
+import type { TrainingListener } from '../engine/events.js';
+import type { RunRequest } from '../train/types.js';
+import type { WorkerResult } from './train-worker.js';
+
+export interface ThreadOutcome {
+  outcome: 'done' | 'failed' | 'cancelled';
+  error?: string;
+  testAccuracy?: number;
+  valAccuracy?: number;
+}
+
+export function trainInThread(request: RunRequest, emit: TrainingListener, signal: AbortSignal): Promise<ThreadOutcome> {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const file = new URL(fromSource ? './train-worker.ts' : './train-worker.js', import.meta.url);
+  const { logger: _l, ...plain } = request as RunRequest & { logger?: unknown };
+  return new Promise((resolve) => {
+    let result: WorkerResult | undefined;
+    let worker: Worker;
+    try {
+      worker = fromSource
+        ? new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(file.href)}); })`, { eval: true, workerData: { request: plain } })
+        : new Worker(file, { workerData: { request: plain } });
+    } catch (e: any) {
+      resolve({ outcome: 'failed', error: `the training could not start: ${e?.message ?? e}` });
+      return;
+    }
+    const onAbort = () => worker.postMessage({ type: 'abort' });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    worker.on('message', (m: any) => {
+      if (m?.type === 'event') emit(m.event);
+      else if (m?.type === 'result') result = m;
+    });
+    let failure: string | undefined;
+    worker.on('error', (e) => {
+      failure = e?.message ?? String(e);
+    });
+    worker.on('exit', () => {
+      signal.removeEventListener('abort', onAbort);
+      if (result) resolve(result);
+      else {
+        const error = `the training stopped unexpectedly${failure ? `: ${failure}` : ''}`;
+        emit({ type: 'failed', error });
+        resolve({ outcome: 'failed', error });
+      }
+    });
+  });
+}

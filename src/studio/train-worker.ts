@@ -1,0 +1,26 @@
+/**
+ * One training in a worker thread of the studio's process: the HTTP server stays responsive (the head's epochs on
+ * tfjs-wasm would otherwise hold the event loop for seconds at a time), events go to the main thread as messages,
+ * and an 'abort' message cancels the run at its next safe point. Killing the process kills the thread with it.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { RunRequest } from '../train/types.js';
+import { trainWithEvents } from './train-events.js';
+
+export interface WorkerResult {
+  type: 'result';
+  outcome: 'done' | 'failed' | 'cancelled';
+  error?: string;
+  testAccuracy?: number;
+  valAccuracy?: number;
+}
+
+const port = parentPort!;
+const controller = new AbortController();
+port.on('message', (m: { type: string }) => {
+  if (m?.type === 'abort') controller.abort();
+});
+const r = await trainWithEvents(workerData.request as RunRequest, (event) => port.postMessage({ type: 'event', event }), controller.signal);
+const result: WorkerResult = { type: 'result', outcome: r.outcome, error: r.error, testAccuracy: r.result?.metrics.test.accuracy, valAccuracy: r.result?.metrics.val.accuracy };
+port.postMessage(result);
+port.close();
