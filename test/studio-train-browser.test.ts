@@ -44,7 +44,9 @@ async function openPage(width: number, hash: string): Promise<{ page: Page; erro
   const page = await browser!.newPage({ viewport: { width, height: 900 } });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  // failed requests are listed by their address (the console only says "Failed to load resource")
+  page.on('console', (m) => m.type() === 'error' && !/^Failed to load resource/.test(m.text()) && errors.push(m.text()));
+  page.on('response', (r) => r.status() >= 400 && errors.push(`${r.status()} ${new URL(r.url()).pathname}${new URL(r.url()).search}`));
   page.on('dialog', (d) => {
     errors.push(`dialog: ${d.message()}`);
     void d.dismiss();
@@ -112,14 +114,18 @@ run('studio Train and Review pages in Chromium', () => {
     const original = await fs.readFile(path.join(project, cls, file));
     await page.check('#rv-cell-grid .shot >> nth=0 >> input.pick');
     const other = ['blue', 'green', 'red'].find((c) => c !== cls)!;
+    const otherBefore = new Set(await fs.readdir(path.join(project, other)));
     await page.selectOption('#rv-cell .bulk select', other);
     await page.click('#rv-cell .bulk button:has-text("Move to this class")');
     await page.waitForSelector('#review-undo:not([hidden])');
     expect(existsSync(path.join(project, cls, file))).toBe(false);
-    expect(await fs.readFile(path.join(project, other, file))).toEqual(original);
+    // the same name is taken there (every class has img_000.jpg...): the move never overwrites, it gets a new name
+    const added = (await fs.readdir(path.join(project, other))).filter((f) => !otherBefore.has(f));
+    expect(added).toHaveLength(1);
+    expect(await fs.readFile(path.join(project, other, added[0]!))).toEqual(original);
     await page.click('#review-undo');
     await page.waitForSelector('#review-undo[hidden]', { state: 'attached' });
-    expect(existsSync(path.join(project, other, file))).toBe(false);
+    expect(new Set(await fs.readdir(path.join(project, other)))).toEqual(otherBefore);
     expect(await fs.readFile(path.join(project, cls, file))).toEqual(original);
     expect(errors).toEqual([]);
     await page.close();
