@@ -10,7 +10,7 @@ import { HttpError } from '../serve/errors.js';
 import { HEAD_BYTES, IMAGE_EXTENSIONS, sniffImageFormat, type ImageFormat } from '../image/formats.js';
 import type { Logger } from '../util/log.js';
 import type { StudioProject } from './context.js';
-import { Journal, newActionId, type ActionSummary, type Step } from './journal.js';
+import { Journal, newActionId, UPLOAD_PREFIX, type ActionSummary, type Step } from './journal.js';
 import { classPath, freeName, imagePath, TRASH } from './project.js';
 
 const journals = new Map<string, Promise<Journal>>();
@@ -161,7 +161,6 @@ export interface UploadResult {
   refused: Array<{ name: string; reason: string }>;
 }
 
-const UPLOAD_PREFIX = '.tlearn-upload-';
 
 /**
  * Adds images to a class: each file's content is sniffed (what is not an image is refused, with the reason),

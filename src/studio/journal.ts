@@ -13,6 +13,11 @@ import { HttpError } from '../serve/errors.js';
 import type { Logger } from '../util/log.js';
 import { STATE_FILES, type StudioProject } from './context.js';
 
+/** Hidden name prefix of uploaded files before their action renames them into place. */
+export const UPLOAD_PREFIX = '.tlearn-upload-';
+/** The folder inside the project where deleted things go (hidden: training skips dot-folders). */
+export const TRASH = '.tlearn-trash';
+
 export type Step = { op: 'move'; from: string; to: string } | { op: 'mkdir'; path: string } | { op: 'rmdir'; path: string };
 
 export interface BeginRecord {
@@ -218,11 +223,14 @@ export class Journal {
     const b = this.begins().find((x) => x.id === id);
     if (!b) throw new HttpError(404, 'no such action', `no action '${String(id).slice(0, 60)}' in this project's history`);
     if (b.undoOf) throw new HttpError(409, 'cannot undo', 'this is already an undo; do the action again instead');
+    const undoId = newActionId();
     return this.run('undo', `Undo: ${b.title}`, [], {
+      id: undoId,
       undoOf: id,
       prepare: async () => {
         if (this.summary(b).undone) throw new HttpError(409, 'already undone', `'${b.title}' was already undone`);
-        const inv = inverseSteps(b.steps);
+        // an added file goes to the trash rather than back to its upload name (which would be swept away)
+        const inv = inverseSteps(b.steps).map((s): Step => (s.op === 'move' && path.basename(s.to).startsWith(UPLOAD_PREFIX) ? { op: 'move', from: s.from, to: `${TRASH}/${undoId}/${s.from}` } : s));
         for (const s of inv) {
           if (s.op === 'rmdir') {
             const left = await fs.readdir(this.abs(s.path)).catch(() => [] as string[]);

@@ -8,9 +8,10 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { HttpError } from '../serve/errors.js';
 import type { StudioProject } from './context.js';
+import { TRASH } from './journal.js';
 
-/** The folder inside the project where deleted things go (hidden: training skips dot-folders). */
-export const TRASH = '.tlearn-trash';
+export { TRASH };
+
 
 const MAX_NAME = 200;
 

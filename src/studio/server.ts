@@ -50,6 +50,8 @@ export interface StudioServer {
   /** The URL to open: url/?token=... */
   openUrl: string;
   ctx: StudioContext;
+  /** Every route (method and URL pattern), for tests and docs. */
+  routes: Array<{ method: string; url: string }>;
   close(): Promise<void>;
 }
 
@@ -86,6 +88,10 @@ export async function createStudioServer(o: StudioOptions = {}): Promise<StudioS
     void reply.code(a.status).headers(a.headers).send(a.body);
   });
   app.setNotFoundHandler((req, reply) => void reply.code(404).send({ error: 'not found', detail: `no page or action at ${req.method} ${req.url.split('?')[0]}` }));
+  const routes: StudioServer['routes'] = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push({ method: m, url: r.url });
+  });
   installStudioAuth(app, token, host);
   await app.register(multipart, { limits: { fileSize: UPLOAD_LIMITS.fileSize, files: UPLOAD_LIMITS.files } });
   for (const type of [/^image\/[\w.+-]+$/i, 'application/octet-stream']) {
@@ -103,5 +109,5 @@ export async function createStudioServer(o: StudioOptions = {}): Promise<StudioS
   // the address as the Host check expects it (listen may answer with another spelling)
   const port = Number(new URL(url).port);
   url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  return { app, url, token, openUrl: `${url}/?token=${token}`, ctx, close: () => app.close() };
+  return { app, url, token, openUrl: `${url}/?token=${token}`, ctx, routes, close: () => app.close() };
 }

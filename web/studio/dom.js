@@ -26,8 +26,9 @@ export function ask(title, { label = '', value = '', okText = 'OK', choices } = 
     const dlg = el(
       'dialog',
       { class: 'ask' },
-      el('form', { method: 'dialog' }, el('h2', { text: title }), el('label', { for: 'ask-input', text: label }), input, el('div', { class: 'row' }, el('button', { value: 'cancel', type: 'submit', text: 'Cancel', formnovalidate: true }), el('button', { value: 'ok', type: 'submit', class: 'primary', text: okText }))),
+      el('form', { method: 'dialog' }, el('h2', { text: title }), el('label', { for: 'ask-input', text: label }), input, el('div', { class: 'row' }, el('button', { type: 'button', text: 'Cancel', onclick: () => dlg.close('cancel') }), el('button', { value: 'ok', type: 'submit', class: 'primary', text: okText }))),
     );
+    // Enter in the text field submits with the OK button (Cancel is not a submit button)
     dlg.addEventListener('close', () => {
       const v = dlg.returnValue === 'ok' ? input.value.trim() : null;
       dlg.remove();
@@ -43,7 +44,7 @@ export function ask(title, { label = '', value = '', okText = 'OK', choices } = 
 /** Yes/no question; resolves true for yes. */
 export function confirmDialog(title, text, yes = 'Yes') {
   return new Promise((resolve) => {
-    const dlg = el('dialog', { class: 'ask' }, el('form', { method: 'dialog' }, el('h2', { text: title }), el('p', { text }), el('div', { class: 'row' }, el('button', { value: 'no', text: 'Cancel' }), el('button', { value: 'yes', class: 'primary', text: yes }))));
+    const dlg = el('dialog', { class: 'ask' }, el('form', { method: 'dialog' }, el('h2', { text: title }), el('p', { text }), el('div', { class: 'row' }, el('button', { type: 'button', text: 'Cancel', onclick: () => dlg.close('no') }), el('button', { value: 'yes', class: 'primary', text: yes }))));
     dlg.addEventListener('close', () => {
       dlg.remove();
       resolve(dlg.returnValue === 'yes');
