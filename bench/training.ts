@@ -16,7 +16,7 @@ import { groupsToUnfreeze } from '../src/engine/layer-groups.js';
 import { trainNetwork, type NetworkTrainOptions } from '../src/engine/network.js';
 import type { LayersModelArtifacts } from '../src/backbones/layers-model.js';
 import { getTf } from '../src/runtime/tfjs.js';
-import type { Logger } from '../src/util/log.js';
+import type { TrainingEvent } from '../src/engine/events.js';
 import { CALTECH, EXCLUDE, log, MOBILENET, results, rows, timed, TLEARN } from './common.js';
 
 export async function benchTrain(): Promise<void> {
@@ -62,23 +62,19 @@ async function epochSeconds(label: string, model: () => Promise<LayersModelArtif
     trainDecode: augmented ? (e: number) => (p: string, i: number) => decodeAugmented(p, decodeOpts, DEFAULT_AUGMENT, augmentRng(1, e, i)) : undefined,
     trainAugment: augmented ? (e: number) => (img: Parameters<typeof augmentRgb>[0], i: number) => augmentRgb(img, decodeOpts, DEFAULT_AUGMENT, augmentRng(1, e, i)) : undefined,
   };
-  /** Seconds and CPU seconds (all threads of this process) of each epoch, read when the trainer logs its epoch line. */
+  /** Seconds and CPU seconds (all threads of this process) of each epoch, read at the trainer's 'epoch' events. */
   const run = async (epochs: number) => {
     const cpu: number[] = [];
     let last = process.cpuUsage();
-    const logger: Logger = {
-      info: (m) => {
-        if (!/Epoch \d+\/\d+/.test(m)) return;
-        const c = process.cpuUsage(last);
-        cpu.push((c.user + c.system) / 1e6);
-        last = process.cpuUsage();
-      },
-      warn: () => {},
-      progress: () => ({ tick: () => {}, done: () => {} }),
+    const onEvent = (e: TrainingEvent) => {
+      if (e.type !== 'epoch') return;
+      const c = process.cpuUsage(last);
+      cpu.push((c.user + c.system) / 1e6);
+      last = process.cpuUsage();
     };
     const m = await model();
     last = process.cpuUsage();
-    const net = await trainNetwork(m, src(train), src(val), { ...o, ...aug, epochs, logger });
+    const net = await trainNetwork(m, src(train), src(val), { ...o, ...aug, epochs, onEvent });
     await net.close();
     return { seconds: net.epochSeconds, cpu };
   };

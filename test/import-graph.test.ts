@@ -1,4 +1,4 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -50,5 +50,19 @@ describe('import graph of src/', () => {
     const dir = tree({ 'gadgets/x.ts': "import { u } from '../util/u.js';\n", 'util/u.ts': 'export const u = 1;\n' });
     const r: Check = checkImports(dir);
     expect(r.problems).toEqual(['gadgets/x.ts: folder "gadgets" has no floor in scripts/check-imports.mjs']);
+  });
+
+  it('every folder of src/ has a README.md saying what the room is for', () => {
+    const missing: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (!e.isDirectory()) continue;
+        const d = path.join(dir, e.name);
+        if (!existsSync(path.join(d, 'README.md'))) missing.push(path.relative(ROOT, d));
+        walk(d);
+      }
+    };
+    walk(path.join(ROOT, 'src'));
+    expect(missing).toEqual([]);
   });
 });

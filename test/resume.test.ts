@@ -96,7 +96,7 @@ describe('resuming a stopped run', () => {
     await run.until(/scratch epoch 2\/4: \d+\/\d+ \(/);
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(130);
-    expect(run.stderr()).toMatch(/Ctrl-C: stopping after the current step to write a checkpoint/);
+    expect(run.stderr()).toMatch(/Ctrl-C: stopping after the current step \(a checkpoint is written where the mode keeps one/);
     expect(run.stderr()).toMatch(/tlearn: stopped; checkpoint written at (epoch \d, batch \d+\/\d+|the end of epoch \d)/);
     expect(run.stderr()).toContain(`to continue: tlearn train --resume '${out}'`);
     const resumed = await runCli(['train', '--resume', out, '--json'], { TLEARN_HOME: home });

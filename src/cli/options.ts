@@ -2,6 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { installSignalHandlers } from '../util/interrupt.js';
 import type { Logger } from '../util/log.js';
+import { renderTrainingEvents } from '../engine/event-render.js';
 
 export function int(name: string, min = 1) {
   return (v: string): number => {
@@ -62,8 +63,9 @@ const FLAG_OF: Record<string, string> = { preprocessing: 'preprocess', data: '' 
  * The run options for the library. With --resume or --from, only what was given on the command line (not the
  * flags' defaults), so that the recorded run's options apply to everything else.
  */
-export function givenOptions(cmd: Command, o: { resume?: string; from?: string }, values: Record<string, unknown>, logger: Logger): Record<string, unknown> {
-  const out: Record<string, unknown> = { logger };
+export function givenOptions(cmd: Command, o: { resume?: string; from?: string }, values: Record<string, unknown>, logger: Logger, signal?: AbortSignal): Record<string, unknown> {
+  // the run is drawn from its events: progress bars and lines on the logger, as they come
+  const out: Record<string, unknown> = { onEvent: renderTrainingEvents(logger), signal };
   for (const [key, value] of Object.entries(values)) {
     if (value === undefined) continue;
     const flag = FLAG_OF[key] ?? key;
@@ -72,11 +74,16 @@ export function givenOptions(cmd: Command, o: { resume?: string; from?: string }
   return out;
 }
 
-/** Runs a command's work with Ctrl-C / SIGTERM handled (a clean stop with a checkpoint where one can be written). */
-export async function withSignals<T>(fn: () => Promise<T>): Promise<T> {
-  const remove = installSignalHandlers((line) => process.stderr.write(`${line}\n`));
+/**
+ * Runs a command's work with Ctrl-C / SIGTERM handled: the command owns an AbortController, passed to `fn` as a
+ * signal, that the first Ctrl-C aborts while a run can stop cleanly (it stops within a batch, with a checkpoint
+ * where one can be written); otherwise, or on a second Ctrl-C, the process exits at once.
+ */
+export async function withSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const remove = installSignalHandlers((line) => process.stderr.write(`${line}\n`), undefined, controller);
   try {
-    return await fn();
+    return await fn(controller.signal);
   } finally {
     remove();
   }

@@ -7,7 +7,9 @@ import type * as TF from '@tensorflow/tfjs';
 import { getTf, tfBackendName } from '../runtime/tfjs.js';
 import { Rng } from '../util/rng.js';
 import type { Logger } from '../util/log.js';
-import { silentLogger } from '../util/log.js';
+import { InterruptedError, stopSignalName } from '../util/interrupt.js';
+import type { EpochLog, TrainingListener } from './events.js';
+import { eventListener } from './event-render.js';
 import { buildHead, headSpec, type HeadOptions, type HeadSpec } from './head.js';
 import { createOptimizer, DEFAULT_LR, type OptimizerName } from './optimizers.js';
 
@@ -18,15 +20,7 @@ export interface LabelledFeatures {
   dim: number;
 }
 
-export interface EpochLog {
-  epoch: number;
-  loss: number;
-  acc: number;
-  val_loss: number;
-  val_acc: number;
-  seconds: number;
-  lr: number;
-}
+export type { EpochLog };
 
 export interface TrainOptions extends HeadOptions {
   classes: number;
@@ -44,9 +38,16 @@ export interface TrainOptions extends HeadOptions {
   /** Which validation number picks the best epoch: val_loss (default) or val_acc. */
   monitor?: 'val_loss' | 'val_acc';
   seed?: number;
+  /** Draws the epochs on this logger when there is no `onEvent`. */
   logger?: Logger;
   /** Called after every epoch. */
   onEpoch?: (log: EpochLog) => void;
+  /** The training events ('epoch' with phase 'head', and 'log' lines); instead of `logger`. */
+  onEvent?: TrainingListener;
+  /** Put on the events. */
+  label?: string;
+  /** Stops training after the current batch (InterruptedError). */
+  signal?: AbortSignal;
 }
 
 export interface TrainedHead {
@@ -109,7 +110,9 @@ async function measure(tf: typeof TF, model: TF.Sequential, data: LabelledFeatur
 
 export async function trainHead(train: LabelledFeatures, val: LabelledFeatures | undefined, o: TrainOptions): Promise<TrainedHead> {
   const tf = await getTf();
-  const log = o.logger ?? silentLogger;
+  const listener = eventListener(o);
+  const emit: TrainingListener = o.label === undefined ? listener : (e) => listener({ ...e, label: o.label });
+  const info = (message: string) => emit({ type: 'log', level: 'info', message });
   const classes = o.classes;
   const epochs = o.epochs ?? 10;
   const batchSize = o.batchSize ?? 128;
@@ -190,6 +193,13 @@ export async function trainHead(train: LabelledFeatures, val: LabelledFeatures |
       lossAcc.dispose();
       hitsAcc.dispose();
       [lossAcc, hitsAcc] = next as [TF.Scalar, TF.Scalar];
+      if (o.signal?.aborted) {
+        for (const t of [lossAcc, hitsAcc, ...best.weights, cw]) t?.dispose();
+        model.dispose();
+        optimizer.dispose();
+        const batches = Math.ceil(n / batchSize);
+        throw new InterruptedError(`stopped while training the head (epoch ${epoch}/${epochs}, batch ${Math.ceil(e / batchSize)}/${batches})`, stopSignalName(o.signal));
+      }
     }
     const lossSum = (await lossAcc.data())[0]!;
     const correct = (await hitsAcc.data())[0]!;
@@ -199,10 +209,7 @@ export async function trainHead(train: LabelledFeatures, val: LabelledFeatures |
     const entry: EpochLog = { epoch, loss: lossSum / n, acc: correct / n, val_loss: v.loss, val_acc: v.acc, seconds: (performance.now() - t0) / 1000, lr };
     history.push(entry);
     o.onEpoch?.(entry);
-    log.info(
-      `Epoch ${epoch}/${epochs} - ${entry.seconds.toFixed(1)}s - loss: ${entry.loss.toFixed(4)} - acc: ${entry.acc.toFixed(4)}` +
-        (val?.y.length ? ` - val_loss: ${entry.val_loss.toFixed(4)} - val_acc: ${entry.val_acc.toFixed(4)}` : ''),
-    );
+    emit({ type: 'epoch', phase: 'head', epochs, log: entry });
     const monitored = o.monitor === 'val_acc' ? -(Number.isNaN(v.acc) ? entry.acc : v.acc) : Number.isNaN(v.loss) ? entry.loss : v.loss;
     if (monitored < best.loss) {
       best.weights.forEach((t) => t.dispose());
@@ -210,11 +217,11 @@ export async function trainHead(train: LabelledFeatures, val: LabelledFeatures |
       stale = 0;
     } else if (o.patience !== undefined && ++stale >= o.patience) {
       stoppedEarly = true;
-      log.info(`early stopping: ${o.monitor ?? 'val_loss'} has not improved for ${o.patience} epoch${o.patience > 1 ? 's' : ''}`);
+      info(`early stopping: ${o.monitor ?? 'val_loss'} has not improved for ${o.patience} epoch${o.patience > 1 ? 's' : ''}`);
       break;
     }
   }
-  if (best.epoch !== history.length) log.info(`keeping the weights of epoch ${best.epoch} (${o.monitor === 'val_acc' ? `highest val_acc ${(-best.loss).toFixed(4)}` : `lowest val_loss ${best.loss.toFixed(4)}`})`);
+  if (best.epoch !== history.length) info(`keeping the weights of epoch ${best.epoch} (${o.monitor === 'val_acc' ? `highest val_acc ${(-best.loss).toFixed(4)}` : `lowest val_loss ${best.loss.toFixed(4)}`})`);
   const shipped = buildHead(tf, spec, 'softmax', seed);
   shipped.setWeights(best.weights);
   best.weights.forEach((t) => t.dispose());

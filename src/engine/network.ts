@@ -12,9 +12,10 @@ import type { PreprocessMode } from '../backbones/preprocess.js';
 import type { ResizeKernel, ResizeMode } from '../image/decode.js';
 import type { SkippedFile } from '../data/discover.js';
 import type { Logger } from '../util/log.js';
-import { silentLogger } from '../util/log.js';
 import { Rng } from '../util/rng.js';
-import { InterruptedError, whileStoppable } from '../util/interrupt.js';
+import { InterruptedError, stopSignalName, whileStoppable } from '../util/interrupt.js';
+import { RunEvents, type TrainingListener } from './events.js';
+import { eventListener } from './event-render.js';
 import { sha256 } from '../util/hash.js';
 import type { EpochLog } from './fit.js';
 import { loadLoopState, saveLoopState, trainingFingerprint, type CheckpointPart, type LoopState } from './network-state.js';
@@ -79,7 +80,13 @@ export interface NetworkTrainOptions extends RecipeOptions {
    * split evenly between the stages. Validation, re-estimation and the result are always at inputSize.
    */
   progressive?: Array<[number, number]>;
+  /** Draws the training on this logger when there is no `onEvent`. */
   logger?: Logger;
+  /** The training events: 'batch' progress, 'epoch' (phase 'network'), 'checkpoint', 'log' lines. */
+  onEvent?: TrainingListener;
+  /** Stops after the current batch: the checkpoint is written (when there is one), then InterruptedError. */
+  signal?: AbortSignal;
+  /** Put on the events and the epoch lines ('scratch', 'fine-tune'). */
   label?: string;
   /** Checkpoint the loop state to this file at the end of every epoch (and on a requested stop). */
   checkpoint?: NetworkCheckpointOptions;
@@ -176,12 +183,9 @@ export function checkNetworkOptions(o: Pick<NetworkTrainOptions, 'epochs' | 'sch
   checkRecipe(o, epochs);
 }
 
-function epochLine(label: string | undefined, e: EpochLog, epochs: number): string {
-  return `${label ? `[${label}] ` : ''}Epoch ${e.epoch}/${epochs} - ${e.seconds.toFixed(1)}s - loss: ${e.loss.toFixed(4)} - acc: ${e.acc.toFixed(4)} - val_loss: ${e.val_loss.toFixed(4)} - val_acc: ${e.val_acc.toFixed(4)}`;
-}
-
 export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSource, val: BatchSource, o: NetworkTrainOptions): Promise<TrainedNetwork> {
-  const log = o.logger ?? silentLogger;
+  const events = new RunEvents(eventListener(o), o.signal, o.label);
+  const log = events.logger();
   const epochs = o.epochs ?? 10;
   const batchSize = o.batchSize ?? 128;
   const microBatch = Math.min(o.microBatch ?? defaultMicroBatch(o.inputSize), batchSize);
@@ -259,7 +263,7 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
       st = loaded;
       const where = st.batch ? `epoch ${st.epoch + 1}, batch ${st.batch}/${stepsPerEpoch}` : `the end of epoch ${st.epoch}`;
       log.info(`${o.label ? `[${o.label}] ` : ''}resuming from the checkpoint at ${where} (${ck.file})`);
-      for (const h of st.history) log.info(epochLine(o.label, h, epochs));
+      for (const h of st.history) events.emit({ type: 'epoch', phase: 'network', epochs, log: h, resumed: true });
     } else log.info(`${o.label ? `[${o.label}] ` : ''}no checkpoint yet in ${ck.file}: training from the first epoch`);
   }
   rng.setState(st.shuffleRng);
@@ -268,6 +272,7 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
     if (!ck) return;
     st.failed = [...failed.values()];
     await saveLoopState(ck.file, fingerprint, trainer, st, parts);
+    events.emit({ type: 'checkpoint', epoch: st.batch ? st.epoch + 1 : st.epoch, path: ck.file, ...(st.batch ? { batch: st.batch, batches: stepsPerEpoch } : {}) });
   };
   let stopSignal: 'SIGINT' | 'SIGTERM' | undefined;
   const stopped = async (): Promise<never> => {
@@ -347,6 +352,7 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
 
   const loop = async () => {
     while (st.epoch < epochs && !st.stoppedEarly) {
+      if (stopSignal) await stopped();
       const epoch = st.epoch + 1;
       const t0 = performance.now();
       // the order is drawn from the generator's state at the epoch's start, so a resumed epoch draws the same
@@ -354,8 +360,9 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
       const size = sizeAt(epoch);
       if (o.progressive && (epoch === 1 || size !== sizeAt(epoch - 1))) log.info(`progressive resizing: training at ${size.join('x')} from epoch ${epoch}`);
       await trainer.setTrainSize(size);
-      const progress = log.progress(`${o.label ?? 'train'} epoch ${epoch}/${epochs}`, train.paths.length);
-      progress.tick(Math.min(train.paths.length, st.batch * batchSize));
+      let seen = Math.min(train.paths.length, st.batch * batchSize);
+      const progress = { tick: (k: number) => events.emit({ type: 'batch', epoch, epochs, done: (seen += k), total: train.paths.length }), done: () => {} };
+      progress.tick(0);
       for await (const b of imageBatches(train, order.slice(st.batch * batchSize), trainOpts(epoch, size))) {
         for (const f of b.failed) failed.set(f.path, f);
         if (b.labels.length) {
@@ -391,7 +398,7 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
       };
       st.history.push(entry);
       st.epochSeconds.push(seconds);
-      log.info(epochLine(o.label, entry, epochs));
+      events.emit({ type: 'epoch', phase: 'network', epochs, log: entry });
       st.epoch = epoch;
       st.batch = 0;
       st.partial = { lossSum: 0, correct: 0, n: 0, seconds: 0 };
@@ -406,16 +413,20 @@ export async function trainNetwork(initial: LayersModelArtifacts, train: BatchSo
         log.info(`early stopping: ${o.monitor ?? 'val_loss'} has not improved for ${o.patience} epoch${o.patience > 1 ? 's' : ''}`);
       }
       await save();
-      if (ck) log.info(`  checkpoint: epoch ${epoch} (${ck.file})`);
       if (stopSignal) await stopped();
     }
   };
+  const onAbort = () => (stopSignal = stopSignalName(o.signal!));
+  if (o.signal?.aborted) onAbort();
+  else o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     await whileStoppable((signal) => (stopSignal = signal), loop);
   } catch (e) {
     await cache?.close();
     await trainer.close();
     throw e;
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
   }
   const { best, history, epochSeconds, stoppedEarly } = st;
   const describeBest = () => (o.monitor === 'val_acc' ? `highest val_acc ${(-best.loss).toFixed(4)}` : `lowest val_loss ${best.loss.toFixed(4)}`);

@@ -7,13 +7,24 @@ import type { ResizeKernel } from '../image/decode.js';
 import type { SkippedFile } from '../data/discover.js';
 import { createRunner, type InferenceRunner } from '../runtime/inference.js';
 import { streamImages } from '../runtime/image-stream.js';
-import type { Logger } from '../util/log.js';
+import type { Logger, Progress } from '../util/log.js';
 import { silentLogger } from '../util/log.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { sha256 } from '../util/hash.js';
 import { extractorKey, FeatureCache, featuresRoot } from './cache.js';
 import { ContentHashIndex } from '../data/hash-index.js';
+import { InterruptedError } from '../util/interrupt.js';
+
+/** Where an extraction stands: images done (cached and unreadable ones included) of total, computed ones per second, seconds left. */
+export interface ExtractProgress {
+  label: string;
+  done: number;
+  total: number;
+  cached: number;
+  rate: number;
+  etaSeconds: number | null;
+}
 
 export interface FeatureExtractorOptions {
   /** Use the on-disk cache (default true). */
@@ -21,7 +32,12 @@ export interface FeatureExtractorOptions {
   batchSize?: number;
   kernel?: ResizeKernel;
   threads?: number;
+  /** Draws a progress bar on this logger when there is no `onProgress`. */
   logger?: Logger;
+  /** Called as images are done (instead of the logger's bar). */
+  onProgress?: (p: ExtractProgress) => void;
+  /** Stops after the current batch with InterruptedError; the vectors computed so far are in the cache. */
+  signal?: AbortSignal;
 }
 
 export interface FeatureSet {
@@ -46,6 +62,9 @@ export interface ExtractOptions {
    * are hashed from the bytes returned; the content-hash index is not used.
    */
   read?: (src: string) => Promise<Buffer>;
+  /** This call's progress and stop signal (default: the extractor's). */
+  onProgress?: (p: ExtractProgress) => void;
+  signal?: AbortSignal;
 }
 
 export interface FeatureExtractor {
@@ -72,27 +91,57 @@ export async function createFeatureExtractor(backbone: Backbone, opts: FeatureEx
     key,
     async extract(paths, label = 'features', eo = {}) {
       const t0 = performance.now();
-      const progress = log.progress(label, paths.length);
+      const onProgress = eo.onProgress ?? opts.onProgress;
+      const signal = eo.signal ?? opts.signal;
+      let done = 0;
+      let cached = 0;
+      const report = () => {
+        const seconds = (performance.now() - t0) / 1000;
+        const rate = seconds > 0 ? (done - cached) / seconds : 0;
+        onProgress!({ label, done, total: paths.length, cached, rate, etaSeconds: rate > 0 ? (paths.length - done) / rate : done >= paths.length ? 0 : null });
+      };
+      const progress: Progress = onProgress
+        ? {
+            tick: (n = 1) => {
+              done += n;
+              report();
+            },
+            done: () => {},
+          }
+        : log.progress(label, paths.length);
+      if (onProgress) report();
       const index = cache && !eo.read ? await ContentHashIndex.open(path.join(featuresRoot(), 'content-hashes.json')) : undefined;
       const read = eo.read ?? ((f: string) => fs.readFile(f));
       const hashOf = new Map<string, string>();
-      const r = await streamImages(paths, runner, {
-        hashFile: async (f) => {
-          const h = index ? await index.hash(f) : await read(f).then((bytes) => ({ hash: sha256(bytes), bytes }));
-          hashOf.set(f, h.hash);
-          return h;
-        },
-        inputSize: backbone.inputSize,
-        preprocessing: backbone.preprocessing,
-        resize: backbone.resize,
-        kernel,
-        batchSize: opts.batchSize,
-        progress,
-        lookup: cache ? (h) => cache.get(h) : undefined,
-        store: cache ? (h, row) => cache.put(h, row) : undefined,
-      });
+      const lookup = cache ? (h: string) => cache.get(h).then((v) => (v && cached++, v)) : undefined;
+      let r: Awaited<ReturnType<typeof streamImages>>;
+      try {
+        r = await streamImages(paths, runner, {
+          hashFile: async (f) => {
+            const h = index ? await index.hash(f) : await read(f).then((bytes) => ({ hash: sha256(bytes), bytes }));
+            hashOf.set(f, h.hash);
+            return h;
+          },
+          inputSize: backbone.inputSize,
+          preprocessing: backbone.preprocessing,
+          resize: backbone.resize,
+          kernel,
+          batchSize: opts.batchSize,
+          progress,
+          lookup,
+          store: cache ? (h, row) => cache.put(h, row) : undefined,
+          signal,
+        });
+      } catch (e) {
+        if (e instanceof InterruptedError) {
+          e.message = `stopped while extracting ${label}: ${e.message.replace(/^stopped after /, '')}${cache ? '; the features computed so far are in the cache, so a run over these images does not compute them again' : ''}`;
+        }
+        throw e;
+      } finally {
+        // the content hashes read so far make the next run warm too
+        await index?.save();
+      }
       progress.done();
-      await index?.save();
       return { features: r.outputs, dim, ok: r.ok, hashes: paths.map((p) => hashOf.get(p)), failed: r.failed, fromCache: r.fromCache, computed: r.computed, seconds: (performance.now() - t0) / 1000, modelSeconds: r.modelSeconds };
     },
     close: () => runner.close(),

@@ -11,6 +11,7 @@ import type { SkippedFile } from '../data/discover.js';
 import { preprocessTargetInto, type PreprocessMode } from '../backbones/preprocess.js';
 import { sha256 } from '../util/hash.js';
 import type { Progress } from '../util/log.js';
+import { InterruptedError, stopSignalName } from '../util/interrupt.js';
 import type { InferenceRunner } from './inference.js';
 
 export interface ImageStreamOptions {
@@ -30,6 +31,11 @@ export interface ImageStreamOptions {
   store?: (hash: string, row: Float32Array) => Promise<void>;
   /** Test-time augmentation: run every image as these views and average the outputs (no cache). */
   variants?: TtaVariant[];
+  /**
+   * Stops after the current batch: the files being read are let finish, computed rows are stored, and
+   * InterruptedError is thrown (its message says how many images were done).
+   */
+  signal?: AbortSignal;
 }
 
 export interface ImageStreamResult {
@@ -65,6 +71,11 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
   let computed = 0;
   let modelSeconds = 0;
   const dopts = { width: w, height: h, resize: opts.resize, kernel: opts.kernel };
+  let done = 0;
+  const tick = (k = 1) => {
+    done += k;
+    opts.progress?.tick(k);
+  };
 
   const processOne = async (i: number): Promise<void> => {
     const file = paths[i]!;
@@ -78,7 +89,7 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
       }
     } catch (e: any) {
       failedAt.push({ index: i, path: file, reason: e instanceof ImageDecodeError ? e.reason : `cannot read file (${e.code ?? e.message})` });
-      opts.progress?.tick();
+      tick();
       return;
     }
     const hit = opts.lookup && !opts.variants ? await opts.lookup(hash) : undefined;
@@ -86,7 +97,7 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
       outputs.set(hit, i * dim);
       ok[i] = true;
       fromCache++;
-      opts.progress?.tick();
+      tick();
       return;
     }
     try {
@@ -100,7 +111,7 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
       }
     } catch (e) {
       failedAt.push({ index: i, path: file, reason: e instanceof ImageDecodeError ? e.reason : String(e) });
-      opts.progress?.tick();
+      tick();
     }
   };
 
@@ -127,7 +138,7 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
       finished++;
     });
     computed += finished;
-    opts.progress?.tick(finished);
+    tick(finished);
     if (writes.length > 256) await Promise.all(writes.splice(0));
   };
 
@@ -142,6 +153,12 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
 
   fill();
   while (cursor < n || inflight.size > 0 || ready.length > 0) {
+    if (opts.signal?.aborted) {
+      cursor = n;
+      await Promise.allSettled(inflight);
+      await Promise.all(writes);
+      throw new InterruptedError(`stopped after ${done} of ${n} images`, stopSignalName(opts.signal));
+    }
     const drained = cursor >= n && inflight.size === 0;
     if (ready.length >= B || (drained && ready.length > 0)) {
       const batch = ready.splice(0, B);

@@ -7,6 +7,8 @@
 import { applyTemperature, CalibrationError, fitTemperature, foldTemperature, TEMPERATURE_RANGE } from '../engine/calibration.js';
 import { computeMetrics } from '../evaluate/metrics.js';
 import type { Logger } from '../util/log.js';
+import { RunEvents } from '../engine/events.js';
+import { renderTrainingEvents } from '../engine/event-render.js';
 import type { CalibrationPoint, CalibrationSummary, ModelOutcome, SplitPredictions } from './types.js';
 
 /** Fewer validation images than this and the temperature is left at 1 (a fit on a handful of images says little). */
@@ -28,11 +30,20 @@ function classesOf(o: ModelOutcome): number {
  * validation images, or a model without a final Dense + softmax, the model is left as it is and the summary
  * says why.
  */
-export function calibrateOutcome<T extends ModelOutcome>(o: T, log: Logger, enabled = true): T {
+export function calibrateOutcome<T extends ModelOutcome>(o: T, out: RunEvents | Logger, enabled = true): T {
+  const ev = out instanceof RunEvents ? out : new RunEvents(renderTrainingEvents(out));
+  const t0 = performance.now();
+  ev.emit({ type: 'stage', stage: 'calibration', state: 'start' });
+  const r = calibrate(o, enabled);
+  ev.emit({ type: 'calibration', summary: r.calibration!, images: o.val.labels.length });
+  ev.emit({ type: 'stage', stage: 'calibration', state: 'end', seconds: (performance.now() - t0) / 1000 });
+  return r;
+}
+
+function calibrate<T extends ModelOutcome>(o: T, enabled: boolean): T {
   const K = classesOf(o);
   const before = { val: point(o.val, K), test: point(o.test, K) };
   const unchanged = (note: string): T => {
-    log.info(`calibration: none (${note})`);
     const summary: CalibrationSummary = { method: 'none', temperature: 1, layer: null, fittedOn: 'val', note, val: { before: before.val, after: before.val }, test: { before: before.test, after: before.test } };
     return { ...o, calibration: summary, describe: [...o.describe, ['calibration', `none (${note})`]] };
   };
@@ -58,10 +69,6 @@ export function calibrateOutcome<T extends ModelOutcome>(o: T, log: Logger, enab
     val: { before: before.val, after: after.val },
     test: { before: before.test, after: after.test },
   };
-  log.info(
-    `calibration: temperature ${fit.temperature.toFixed(3)} fitted on ${o.val.labels.length} validation images (val loss ${before.val.loss.toFixed(4)} → ${after.val.loss.toFixed(4)}, ECE ${before.val.ece.toFixed(4)} → ${after.val.ece.toFixed(4)}), folded into ${folded.layer}` +
-      (summary.note ? `; ${summary.note}` : ''),
-  );
   return {
     ...o,
     model: folded.artifacts,

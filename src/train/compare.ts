@@ -16,7 +16,7 @@ import { lineChart, sideBySide } from '../report/svg.js';
 import { svgToPng } from '../report/thumbnails.js';
 import { getTf } from '../runtime/tfjs.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { silentLogger, type Logger } from '../util/log.js';
+
 import { VERSION } from '../version.js';
 import { buildArchitecture, DEFAULT_ARCH, modelArtifacts } from '../engine/architectures.js';
 import type { EpochLog } from '../engine/fit.js';
@@ -25,7 +25,7 @@ import { calibrateOutcome } from './calibrate.js';
 import { runScratch } from './modes/scratch.js';
 import { loadRunBackbone, runTransfer } from './modes/transfer.js';
 import { classCounts, datasetRows, sampleImages, writeRunFolder, type RunFolder } from './outcome.js';
-import { runTitle, startRun, withRun, type StartedRun } from './run.js';
+import { emitEvaluation, runTitle, runWithEvents, startRun, withRun, type StartedRun } from './run.js';
 import { STATE_FILE } from './run-folder.js';
 import type { ModelOutcome, RunRequest } from './types.js';
 
@@ -76,14 +76,25 @@ function side(name: 'scratch' | 'transfer', run: RunFolder, summary: ModelSummar
   };
 }
 
+/**
+ * Events: one stream for the compare ('run-start' with mode 'compare', then the scratch side's events labelled
+ * 'scratch' and the transfer side's labelled 'transfer', each with its calibration and evaluations, then one
+ * 'done' with the transfer side's test accuracy).
+ */
 export async function compareOnFolder(request: RunRequest): Promise<CompareResult> {
-  const log = request.logger ?? silentLogger;
-  const run = await startRun('compare', request, log);
-  return withRun('compare', run, () => compareRun(run, log));
+  return runWithEvents(
+    request,
+    async (ev) => {
+      const run = await startRun('compare', request, ev);
+      return withRun('compare', run, () => compareRun(run));
+    },
+    (r) => ({ outDir: r.outDir, testAccuracy: r.transfer.test.accuracy }),
+  );
 }
 
-async function compareRun(run: StartedRun, log: Logger): Promise<CompareResult> {
-  const { ds, split, outDir, timings, audit, o } = run;
+async function compareRun(run: StartedRun): Promise<CompareResult> {
+  const { ds, split, outDir, timings, audit, o, events: ev } = run;
+  const log = ev;
   const classes = ds.classes.length;
   const seed = o.seed ?? 42;
   const tf = await getTf();
@@ -92,7 +103,7 @@ async function compareRun(run: StartedRun, log: Logger): Promise<CompareResult> 
   const inputSize = o.inputSize ?? [224, 224];
   const scratchArch = await buildArchitecture(o.arch ?? DEFAULT_ARCH, inputSize, classes, seed);
   const scratchSummary = await summarizeTopology(scratchArch.artifacts.modelTopology);
-  const backbone = await loadRunBackbone(o, log);
+  const backbone = await loadRunBackbone(o, ev);
   const probeHead = buildHead(tf, headSpec(await featureDim(backbone.artifacts), classes, { kind: o.head, hidden: o.hidden, dropout: o.dropout }), 'softmax', seed);
   const headArt = await modelArtifacts(tf, probeHead);
   probeHead.dispose();
@@ -103,20 +114,26 @@ async function compareRun(run: StartedRun, log: Logger): Promise<CompareResult> 
 
   const subRun = async (name: 'scratch' | 'transfer', outcome: ModelOutcome, seconds: number): Promise<RunFolder> => {
     const dir = path.join(outDir, name);
-    await fs.mkdir(dir, { recursive: true });
-    await fs.copyFile(path.join(outDir, 'split.json'), path.join(dir, 'split.json'));
-    const r = await writeRunFolder(dir, ds, split, { ...outcome, details: { ...outcome.details, audit } }, timings, runTitle(ds, outcome));
+    const side = ev.withLabel(name);
+    const r = await side.stage('report', async () => {
+      await fs.mkdir(dir, { recursive: true });
+      await fs.copyFile(path.join(outDir, 'split.json'), path.join(dir, 'split.json'));
+      return writeRunFolder(dir, ds, split, { ...outcome, details: { ...outcome.details, audit } }, timings, runTitle(ds, outcome));
+    });
+    emitEvaluation(side, r);
     log.info(`${name}: test accuracy ${r.metrics.test.accuracy.toFixed(4)}, test loss ${r.metrics.test.loss.toFixed(4)} (${seconds.toFixed(1)} s)`);
     return r;
   };
 
   let t = performance.now();
-  const scratch = calibrateOutcome(await runScratch(split, classes, { ...o, checkpoint: { file: path.join(outDir, 'scratch', STATE_FILE), resume: run.resume } }, log), log, o.calibrate ?? true);
+  const scratchEv = ev.withLabel('scratch');
+  const scratch = calibrateOutcome(await runScratch(split, classes, { ...o, checkpoint: { file: path.join(outDir, 'scratch', STATE_FILE), resume: run.resume } }, scratchEv), scratchEv, o.calibrate ?? true);
   const scratchWall = (performance.now() - t) / 1000;
   const scratchRun = await subRun('scratch', scratch, scratchWall);
 
   t = performance.now();
-  const transfer = calibrateOutcome(await runTransfer(split, classes, o, log, backbone), log, o.calibrate ?? true);
+  const transferEv = ev.withLabel('transfer');
+  const transfer = calibrateOutcome(await runTransfer(split, classes, o, transferEv, backbone), transferEv, o.calibrate ?? true);
   const transferWall = (performance.now() - t) / 1000;
   const transferRun = await subRun('transfer', transfer, transferWall);
 

@@ -29,9 +29,9 @@ export interface RecordedRun {
 }
 
 /** Options that only say how to run, not what: they may differ when a run is resumed. */
-const RESUME_OVERRIDABLE = new Set(['threads', 'logger', 'resume', 'quiet']);
+const RESUME_OVERRIDABLE = new Set(['threads', 'logger', 'onEvent', 'signal', 'resume', 'quiet']);
 /** Never recorded. */
-const NOT_RECORDED = new Set(['logger', 'resume', 'from']);
+const NOT_RECORDED = new Set(['logger', 'onEvent', 'signal', 'resume', 'from']);
 
 export function timestamp(): string {
   return new Date().toISOString().replace(/\.\d+Z$/, '').replace(/:/g, '-');
@@ -87,7 +87,7 @@ export async function resolveRunOptions(command: RunCommand, o: RunRequest, log:
     if (await exists(path.join(dir, finishedFile(command)))) throw new DatasetError(`${src} has finished (${finishedFile(command)} is there); nothing to resume. To run it again: tlearn ${command} --from ${src}`);
     const changed = Object.entries(o).filter(([k, v]) => v !== undefined && !RESUME_OVERRIDABLE.has(k)).map(([k]) => k);
     if (changed.length) throw new DatasetError(`--resume continues a run with its recorded options; it cannot change ${changed.join(', ')} (to start a new run with changes: tlearn ${command} --from ${src} ...)`);
-    return { options: { ...recorded.options, threads: o.threads ?? recorded.options.threads, logger: o.logger, out: dir }, resume: true };
+    return { options: { ...recorded.options, threads: o.threads ?? recorded.options.threads, logger: o.logger, onEvent: o.onEvent, signal: o.signal, out: dir }, resume: true };
   }
   const given = Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'from'));
   return { options: { ...recorded.options, out: undefined, ...given }, resume: false, from: { dir, recorded } };

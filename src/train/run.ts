@@ -13,16 +13,17 @@ import { blockingProblems } from '../data/check.js';
 import { ContentHashIndex } from '../data/hash-index.js';
 import { diffSplits, readSplitFile, splitFromFile } from '../data/split-file.js';
 import type { Logger } from '../util/log.js';
-import { silentLogger } from '../util/log.js';
-import { InterruptedError, setResumeCommand, shellQuote } from '../util/interrupt.js';
+import { InterruptedError, setResumeCommand, shellQuote, whileStoppable } from '../util/interrupt.js';
 import type { EpochLog } from '../engine/fit.js';
+import { RunEvents, type TrainingEvent } from '../engine/events.js';
+import { renderTrainingEvents } from '../engine/event-render.js';
 import { runScratch } from './modes/scratch.js';
 import { runTransfer } from './modes/transfer.js';
 import { runFinetune } from './modes/finetune.js';
 import { withTta } from './tta.js';
 import { checkNetworkOptions } from '../engine/network.js';
 import { calibrateOutcome } from './calibrate.js';
-import { writeRunFolder, type RunMetrics } from './outcome.js';
+import { writeRunFolder, type RunFolder, type RunMetrics } from './outcome.js';
 import { openRunFolder, resolveRunOptions, STATE_FILE, timestamp, writeRecordedRun, type RunCommand } from './run-folder.js';
 import { NETWORK_ONLY_OPTIONS, type ModelOutcome, type RunRequest, type TrainMode, type TrainRunOptions } from './types.js';
 import type { ReportFiles } from '../report/html.js';
@@ -48,9 +49,12 @@ export interface PreparedData {
 
 /**
  * Discovers and splits the dataset (or takes the recorded split), creates the run folder, writes split.json and
- * audits the data; stops on label conflicts and symbolic link loops unless `o.force`.
+ * audits the data; stops on label conflicts and symbolic link loops unless `o.force`. With a run's events, it
+ * emits 'run-start' (as `mode`, default o.mode) once the split is known, and the data stage.
  */
-export async function prepareData(o: TrainRunOptions, log: Logger, recorded?: SplitFile): Promise<PreparedData> {
+export async function prepareData(o: TrainRunOptions, out: RunEvents | Logger, recorded?: SplitFile, mode?: string): Promise<PreparedData> {
+  const ev = out instanceof RunEvents ? out : new RunEvents(renderTrainingEvents(out));
+  const log = ev.logger();
   let t = performance.now();
   const ds = await loadImageFolder(o.data, { exclude: o.exclude });
   for (const w of ds.warnings) log.warn(w);
@@ -61,6 +65,8 @@ export async function prepareData(o: TrainRunOptions, log: Logger, recorded?: Sp
   const outDir = path.resolve(o.out ?? path.join('runs', timestamp()));
   await fs.mkdir(outDir, { recursive: true });
   if (!recorded) await writeFileAtomic(path.join(outDir, 'split.json'), JSON.stringify(splitToJson(ds, split)));
+  ev.emit({ type: 'run-start', mode: mode ?? o.mode ?? 'transfer', outDir, classes: ds.classes, counts: { train: split.train.length, val: split.val.length, test: split.test.length }, resumed: Boolean(recorded) });
+  ev.emit({ type: 'stage', stage: 'data', state: 'start' });
   for (const line of formatSummary(summarizeDataset(ds, split))) log.info(line);
   for (const s of ds.skipped) log.info(`  skipped ${s.path}: ${s.reason}`);
   const splitSeconds = (performance.now() - t) / 1000;
@@ -73,27 +79,31 @@ export async function prepareData(o: TrainRunOptions, log: Logger, recorded?: Sp
     throw new DatasetError(`the data check found ${blocking.length > 1 ? 'problems' : 'a problem'} that would make the model or its test accuracy wrong:\n${blocking.map((b) => `  ${b}`).join('\n')}\nfix the data (see tlearn check), or pass --force to train anyway`);
   }
   for (const b of blocking) log.warn(`${b} (going on: --force)`);
+  ev.emit({ type: 'stage', stage: 'data', state: 'end', seconds: discover + splitSeconds + (performance.now() - t) / 1000 });
   return { ds, split, outDir, audit, timings: { discover, split: splitSeconds, audit: (performance.now() - t) / 1000 } };
 }
 
 export interface StartedRun extends PreparedData {
   o: TrainRunOptions;
   resume: boolean;
+  /** The run's events, with its signal. */
+  events: RunEvents;
   /** Ends the run: removes its resumable state when it finished, releases the folder. */
   finish(ok: boolean): Promise<void>;
 }
 
 /** Resolves the options (--resume, --from), checks them, opens and locks the run folder, prepares the data and records the run. */
-export async function startRun(command: RunCommand, request: RunRequest, log: Logger, check?: (o: TrainRunOptions) => void): Promise<StartedRun> {
+export async function startRun(command: RunCommand, request: RunRequest, ev: RunEvents, check?: (o: TrainRunOptions) => void): Promise<StartedRun> {
+  const log = ev.logger();
   const { options, resume, from } = await resolveRunOptions(command, request, log);
   // options that cannot work are refused before anything is read or written
   check?.(options);
   const folder = await openRunFolder(command, options, resume, log);
-  const o: TrainRunOptions = { ...options, out: folder.outDir };
+  const o: TrainRunOptions = { ...options, out: folder.outDir, signal: ev.signal };
   try {
     if (resume) log.info(`resuming ${folder.outDir} with its recorded options and split`);
     const recorded = resume ? await readSplitFile(path.join(folder.outDir, 'split.json')) : undefined;
-    const prepared = await prepareData(o, log, recorded);
+    const prepared = await prepareData(o, ev, recorded, command === 'compare' ? 'compare' : undefined);
     if (from) {
       const diff = diffSplits(await readSplitFile(path.join(from.dir, 'split.json')), splitToJson(prepared.ds, prepared.split));
       if (diff.length) {
@@ -107,6 +117,7 @@ export async function startRun(command: RunCommand, request: RunRequest, log: Lo
       ...prepared,
       o,
       resume,
+      events: ev,
       finish: async (ok) => {
         setResumeCommand(undefined);
         if (ok) {
@@ -124,18 +135,70 @@ export async function startRun(command: RunCommand, request: RunRequest, log: Lo
   }
 }
 
-/** Runs `fn` for a started run, ending it either way; a stop (Ctrl-C) carries the command that continues the run. */
+/**
+ * Runs `fn` for a started run, ending it either way; while it runs, Ctrl-C and requestStop() stop it through its
+ * signal, and a stop carries the run folder and the command that continues the run.
+ */
 export async function withRun<T>(command: RunCommand, run: StartedRun, fn: () => Promise<T>): Promise<T> {
   let ok = false;
   try {
-    const r = await fn();
+    const r = await whileStoppable((sig) => run.events.stop?.(sig), async () => {
+      run.events.throwIfStopped('stopped before training; nothing was trained yet');
+      return fn();
+    });
     ok = true;
     return r;
   } catch (e) {
-    if (e instanceof InterruptedError) e.resumeCommand = `tlearn ${command} --resume ${shellQuote(run.outDir)}`;
+    if (e instanceof InterruptedError) {
+      e.resumeCommand = `tlearn ${command} --resume ${shellQuote(run.outDir)}`;
+      e.outDir = run.outDir;
+    }
     throw e;
   } finally {
     await run.finish(ok);
+  }
+}
+
+/**
+ * The events side of a whole run: one listener for the caller's `onEvent` and `logger`, the run's own
+ * AbortController (aborted by the caller's signal, Ctrl-C or requestStop()), and the last event: 'done' with
+ * `doneFields` of the result, 'cancelled' on InterruptedError, 'failed' on anything else (the promise rejects).
+ */
+export async function runWithEvents<T>(request: RunRequest, body: (ev: RunEvents) => Promise<T>, doneFields: (r: T) => Partial<Extract<TrainingEvent, { type: 'done' }>>): Promise<T> {
+  const listeners = [request.onEvent, request.logger ? renderTrainingEvents(request.logger) : undefined].filter((l) => l !== undefined);
+  const controller = new AbortController();
+  const outer = request.signal;
+  const onAbort = () => controller.abort(outer!.reason);
+  if (outer?.aborted) onAbort();
+  else outer?.addEventListener('abort', onAbort, { once: true });
+  const ev = new RunEvents(
+    (e) => {
+      for (const l of listeners) l(e);
+    },
+    controller.signal,
+    undefined,
+    (reason) => controller.abort(reason),
+  );
+  // the last event must not hide the run's own error when a listener throws
+  const last = (e: TrainingEvent) => {
+    try {
+      ev.emit(e);
+    } catch {
+      /* the run's outcome stands */
+    }
+  };
+  const t0 = performance.now();
+  const seconds = () => (performance.now() - t0) / 1000;
+  try {
+    const r = await body(ev);
+    last({ type: 'done', ...doneFields(r), seconds: seconds() });
+    return r;
+  } catch (e: any) {
+    if (e instanceof InterruptedError) last({ type: 'cancelled', outDir: e.outDir, resumeCommand: e.resumeCommand, message: e.message, seconds: seconds() });
+    else last({ type: 'failed', error: e?.message ?? String(e), seconds: seconds() });
+    throw e;
+  } finally {
+    outer?.removeEventListener('abort', onAbort);
   }
 }
 
@@ -162,21 +225,37 @@ export function checkModeOptions(mode: TrainMode, o: TrainRunOptions): void {
   }
 }
 
+/** The 'evaluation' events of a written run folder (val, then test), with `label` when given. */
+export function emitEvaluation(ev: RunEvents, r: Pick<RunFolder, 'metrics'>): void {
+  for (const split of ['val', 'test'] as const) {
+    const m = r.metrics[split];
+    ev.emit({ type: 'evaluation', split, accuracy: m.accuracy, loss: m.loss, images: m.n });
+  }
+}
+
 export async function trainFromFolder(request: RunRequest): Promise<TrainRunResult> {
-  const log = request.logger ?? silentLogger;
-  const run = await startRun('train', request, log, (o) => checkModeOptions(o.mode ?? 'transfer', o));
-  const { ds, split, outDir, timings, audit, o } = run;
-  return withRun('train', run, async () => {
-    const mode = o.mode ?? 'transfer';
-    const checkpoint = { file: path.join(outDir, STATE_FILE), resume: run.resume };
-    let outcome: ModelOutcome;
-    if (mode === 'transfer') outcome = await runTransfer(split, ds.classes.length, o, log);
-    else if (mode === 'scratch') outcome = await runScratch(split, ds.classes.length, { ...o, checkpoint }, log);
-    else if (mode === 'finetune') outcome = await runFinetune(split, ds.classes.length, { ...o, checkpoint, checkpointDir: path.join(outDir, 'checkpoint') }, log);
-    else throw new Error(`unknown mode '${mode as string}'`);
-    // the model is final: calibrate it before anything reads its probabilities
-    outcome = calibrateOutcome(outcome, log, o.calibrate ?? true);
-    if (o.tta) outcome = await withTta(outcome, split, o, log);
-    return writeRunFolder(outDir, ds, split, { ...outcome, details: { ...outcome.details, audit } }, timings, runTitle(ds, outcome));
-  });
+  return runWithEvents(
+    request,
+    async (ev) => {
+      const run = await startRun('train', request, ev, (o) => checkModeOptions(o.mode ?? 'transfer', o));
+      const { ds, split, outDir, timings, audit, o } = run;
+      return withRun('train', run, async () => {
+        const mode = o.mode ?? 'transfer';
+        const checkpoint = { file: path.join(outDir, STATE_FILE), resume: run.resume };
+        let outcome: ModelOutcome;
+        if (mode === 'transfer') outcome = await runTransfer(split, ds.classes.length, o, ev);
+        else if (mode === 'scratch') outcome = await runScratch(split, ds.classes.length, { ...o, checkpoint }, ev);
+        else if (mode === 'finetune') outcome = await runFinetune(split, ds.classes.length, { ...o, checkpoint, checkpointDir: path.join(outDir, 'checkpoint') }, ev);
+        else throw new Error(`unknown mode '${mode as string}'`);
+        // the model is final: calibrate it before anything reads its probabilities
+        outcome = calibrateOutcome(outcome, ev, o.calibrate ?? true);
+        if (o.tta) outcome = await withTta(outcome, split, o, ev.logger());
+        const final = outcome;
+        const r = await ev.stage('report', () => writeRunFolder(outDir, ds, split, { ...final, details: { ...final.details, audit } }, timings, runTitle(ds, final)));
+        emitEvaluation(ev, r);
+        return r;
+      });
+    },
+    (r) => ({ outDir: r.outDir, testAccuracy: r.metrics.test.accuracy }),
+  );
 }

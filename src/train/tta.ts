@@ -12,7 +12,7 @@ export async function withTta(o: ModelOutcome, split: DatasetSplit, opts: TrainR
   const paths = split.test.map((i) => i.path);
   const progress = log.progress(`test with TTA (${TTA_VARIANTS.length} views)`, paths.length);
   try {
-    const r = await streamImages(paths, runner, { inputSize: o.inputSize, preprocessing: o.preprocessing, resize: o.resize, kernel: o.kernel, variants: TTA_VARIANTS, progress });
+    const r = await streamImages(paths, runner, { inputSize: o.inputSize, preprocessing: o.preprocessing, resize: o.resize, kernel: o.kernel, variants: TTA_VARIANTS, progress, signal: opts.signal });
     progress.done();
     const K = runner.outputDim;
     const keep = paths.map((_, i) => i).filter((i) => r.ok[i]);

@@ -15,6 +15,7 @@ import type { HeadKind } from '../engine/head.js';
 import type { LrSchedule } from '../engine/network.js';
 import type { OptimizerName } from '../engine/optimizers.js';
 import type { Logger } from '../util/log.js';
+import type { TrainingListener } from '../engine/events.js';
 
 export type TrainMode = 'transfer' | 'scratch' | 'finetune';
 export const TRAIN_MODES: TrainMode[] = ['transfer', 'scratch', 'finetune'];
@@ -142,7 +143,18 @@ export interface TrainRunOptions {
   /** Use the features cache (default true). */
   cache?: boolean;
   threads?: number;
+  /** Draws the run on this logger as the command line does (progress bars and lines); see also onEvent. */
   logger?: Logger;
+  /**
+   * The run's events, whatever the mode: run-start, stages, extract/batch progress, epochs, checkpoints,
+   * calibration, evaluation, then done, failed or cancelled (engine/events.ts).
+   */
+  onEvent?: TrainingListener;
+  /**
+   * Stops the run at its next safe point, within one batch: scratch and fine-tune write their checkpoint; every
+   * mode leaves a run folder that `{ resume: outDir }` completes. The promise rejects with InterruptedError.
+   */
+  signal?: AbortSignal;
   /** Train even when the data check finds label conflicts or symbolic link loops. */
   force?: boolean;
   /** Continue the run in this folder from its last checkpoint, with its recorded options and split. */

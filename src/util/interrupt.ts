@@ -1,12 +1,17 @@
 /**
- * Stopping cleanly on Ctrl-C (SIGINT) or SIGTERM. Code that can stop at a safe point (the training loop, which
- * then writes a checkpoint) registers a stop handler while it runs; the command line's signal handler asks it
- * to stop, or, when nothing can stop cleanly (or on a second Ctrl-C), exits at once. Either way it prints the
- * command that continues the run, which the run registers once its folder exists.
+ * Stopping cleanly on Ctrl-C (SIGINT) or SIGTERM. A training run stops through one AbortSignal passed down to
+ * its loops (feature extraction, the head, the network trainer), which check it after every batch and throw
+ * InterruptedError at that safe point (the network trainer writes its checkpoint first). The command line owns
+ * an AbortController and aborts it on the first Ctrl-C while a run can stop cleanly (a run registers itself with
+ * `whileStoppable` while it runs); when nothing can stop cleanly, or on a second Ctrl-C, it exits at once.
+ * Either way it prints the command that continues the run, which the run registers once its folder exists.
+ * `requestStop()` asks every registered run to stop, for callers without a signal of their own.
  */
 export class InterruptedError extends Error {
   /** The command that continues the run, when the run set one. */
   resumeCommand?: string;
+  /** The run folder that can be resumed, when there is one. */
+  outDir?: string;
 
   constructor(
     message: string,
@@ -27,6 +32,16 @@ export async function whileStoppable<T>(onStop: (signal: 'SIGINT' | 'SIGTERM') =
   } finally {
     stoppers.delete(onStop);
   }
+}
+
+/** Whether something running can stop cleanly now (a run has registered with whileStoppable). */
+export function canStop(): boolean {
+  return stoppers.size > 0;
+}
+
+/** The signal name an aborted AbortSignal stands for: the reason when it is 'SIGTERM' or 'SIGINT', else SIGINT. */
+export function stopSignalName(signal: AbortSignal): 'SIGINT' | 'SIGTERM' {
+  return signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
 }
 
 /** Asks whatever is running to stop at its next safe point; false when nothing can. */
@@ -53,13 +68,14 @@ export function shellQuote(s: string): string {
  * The command line's handling of SIGINT/SIGTERM: the first asks for a clean stop (or exits when nothing can
  * stop cleanly), the second exits at once. Returns a function that removes the handlers.
  */
-export function installSignalHandlers(write: (line: string) => void, exit: (code: number) => void = (c) => process.exit(c)): () => void {
+export function installSignalHandlers(write: (line: string) => void, exit: (code: number) => void = (c) => process.exit(c), controller?: AbortController): () => void {
   let count = 0;
   const handler = (signal: 'SIGINT' | 'SIGTERM') => {
     count++;
     const code = signal === 'SIGINT' ? 130 : 143;
-    if (count === 1 && requestStop(signal)) {
-      write(`\n${signal === 'SIGINT' ? 'Ctrl-C' : signal}: stopping after the current step to write a checkpoint (press Ctrl-C again to quit at once)`);
+    const stopping = count === 1 && (controller ? canStop() && (controller.abort(signal), true) : requestStop(signal));
+    if (stopping) {
+      write(`\n${signal === 'SIGINT' ? 'Ctrl-C' : signal}: stopping after the current step (a checkpoint is written where the mode keeps one; press Ctrl-C again to quit at once)`);
       return;
     }
     write(`\ninterrupted${resumeCommand ? `; to continue: ${resumeCommand}` : ''}`);

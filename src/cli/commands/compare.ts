@@ -46,7 +46,7 @@ export function compareCommand(): Command {
     .action(async (data: string | undefined, o: any, cmd: Command) => {
       const log = createLogger({ quiet: o.quiet });
       const d = data === undefined ? undefined : await resolveDataArg(data, { logger: log });
-      const r = await withSignals(() => compareOnFolder(givenOptions(cmd, o, {
+      const r = await withSignals((signal) => compareOnFolder(givenOptions(cmd, o, {
         data: d?.folder,
         exclude: d ? expandExclude(o.exclude, d) : o.exclude,
         split: o.split,
@@ -66,7 +66,7 @@ export function compareCommand(): Command {
         force: o.force,
         resume: o.resume,
         from: o.from,
-      }, log) as RunRequest));
+      }, log, signal) as RunRequest));
       const text = [
         '',
         'test evaluation:',

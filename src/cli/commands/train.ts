@@ -89,7 +89,7 @@ export function trainCommand(): Command {
     .action(async (data: string | undefined, o: any, cmd: Command) => {
       const log = createLogger({ quiet: o.quiet });
       const d = data === undefined ? undefined : await resolveDataArg(data, { logger: log });
-      const r = await withSignals(() => trainFromFolder(givenOptions(cmd, o, {
+      const r = await withSignals((signal) => trainFromFolder(givenOptions(cmd, o, {
         data: d?.folder,
         exclude: d ? expandExclude(o.exclude, d) : o.exclude,
         split: o.split,
@@ -139,7 +139,7 @@ export function trainCommand(): Command {
         force: o.force,
         resume: o.resume,
         from: o.from,
-      }, log) as RunRequest));
+      }, log, signal) as RunRequest));
       const m = r.metrics;
       const text = [
         '',

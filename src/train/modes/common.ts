@@ -2,7 +2,7 @@
 import { augmentRgb, augmentRng, decodeAugmented, describeAugment } from '../../image/augment.js';
 import type { ResizeKernel, ResizeMode } from '../../image/decode.js';
 import type { DatasetSplit } from '../../data/split.js';
-import type { Logger } from '../../util/log.js';
+import type { RunEvents } from '../../engine/events.js';
 import { autoClassWeights } from '../../engine/fit.js';
 import type { NetworkTrainOptions } from '../../engine/network.js';
 import type { TrainRunOptions } from '../types.js';
@@ -12,11 +12,11 @@ export function sharedNetworkOptions(
   split: DatasetSplit,
   classes: number,
   input: { inputSize: [number, number]; resize: ResizeMode; kernel: ResizeKernel },
-  log: Logger,
+  ev: RunEvents,
 ): Omit<NetworkTrainOptions, 'preprocessing' | 'trainable'> {
   const seed = o.seed ?? 42;
   const aug = o.augment;
-  if (aug) log.info(`augmentation: ${describeAugment(aug)}`);
+  if (aug) ev.info(`augmentation: ${describeAugment(aug)}`);
   const decodeOpts = { width: input.inputSize[1], height: input.inputSize[0], resize: input.resize, kernel: input.kernel };
   return {
     classes,
@@ -48,6 +48,7 @@ export function sharedNetworkOptions(
     trainDecode: aug ? (epoch, [height, width]) => (p, index) => decodeAugmented(p, { ...decodeOpts, width, height }, aug, augmentRng(seed, epoch, index)) : undefined,
     trainAugment: aug ? (epoch, [height, width]) => (img, index) => augmentRgb(img, { ...decodeOpts, width, height }, aug, augmentRng(seed, epoch, index)) : undefined,
     checkpoint: o.checkpoint,
-    logger: log,
+    onEvent: (e) => ev.emit(e),
+    signal: ev.signal,
   };
 }

@@ -9,7 +9,7 @@ import { writeLayersModel } from '../../backbones/layers-model.js';
 import { describeAugment, type AugmentOptions } from '../../image/augment.js';
 import { sharedNetworkOptions } from './common.js';
 import type { DatasetSplit } from '../../data/split.js';
-import type { Logger } from '../../util/log.js';
+import type { RunEvents } from '../../engine/events.js';
 import { groupsToUnfreeze } from '../../engine/layer-groups.js';
 import { trainNetwork } from '../../engine/network.js';
 import type { ModelOutcome, TrainRunOptions } from '../types.js';
@@ -19,15 +19,15 @@ import { runTransfer } from './transfer.js';
 const BN_AFFINE = /\/(gamma|beta)$/;
 const BN_STATISTICS = /\/(moving_mean|moving_variance)$/;
 
-export async function runFinetune(split: DatasetSplit, classes: number, o: TrainRunOptions & { checkpointDir?: string }, log: Logger): Promise<ModelOutcome> {
+export async function runFinetune(split: DatasetSplit, classes: number, o: TrainRunOptions & { checkpointDir?: string }, ev: RunEvents): Promise<ModelOutcome> {
   const t0 = performance.now();
   // defaults tuned on Caltech-97 with MobileNetV2-0.35 (see BENCHMARKS.md): a short head stage, so the head does
   // not memorise un-augmented features, then a one-cycle fine-tune of the top 8 blocks, label smoothing 0.1,
   // dropout 0.2 before the head, and the epoch with the best validation accuracy kept
   o = { ...o, labelSmoothing: o.labelSmoothing ?? 0.1, dropout: o.dropout ?? 0.2, monitor: o.monitor ?? 'val_acc' };
   const headEpochs = o.headEpochs ?? 3;
-  log.info(`fine-tuning, stage 1: a new head on the frozen backbone's cached features (${headEpochs} epochs)`);
-  const stage1 = await runTransfer(split, classes, { ...o, epochs: headEpochs, lr: o.headLr, schedule: undefined }, log, undefined, true);
+  ev.info(`fine-tuning, stage 1: a new head on the frozen backbone's cached features (${headEpochs} epochs)`);
+  const stage1 = await runTransfer(split, classes, { ...o, epochs: headEpochs, lr: o.headLr, schedule: undefined }, ev, undefined, true);
   const backbone = stage1.backboneObj;
   const groups = groupsToUnfreeze(backbone.artifacts.modelTopology, o.unfreeze ?? 8);
   const unfrozen = new Set(groups.flatMap((g) => g.layers));
@@ -45,13 +45,13 @@ export async function runFinetune(split: DatasetSplit, classes: number, o: Train
   // BatchNormalization trains (batch statistics, gamma/beta) when its gamma/beta are trainable
   const trainable = (w: string) => !BN_STATISTICS.test(w) && (bnMode === 'train' || !BN_AFFINE.test(w)) && (headLayers.has(layerOf(w)) || unfrozen.has(layerOf(w)));
   const bnWords = bnMode === 'train' ? 'BatchNormalization in training mode (batch statistics)' : 'BatchNormalization frozen in inference mode';
-  log.info(`fine-tuning, stage 2: unfreezing ${groups.length} group${groups.length === 1 ? '' : 's'} (${groups.map((g) => g.name).join(', ') || 'none'}) + the head; ${bnWords}`);
+  ev.info(`fine-tuning, stage 2: unfreezing ${groups.length} group${groups.length === 1 ? '' : 's'} (${groups.map((g) => g.name).join(', ') || 'none'}) + the head; ${bnWords}`);
   const aug: AugmentOptions | undefined = o.augment;
   const kernel = o.kernel ?? 'linear';
-  const shared = sharedNetworkOptions(o, split, classes, { inputSize: backbone.inputSize, resize: backbone.resize, kernel }, log);
+  const shared = sharedNetworkOptions(o, split, classes, { inputSize: backbone.inputSize, resize: backbone.resize, kernel }, ev);
   // re-estimation covers the unfrozen blocks' BatchNormalization layers (their inputs change as the blocks train)
   const reestimate = shared.batchNorm?.reestimate ? { ...shared.batchNorm.reestimate, layers: (l: string) => unfrozen.has(l) } : undefined;
-  const net = await trainNetwork(stage1.model, batchSource(split.train), batchSource(split.val), {
+  const net = await ev.stage('network', () => trainNetwork(stage1.model, batchSource(split.train), batchSource(split.val), {
     ...shared,
     batchNorm: { ...shared.batchNorm, reestimate },
     preprocessing: backbone.preprocessing,
@@ -64,11 +64,11 @@ export async function runFinetune(split: DatasetSplit, classes: number, o: Train
     onBest: o.checkpointDir
       ? async (artifacts, epoch) => {
           await writeLayersModel(o.checkpointDir!, artifacts);
-          log.info(`  checkpoint: epoch ${epoch} written to ${o.checkpointDir}`);
+          ev.info(`  checkpoint: epoch ${epoch} written to ${o.checkpointDir}`);
         }
       : undefined,
     label: 'fine-tune',
-  });
+  }));
   const train = (performance.now() - t0) / 1000;
   const t1 = performance.now();
   const val = await splitPredictions(net, split.val);

@@ -4,7 +4,7 @@ import { describeAugment } from '../../image/augment.js';
 import { sharedNetworkOptions } from './common.js';
 import type { DatasetSplit } from '../../data/split.js';
 import { countParams } from '../../backbones/surgery.js';
-import type { Logger } from '../../util/log.js';
+import type { RunEvents } from '../../engine/events.js';
 import { buildArchitecture, DEFAULT_ARCH } from '../../engine/architectures.js';
 import type { BatchSource } from '../../engine/image-batches.js';
 import { trainNetwork, type TrainedNetwork } from '../../engine/network.js';
@@ -46,22 +46,24 @@ function recipeDescription(net: TrainedNetwork): Array<[string, string]> {
   return rows;
 }
 
-export async function runScratch(split: DatasetSplit, classes: number, o: TrainRunOptions, log: Logger): Promise<ModelOutcome & { network: TrainedNetwork }> {
+export async function runScratch(split: DatasetSplit, classes: number, o: TrainRunOptions, ev: RunEvents): Promise<ModelOutcome & { network: TrainedNetwork }> {
   const inputSize = o.inputSize ?? [224, 224];
   const seed = o.seed ?? 42;
   const { arch, artifacts } = await buildArchitecture(o.arch ?? DEFAULT_ARCH, inputSize, classes, seed);
   const params = countParams(artifacts);
-  log.info(`model: ${arch.name} (${arch.description}), ${params.toLocaleString('en-US')} params, input ${inputSize.join('x')}, trained from scratch`);
+  ev.info(`model: ${arch.name} (${arch.description}), ${params.toLocaleString('en-US')} params, input ${inputSize.join('x')}, trained from scratch`);
   const t0 = performance.now();
   const resize = o.resize ?? 'squash';
   const kernel = o.kernel ?? 'linear';
   const aug = o.augment;
-  const net = await trainNetwork(artifacts, batchSource(split.train), batchSource(split.val), {
-    ...sharedNetworkOptions(o, split, classes, { inputSize, resize, kernel }, log),
-    preprocessing: arch.preprocessing,
-    trainable: () => true,
-    label: 'scratch',
-  });
+  const net = await ev.stage('network', () =>
+    trainNetwork(artifacts, batchSource(split.train), batchSource(split.val), {
+      ...sharedNetworkOptions(o, split, classes, { inputSize, resize, kernel }, ev),
+      preprocessing: arch.preprocessing,
+      trainable: () => true,
+      label: 'scratch',
+    }),
+  );
   const train = (performance.now() - t0) / 1000;
   const t1 = performance.now();
   const val = await splitPredictions(net, split.val);

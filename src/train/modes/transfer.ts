@@ -7,7 +7,7 @@ import type { LabelledImage } from '../../data/discover.js';
 import type { DatasetSplit } from '../../data/split.js';
 import { createFeatureExtractor, type FeatureSet } from '../../features/extract.js';
 import { getTf } from '../../runtime/tfjs.js';
-import type { Logger } from '../../util/log.js';
+import type { RunEvents } from '../../engine/events.js';
 import { modelArtifacts } from '../../engine/architectures.js';
 import { predictHead, trainHead, type LabelledFeatures } from '../../engine/fit.js';
 import type { ModelOutcome, SplitPredictions, TrainRunOptions } from '../types.js';
@@ -36,8 +36,8 @@ function slice(f: FeatureSet, from: number, to: number): FeatureSet {
   return { ...f, features: f.features.subarray(from * f.dim, to * f.dim), ok: f.ok.slice(from, to), hashes: f.hashes.slice(from, to) };
 }
 
-export async function loadRunBackbone(o: TrainRunOptions, log: Logger): Promise<Backbone> {
-  const backbone = await loadBackbone(o.backbone, { preprocessing: o.preprocessing, cutAt: o.cutAt, weights: o.weights, logger: log });
+export async function loadRunBackbone(o: TrainRunOptions, ev: RunEvents): Promise<Backbone> {
+  const backbone = await loadBackbone(o.backbone, { preprocessing: o.preprocessing, cutAt: o.cutAt, weights: o.weights, logger: ev.logger() });
   if (o.resize) backbone.resize = o.resize;
   return backbone;
 }
@@ -46,28 +46,42 @@ export async function loadRunBackbone(o: TrainRunOptions, log: Logger): Promise<
  * Trains a head on cached features; `backbone` may be given (compare and fine-tune reuse it). With
  * `skipTest` (fine-tuning's first stage) the test split is not touched and `test` is empty.
  */
-export async function runTransfer(split: DatasetSplit, classes: number, o: TrainRunOptions, log: Logger, given?: Backbone, skipTest = false): Promise<ModelOutcome & { backboneObj: Backbone; head: NonNullable<ModelOutcome['head']>; headModel: LayersModelArtifacts }> {
+export async function runTransfer(split: DatasetSplit, classes: number, o: TrainRunOptions, ev: RunEvents, given?: Backbone, skipTest = false): Promise<ModelOutcome & { backboneObj: Backbone; head: NonNullable<ModelOutcome['head']>; headModel: LayersModelArtifacts }> {
   const timings: Record<string, number> = {};
   let t = performance.now();
-  const backbone = given ?? (await loadRunBackbone(o, log));
+  ev.emit({ type: 'stage', stage: 'backbone', state: 'start' });
+  const backbone = given ?? (await loadRunBackbone(o, ev));
   const kernel = o.kernel ?? 'linear';
-  const fx = await createFeatureExtractor(backbone, { cache: o.cache, kernel, threads: o.threads, logger: log });
-  log.info(`backbone: ${backbone.name} (${backbone.note}), ${backbone.params.toLocaleString('en-US')} params, ${fx.dim}-d features, input ${backbone.inputSize.join('x')}, preprocessing ${backbone.preprocessing}, ${fx.runtime}`);
+  const fx = await createFeatureExtractor(backbone, {
+    cache: o.cache,
+    kernel,
+    threads: o.threads,
+    logger: ev.logger(),
+    signal: ev.signal,
+    onProgress: (p) => ev.emit({ type: 'extract', name: p.label, done: p.done, total: p.total, cached: p.cached, rate: p.rate, etaSeconds: p.etaSeconds }),
+  });
+  ev.info(`backbone: ${backbone.name} (${backbone.note}), ${backbone.params.toLocaleString('en-US')} params, ${fx.dim}-d features, input ${backbone.inputSize.join('x')}, preprocessing ${backbone.preprocessing}, ${fx.runtime}`);
   timings.backbone = (performance.now() - t) / 1000;
+  ev.emit({ type: 'stage', stage: 'backbone', state: 'end', seconds: timings.backbone });
 
   const trainVal = [...split.train, ...split.val];
-  const fTrainVal = await fx.extract(
-    trainVal.map((i) => i.path),
-    'features train+val',
-  );
+  let fTrainVal: FeatureSet;
+  try {
+    fTrainVal = await ev.stage('features', () => fx.extract(trainVal.map((i) => i.path), 'features train+val'));
+  } catch (e) {
+    await fx.close();
+    throw e;
+  }
   const trainRows = labelled(split.train, slice(fTrainVal, 0, split.train.length));
   const valRows = labelled(split.val, slice(fTrainVal, split.train.length, trainVal.length));
-  for (const f of fTrainVal.failed) log.warn(`skipped ${f.path}: ${f.reason}`);
+  for (const f of fTrainVal.failed) ev.warn(`skipped ${f.path}: ${f.reason}`);
   timings.features = fTrainVal.seconds;
 
   t = performance.now();
   const tf = await getTf();
-  const trained = await trainHead(trainRows.data, valRows.data, {
+  let trained: Awaited<ReturnType<typeof trainHead>>;
+  try {
+    trained = await ev.stage('head', () => trainHead(trainRows.data, valRows.data, {
     classes,
     kind: o.head,
     hidden: o.hidden,
@@ -83,19 +97,25 @@ export async function runTransfer(split: DatasetSplit, classes: number, o: Train
     patience: o.patience,
     monitor: o.monitor,
     seed: o.seed,
-    logger: log,
-  });
+    onEvent: (e) => ev.emit(e),
+    signal: ev.signal,
+  }));
+  } catch (e) {
+    await fx.close();
+    throw e;
+  }
   timings.train = (performance.now() - t) / 1000;
 
   // the test split is only touched now, after training
-  const fTest: FeatureSet = skipTest
-    ? { features: new Float32Array(0), dim: fx.dim, ok: [], hashes: [], failed: [], fromCache: 0, computed: 0, seconds: 0, modelSeconds: 0 }
-    : await fx.extract(
-        split.test.map((i) => i.path),
-        'features test',
-      );
-  await fx.close();
-  for (const f of fTest.failed) log.warn(`skipped ${f.path}: ${f.reason}`);
+  let fTest: FeatureSet;
+  try {
+    fTest = skipTest
+      ? { features: new Float32Array(0), dim: fx.dim, ok: [], hashes: [], failed: [], fromCache: 0, computed: 0, seconds: 0, modelSeconds: 0 }
+      : await ev.stage('features', () => fx.extract(split.test.map((i) => i.path), 'features test'));
+  } finally {
+    await fx.close();
+  }
+  for (const f of fTest.failed) ev.warn(`skipped ${f.path}: ${f.reason}`);
   timings.features += fTest.seconds;
   t = performance.now();
   const testRows = labelled(skipTest ? [] : split.test, fTest);
