@@ -11,6 +11,7 @@ import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { JobManager, type StoredEvent } from '../src/studio/jobs.js';
+import type { TrainingEvent } from '../src/engine/events.js';
 import { fixedProject, trainRoutes } from '../src/studio/train-routes.js';
 import { installErrorHandlers } from '../src/serve/errors.js';
 import { silentLogger } from '../src/util/log.js';
@@ -126,17 +127,21 @@ describe('studio training jobs', () => {
     expect(done.testAccuracy).toBeGreaterThanOrEqual(0);
     expect(done.epochs).toBe(5);
     const types = seen.map((e) => e.event.type);
-    expect(types[0]).toBe('run-start');
     expect(types.at(-1)).toBe('done');
     expect(types).toContain('extract');
     const epochs = seen.filter((e) => e.event.type === 'epoch').map((e: any) => e.event.log.epoch);
     expect(epochs).toEqual([1, 2, 3, 4, 5]);
     expect(seen.map((e) => e.seq)).toEqual(seen.map((_e, i) => i));
+    expect(seen[types.indexOf('run-start')]!.event).toMatchObject({ mode: 'transfer', classes: ['blue', 'green', 'red'], resumed: false });
+    const counts = (seen[types.indexOf('run-start')]!.event as any).counts;
+    expect(counts.train + counts.val + counts.test).toBe(30);
     // extraction of train+val, then of test: each ends with all its images done, 30 in all
-    const ends = seen.filter((e) => e.event.type === 'stage' && (e.event as any).state === 'end').map((e) => seen[seen.indexOf(e) - 1]!.event as any);
-    expect(ends.map((e) => e.type)).toEqual(['extract', 'extract']);
-    for (const e of ends) expect(e.done).toBe(e.total);
-    expect(ends[0].total + ends[1].total).toBe(30);
+    const extract = seen.filter((e) => e.event.type === 'extract').map((e) => e.event as Extract<TrainingEvent, { type: 'extract' }>);
+    const lastOf = new Map(extract.map((e) => [e.name, e]));
+    expect([...lastOf.keys()]).toEqual(['features train+val', 'features test']);
+    for (const e of lastOf.values()) expect(e.done).toBe(e.total);
+    expect([...lastOf.values()].reduce((a, e) => a + e.total, 0)).toBe(30);
+    expect(types.filter((t) => t === 'evaluation')).toHaveLength(2);
     // runs.json on disk, and a new manager (a restarted studio) reads the same events from the events file
     const list = JSON.parse(await fs.readFile(path.join(stateDir, 'runs.json'), 'utf8'));
     expect(list).toEqual([expect.objectContaining({ id: run.id, outDir: run.outDir, mode: 'transfer', status: 'done', testAccuracy: done.testAccuracy, startedAt: run.startedAt })]);
@@ -256,7 +261,7 @@ describe('studio training jobs', () => {
       const { run } = await r.json();
       runDir = run.outDir;
       // killed once the first fine-tuning epoch's checkpoint is written
-      await readSse(`${first.url}/api/runs/${run.id}/events`, { headers: first.auth, until: (s) => s.events.some((e) => e.event.type === 'log' && /checkpoint: epoch 1 \(.*training-state\.bin\)/.test((e.event as any).message)) });
+      await readSse(`${first.url}/api/runs/${run.id}/events`, { headers: first.auth, until: (s) => s.events.some((e) => e.event.type === 'checkpoint' && e.event.epoch === 1 && e.event.batch === undefined) });
       first.child.kill('SIGKILL');
       await first.exited;
     } finally {

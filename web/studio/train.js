@@ -41,9 +41,17 @@ export function foldEvent(v, e) {
       v.batch = e;
       break;
     case 'epoch': {
+      // a resumed run repeats epochs it had already done (its history, or a re-run first stage): replace them
       const phase = e.phase;
-      if (v.epochs.length && v.epochs.at(-1).phase !== phase) v.marks.push({ at: v.epochs.length, text: 'fine-tuning starts' });
-      v.epochs.push({ phase, epochs: e.epochs, ...e.log });
+      const row = { phase, epochs: e.epochs, ...e.log };
+      const at = v.epochs.findIndex((p) => p.phase === phase && p.epoch === e.log.epoch);
+      if (at >= 0) v.epochs[at] = row;
+      else {
+        v.epochs.push(row);
+        v.epochs.sort((a, b) => (a.phase === b.phase ? a.epoch - b.epoch : a.phase === 'head' ? -1 : 1));
+      }
+      const first = v.epochs.findIndex((p) => p.phase === 'network');
+      v.marks = first > 0 ? [{ at: first, text: 'fine-tuning starts' }] : [];
       v.stage = phase === 'network' ? 'Fine-tuning the model on your photos…' : 'Learning your classes…';
       v.batch = null;
       break;
