@@ -12,6 +12,9 @@
  *                                      Last-Event-ID and gets only what it missed; `event: status` carries the
  *                                      run's entry; `event: end` says the run is over)
  *   GET  /api/runs/:id/review          metrics, per-class table, confusion matrix, test predictions, top losses
+ *   GET  /api/runs/:id/label-issues    photos whose label may be wrong (the label-issue finder with the run's
+ *                                      backbone, computed once in a worker thread and kept in the run folder;
+ *                                      ?fresh=1 computes again), less those kept as labelled or gone
  *   GET  /api/review/kept              photos kept as labelled; POST /api/review/keep {images: ["class/file", ...]}
  * The project is the one open when the request comes (`current()`); each project has its own JobManager.
  */
@@ -23,6 +26,13 @@ import { estimateTraining, FINETUNE_DEFAULT_EPOCHS, TRANSFER_DEFAULT_EPOCHS } fr
 import { JobError, type JobManager, type RunEntry, type StoredEvent } from './jobs.js';
 import { KeepList } from './keep-list.js';
 import { readRunReview } from './review-data.js';
+import { labelIssuesInThread } from './train-thread.js';
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../util/fs.js';
+import type { FolderLabelIssues } from '../train/label-issues.js';
+
+export const LABEL_ISSUES_FILE = 'studio-label-issues.json';
 
 export interface TrainProject {
   jobs: JobManager;
@@ -140,6 +150,41 @@ export async function trainRoutes(app: FastifyInstance, ctx: TrainRoutesContext)
     const review = await guard(() => readRunReview(run.outDir, projectDir));
     const kept = await new KeepList(stateDir).read();
     return { run: withResumable(jobs, run), ...review, kept: Object.keys(kept) };
+  });
+
+  const finding = new Map<string, Promise<FolderLabelIssues & { computedAt: string }>>();
+  app.get('/api/runs/:id/label-issues', async (req) => {
+    const { jobs, projectDir, stateDir } = await ctx.current();
+    const run = await guard(() => jobs.get(id(req)));
+    if (run.status !== 'done') throw new HttpError(409, 'not finished', 'label issues are looked for with a finished training; open one');
+    const file = path.join(run.outDir, LABEL_ISSUES_FILE);
+    const fresh = (req.query as any)?.fresh === '1';
+    let p = finding.get(file);
+    if (!p) {
+      p = (async () => {
+        if (!fresh) {
+          const cached = await fs.readFile(file, 'utf8').then(JSON.parse, () => undefined);
+          if (cached) return cached;
+        }
+        const r = await labelIssuesInThread(projectDir, { backbone: run.backbone, threads: 1 });
+        const out = { ...r, computedAt: new Date().toISOString() };
+        await writeFileAtomic(file, JSON.stringify(out));
+        return out;
+      })();
+      finding.set(file, p);
+      void p.finally(() => finding.delete(file)).catch(() => {});
+    }
+    let r: FolderLabelIssues & { computedAt: string };
+    try {
+      r = await p;
+    } catch (e: any) {
+      throw new HttpError(422, 'cannot look for label issues', e?.message ?? String(e));
+    }
+    const kept = await new KeepList(stateDir).read();
+    const issues = r.issues
+      .filter((i) => !Object.hasOwn(kept, i.file) && existsSync(path.join(projectDir, i.file)))
+      .map((i) => ({ path: i.file, given: i.given, suggested: i.suggested, score: i.score, kind: i.kind, twin: i.twin }));
+    return { issues, checked: r.checked, images: r.images, estimatedIssues: (r as any).estimatedIssues, computedAt: r.computedAt, hidden: r.issues.length - issues.length };
   });
 
   app.get('/api/review/kept', async () => ({ kept: await new KeepList((await ctx.current()).stateDir).read() }));

@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { TrainingListener } from '../engine/events.js';
 import type { RunRequest } from '../train/types.js';
 import type { WorkerResult } from './train-worker.js';
+import type { FolderLabelIssues, LabelIssuesForFolderOptions } from '../train/label-issues.js';
 
 export interface ThreadOutcome {
   outcome: 'done' | 'failed' | 'cancelled';
@@ -15,17 +16,37 @@ export interface ThreadOutcome {
   valAccuracy?: number;
 }
 
-export function trainInThread(request: RunRequest, emit: TrainingListener, signal: AbortSignal): Promise<ThreadOutcome> {
+function startWorker(data: Record<string, unknown>): Worker {
   const fromSource = import.meta.url.endsWith('.ts');
   const file = new URL(fromSource ? './train-worker.ts' : './train-worker.js', import.meta.url);
+  return fromSource
+    ? new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(file.href)}); })`, { eval: true, workerData: data })
+    : new Worker(file, { workerData: data });
+}
+
+/** labelIssuesForFolder in a worker thread; rejects with its one-line message. */
+export function labelIssuesInThread(folder: string, options: Omit<LabelIssuesForFolderOptions, 'signal' | 'logger' | 'onProgress'>): Promise<FolderLabelIssues> {
+  return new Promise((resolve, reject) => {
+    const worker = startWorker({ task: 'label-issues', folder, options });
+    let answered = false;
+    worker.on('message', (m: any) => {
+      if (m?.type !== 'label-issues') return;
+      answered = true;
+      if (m.error) reject(new Error(m.error));
+      else resolve(m.result);
+    });
+    worker.on('error', (e) => !answered && reject(e));
+    worker.on('exit', () => !answered && reject(new Error('the label-issue finder stopped unexpectedly')));
+  });
+}
+
+export function trainInThread(request: RunRequest, emit: TrainingListener, signal: AbortSignal): Promise<ThreadOutcome> {
   const { logger: _l, ...plain } = request as RunRequest & { logger?: unknown };
   return new Promise((resolve) => {
     let result: WorkerResult | undefined;
     let worker: Worker;
     try {
-      worker = fromSource
-        ? new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(file.href)}); })`, { eval: true, workerData: { request: plain } })
-        : new Worker(file, { workerData: { request: plain } });
+      worker = startWorker({ request: plain });
     } catch (e: any) {
       resolve({ outcome: 'failed', error: `the training could not start: ${e?.message ?? e}` });
       return;

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { RunRequest } from '../train/types.js';
 import { trainWithEvents } from './train-events.js';
+import { labelIssuesForFolder } from '../train/label-issues.js';
 
 export interface WorkerResult {
   type: 'result';
@@ -20,7 +21,18 @@ const controller = new AbortController();
 port.on('message', (m: { type: string }) => {
   if (m?.type === 'abort') controller.abort();
 });
-const r = await trainWithEvents(workerData.request as RunRequest, (event) => port.postMessage({ type: 'event', event }), controller.signal);
-const result: WorkerResult = { type: 'result', outcome: r.outcome, error: r.error, testAccuracy: r.result?.metrics.test.accuracy, valAccuracy: r.result?.metrics.val.accuracy };
-port.postMessage(result);
+if (workerData.task === 'label-issues') {
+  // the label-issue finder (cross-validated heads on the backbone's features) for the Review page
+  const { folder, options } = workerData;
+  try {
+    const r = await labelIssuesForFolder(folder, { ...options, signal: controller.signal });
+    port.postMessage({ type: 'label-issues', result: r });
+  } catch (e: any) {
+    port.postMessage({ type: 'label-issues', error: e?.message ?? String(e) });
+  }
+} else {
+  const r = await trainWithEvents(workerData.request as RunRequest, (event) => port.postMessage({ type: 'event', event }), controller.signal);
+  const result: WorkerResult = { type: 'result', outcome: r.outcome, error: r.error, testAccuracy: r.result?.metrics.test.accuracy, valAccuracy: r.result?.metrics.val.accuracy };
+  port.postMessage(result);
+}
 port.close();

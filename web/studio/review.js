@@ -89,7 +89,7 @@ export async function render(root, studio) {
             'figcaption',
             { class: 'cap' },
             el('span', {}, 'labelled ', el('strong', { class: 'given', text: it.given })),
-            el('span', {}, it.suggestedWord || 'model says ', el('strong', { class: 'suggested', text: it.predicted }), ` (${pct(it.confidence)} sure)`),
+            it.line2 ?? el('span', {}, 'model says ', el('strong', { class: 'suggested', text: it.predicted }), ` (${pct(it.confidence)} sure)`),
             it.note ? el('span', { class: 'name', text: it.note }) : null,
             el('span', { class: 'name', text: it.path }),
           ),
@@ -255,7 +255,7 @@ export async function render(root, studio) {
       ),
     );
 
-    const issues = el('section', { class: 'card', id: 'rv-issues', 'aria-labelledby': 'rv-issues-title' }, el('h2', { id: 'rv-issues-title', text: 'Possible label issues' }), el('p', { class: 'muted', text: 'Looking for photos whose label may be wrong…' }));
+    const issues = el('section', { class: 'card', id: 'rv-issues', 'aria-labelledby': 'rv-issues-title' }, el('h2', { id: 'rv-issues-title', text: 'Possible label issues' }), el('p', { class: 'muted', text: 'Looking for photos whose label may be wrong… (a few seconds, or a minute or two for thousands of photos)' }));
     body.replaceChildren(summary, perClass, confusion, mistakes, issues);
     if (cell) {
       const b = matrix.querySelector(`button[data-t="${cell[0]}"][data-p="${cell[1]}"]`);
@@ -269,14 +269,19 @@ export async function render(root, studio) {
     try {
       r = await api(`/api/runs/${encodeURIComponent(runId)}/label-issues`);
     } catch (e) {
-      section.replaceChildren(section.firstChild, el('p', { class: 'muted', text: e.status === 404 && /no page or action/.test(e.message) ? 'The label-issue finder is not part of this studio yet.' : e.message }));
+      section.replaceChildren(section.firstChild, el('p', { class: 'error', text: e.message }));
       return;
     }
-    const items = r.issues.map((x) => ({ path: x.path, given: x.given, predicted: x.suggested, confidence: x.confidence, exists: x.exists, suggestedWord: 'suggested ' }));
+    const line2 = (x) => {
+      if (x.kind === 'duplicate') return el('span', {}, 'looks the same as ', el('strong', { class: 'suggested', text: x.twin || 'a photo of another class' }));
+      if (x.kind === 'outlier') return el('span', {}, 'unlike the other photos of its class', x.suggested ? [' · closest: ', el('strong', { class: 'suggested', text: x.suggested })] : []);
+      return el('span', {}, 'suggested ', el('strong', { class: 'suggested', text: x.suggested }), ` · the model's confidence in its label: ${pct(x.score)}`);
+    };
+    const items = r.issues.map((x) => ({ path: x.path, given: x.given, predicted: x.suggested, confidence: x.score, line2: line2(x) }));
     section.replaceChildren(
       section.firstChild,
-      el('p', { class: 'hint', text: `Photos where the model, trained without them, strongly prefers another class. Check each: move it, keep it as labelled (it will not be flagged again), or delete it.${r.note ? ` ${r.note}` : ''}` }),
-      gallery('rv-issues-list', items, 'No likely label issues found.'),
+      el('p', { class: 'hint', text: `Photos where models trained without them strongly prefer another class (or that look like a photo of another class, or unlike the rest of their class). Check each: move it to the right class, keep it as labelled (it will not be flagged again), or delete it.${r.hidden ? ` ${plural(r.hidden, 'photo')} already kept, moved or deleted ${r.hidden === 1 ? 'is' : 'are'} not shown.` : ''}` }),
+      gallery('rv-issues-list', items, `No likely label issues among the ${plural(r.checked ?? 0, 'photo')} checked.`),
     );
   }
 
