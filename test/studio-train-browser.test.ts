@@ -101,7 +101,14 @@ run('the studio loop in chromium: collect, train, review, train again, try, expo
       await page.keyboard.down('Space');
       await page.waitForFunction((n) => (document.getElementById('webcam-count')!.textContent ?? '').includes(n) && Number((document.getElementById('webcam-count')!.textContent ?? '').match(/^(\d+)/)?.[1] ?? 0) >= 30, name, { timeout: 30_000 });
       await page.keyboard.up('Space');
-      const n = await recorded();
+      // the count settles once the last frames in flight are saved
+      let n = await recorded();
+      for (let stable = 0; stable < 5; ) {
+        await page.waitForTimeout(150);
+        const m = await recorded();
+        stable = m === n ? stable + 1 : 0;
+        n = m;
+      }
       expect(n).toBeGreaterThanOrEqual(30);
       expect(await waitForFiles(path.join(projectRoot, name), n)).toBe(n);
     }

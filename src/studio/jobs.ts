@@ -181,6 +181,7 @@ export class JobManager {
       threads: this.o.threads,
     };
     await fs.mkdir(entry.outDir, { recursive: true });
+    await this.adoptOthers();
     this.runs.unshift(entry);
     await this.file.write(this.runs);
     this.launch(entry, request);
@@ -268,6 +269,13 @@ export class JobManager {
     }
     this.memory.set(entry.id, list);
     return list;
+  }
+
+  /** Runs another tool wrote into runs.json meanwhile (a copied run, a test) are kept, not overwritten. */
+  private async adoptOthers(): Promise<void> {
+    const known = new Set(this.runs.map((r) => r.id));
+    for (const r of await this.file.read()) if (!known.has(r.id)) this.runs.push(r);
+    this.runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
   }
 
   private freshId(): string {

@@ -78,12 +78,12 @@ export async function render(root, studio) {
     };
     const present = items.filter((i) => i.exists !== false);
     grid.append(
-      ...items.map((it) => {
+      ...items.map((it, index) => {
         const box = el('input', { type: 'checkbox', class: 'pick', 'aria-label': `Choose ${it.path}`, disabled: it.exists === false });
         const card = el(
           'figure',
           { class: 'shot', dataset: { path: it.path } },
-          it.exists === false ? el('div', { class: 'gone', text: 'moved or deleted since this training' }) : el('img', { src: thumb(it.path), alt: `${it.path}`, loading: 'lazy' }),
+          it.exists === false ? el('div', { class: 'gone', text: 'moved or deleted since this training' }) : el('img', { loading: index >= 24 ? 'lazy' : undefined, src: thumb(it.path), alt: `${it.path}` }),
           box,
           el(
             'figcaption',
@@ -109,7 +109,7 @@ export async function render(root, studio) {
       text: 'Choose all',
       disabled: !present.length,
       onclick: () => {
-        for (const box of grid.querySelectorAll('input.pick:not(:disabled)')) {
+        for (const box of grid.querySelectorAll('.shot:not([hidden]) input.pick:not(:disabled)')) {
           box.checked = true;
           box.dispatchEvent(new Event('change'));
         }
@@ -128,7 +128,23 @@ export async function render(root, studio) {
     );
     update();
     if (!items.length) return el('p', { class: 'muted', id: `${id}-grid`, text: empty });
-    return el('div', { id }, grid, bar);
+    // a long list shows its first photos, and the rest on request
+    const LIMIT = 24;
+    const cards = [...grid.children];
+    let more = null;
+    if (cards.length > LIMIT) {
+      for (const c of cards.slice(LIMIT)) c.hidden = true;
+      more = el('button', {
+        type: 'button',
+        class: 'small',
+        text: `Show all ${cards.length} photos`,
+        onclick: () => {
+          for (const c of cards) c.hidden = false;
+          more.remove();
+        },
+      });
+    }
+    return el('div', { id }, bar, grid, more ? el('div', { class: 'row' }, more) : null);
   }
 
   async function fileAction(kind, refs, to) {
@@ -220,7 +236,6 @@ export async function render(root, studio) {
     const matrix = el(
       'table',
       { class: 'confusion', id: 'rv-confusion' },
-      el('caption', { class: 'hint', text: 'Rows: the class a photo is in. Columns: what the model said. Press a number to see its photos.' }),
       el('thead', {}, el('tr', {}, el('th', { class: 'corner', scope: 'col', text: 'is ↓ · said →' }), d.classes.map((c) => el('th', { scope: 'col', text: c })))),
       el(
         'tbody',
@@ -240,7 +255,7 @@ export async function render(root, studio) {
         }),
       ),
     );
-    const confusion = el('section', { class: 'card', 'aria-labelledby': 'rv-confusion-title' }, el('h2', { id: 'rv-confusion-title', text: 'Where it gets confused' }), el('div', { class: 'table-wrap' }, matrix), cellPhotos);
+    const confusion = el('section', { class: 'card', 'aria-labelledby': 'rv-confusion-title' }, el('h2', { id: 'rv-confusion-title', text: 'Where it gets confused' }), el('p', { class: 'hint', text: 'Rows: the class a photo is in. Columns: what the model said. Green: right; orange: mistakes. Press a number to see its photos.' }), el('div', { class: 'table-wrap' }, matrix), cellPhotos);
 
     const top = d.topLoss.map((i) => byRef[i]).filter((x) => x.true !== x.predicted);
     const mistakes = el(
