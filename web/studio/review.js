@@ -288,7 +288,7 @@ export async function render(root, studio) {
       return;
     }
     const line2 = (x) => {
-      if (x.kind === 'duplicate') return el('span', {}, 'looks the same as ', el('strong', { class: 'suggested', text: x.twin || 'a photo of another class' }));
+      if (x.kind === 'duplicate') return el('span', {}, 'looks the same as a photo in ', el('strong', { class: 'suggested', text: x.suggested || (x.twin || '').split('/')[0] || 'another class' }), x.twin ? el('span', { class: 'name', text: ` (${x.twin.split('/').pop()})` }) : null);
       if (x.kind === 'outlier') return el('span', {}, 'unlike the other photos of its class', x.suggested ? [' · closest: ', el('strong', { class: 'suggested', text: x.suggested })] : []);
       return el('span', {}, 'suggested ', el('strong', { class: 'suggested', text: x.suggested }), ` · the model's confidence in its label: ${pct(x.score)}`);
     };
