@@ -147,6 +147,8 @@ export type { ModelSpec, ModelCard, ServedModel } from './serve/models.js';
 export { Batcher } from './serve/batcher.js';
 export type { BatcherOptions } from './serve/batcher.js';
 export { HttpError } from './serve/errors.js';
+export { createStudioServer, STUDIO_PLUGINS, STATE_FILES, projectStateDir, studioHome, readRuns, findRun } from './studio/index.js';
+export type { StudioOptions, StudioPlugin, StudioServer, StudioContext, StudioJobs, StudioProject, RunEntry, RunStatus, ActionSummary } from './studio/index.js';
 
 export { Rng } from './util/rng.js';
 export { createLogger, silentLogger } from './util/log.js';

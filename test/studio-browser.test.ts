@@ -147,6 +147,33 @@ run('tlearn studio in chromium', () => {
     await phoneShot('data', 'data', '.class-card .thumb img');
   });
 
+  it('adds a pasted picture to the class used last, and files dropped on a card to that card', async () => {
+    const png = await fs.readFile(path.join(await makeDataset(tmpDir(), { classes: { red: 1 }, seed: 9, size: 64, ext: '.png' }), 'red', 'img_000.png'));
+    const before = await countFiles(path.join(projectRoot, 'uploaded'));
+    await page.focus('button[aria-label="Add images to uploaded"]'); // the class used last
+    await page.evaluate(async (b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'image.png', { type: 'image/png' }));
+      document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true }));
+    }, png.toString('base64'));
+    expect(await waitForFiles(path.join(projectRoot, 'uploaded'), before + 1)).toBe(before + 1);
+    expect((await fs.readdir(path.join(projectRoot, 'uploaded'))).some((n) => /^pasted-.*\.png$/.test(n))).toBe(true);
+
+    const reds = await countFiles(path.join(projectRoot, 'red things'));
+    await page.evaluate(async (b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'dropped-1.png', { type: 'image/png' }));
+      dt.items.add(new File(['hello, not a picture'], 'notes.png', { type: 'image/png' }));
+      const card = document.querySelector('.class-card[data-class="red things"]')!;
+      card.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, png.toString('base64'));
+    expect(await waitForFiles(path.join(projectRoot, 'red things'), reds + 1)).toBe(reds + 1);
+    expect(await fs.readdir(path.join(projectRoot, 'red things'))).toContain('dropped-1.png');
+    await page.waitForFunction(() => document.querySelector('#toast')?.textContent?.includes('Not added: notes.png'));
+  });
+
   it('shows a class named <img src=x onerror=alert(1)> as text, and no dialog fires', async () => {
     const name = '<img src=x onerror=alert(1)>';
     expect((await post(s.url, s.token, '/api/classes/add', { name })).status).toBe(200);
@@ -186,6 +213,25 @@ run('tlearn studio in chromium', () => {
     await page.click('#undo');
     await page.waitForFunction(() => document.querySelector('#toast')?.textContent?.startsWith('Undone'));
     expect(createHash('sha256').update(await fs.readFile(file)).digest('hex')).toBe(hash);
+  });
+
+  it('undoes an older change from the History, not only the latest', async () => {
+    await page.click('#nav-data');
+    await page.waitForSelector('.class-card');
+    await addClass('first extra');
+    await addClass('second extra');
+    await page.click('#history');
+    await page.waitForSelector('#history-list');
+    await shot('history');
+    // the older of the two: 'first extra' goes, 'second extra' stays
+    await page.click('#history-list button[aria-label="Undo: Add class \'first extra\'"]');
+    await page.waitForSelector('#history-list button[aria-label="Add class \'first extra\': undone"]');
+    expect(await fs.stat(path.join(projectRoot, 'first extra')).then(() => true, () => false)).toBe(false);
+    expect(await fs.stat(path.join(projectRoot, 'second extra')).then(() => true, () => false)).toBe(true);
+    await page.keyboard.press('Escape');
+    await page.click('#undo'); // the latest: 'second extra'
+    await page.waitForFunction(() => document.querySelector('#toast')?.textContent?.includes("Undone: Add class 'second extra'"));
+    expect(await fs.stat(path.join(projectRoot, 'second extra')).then(() => true, () => false)).toBe(false);
   });
 
   it('tries a trained run on an uploaded picture and downloads its web export as a zip', async () => {

@@ -118,3 +118,61 @@ describe('SIGKILL during a bulk move of 200 images', () => {
     }
   });
 });
+
+describe('a log line cut short by a crash', () => {
+  it('is skipped, and the next action still gets a line of its own (it can be undone after a restart)', async () => {
+    const root = await makeProject(tmpDir('tlearn-studio-cut-'), { a: 3, b: 1 }, 24);
+    forgetJournals();
+    let s = await createStudioServer({ folder: root });
+    const log = path.join(s.ctx.project!.stateDir, 'actions.jsonl');
+    await s.close();
+    await fs.appendFile(log, '{"type":"begin","id":"cut-sh'); // a crash while this line was written
+    forgetJournals();
+    s = await createStudioServer({ folder: root });
+    let id: string;
+    try {
+      const r = await post(s.url, s.token, '/api/images/move', { images: ['a/img_0000.jpg'], to: 'b' });
+      expect(r.status).toBe(200);
+      id = r.body.action.id;
+    } finally {
+      await s.close();
+    }
+    forgetJournals();
+    s = await createStudioServer({ folder: root });
+    try {
+      expect((await post(s.url, s.token, '/api/actions/undo', { id })).status).toBe(200);
+      expect(await names(path.join(root, 'a'))).toContain('img_0000.jpg');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('tlearn studio (the command)', () => {
+  it('prints its address with a token, answers only with it, and stops cleanly on SIGTERM; a missing folder is a clear error', async () => {
+    const root = await makeProject(tmpDir('tlearn-studio-cli-'), { a: 2, b: 2 }, 24);
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'tlearn.js'), 'studio', root, '--port', '0'], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    const line = await new Promise<string>((resolve, reject) => {
+      readline.createInterface({ input: child.stdout! }).once('line', resolve);
+      child.once('exit', (c) => reject(new Error(`exited ${c}: ${err}`)));
+    });
+    expect(line).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{20,}$/);
+    const u = new URL(line);
+    expect((await fetch(`${u.origin}/api/classes`)).status).toBe(401);
+    const ok = await fetch(`${u.origin}/api/classes`, { headers: { authorization: `Bearer ${u.searchParams.get('token')}` } });
+    expect((await ok.json()).classes.map((c: any) => c.name)).toEqual(['a', 'b']);
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code).toBe(0);
+    expect(err).toMatch(/open this address/);
+
+    const missing = spawn(process.execPath, [path.join(ROOT, 'bin', 'tlearn.js'), 'studio', path.join(root, 'nope'), '--port', '0'], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let merr = '';
+    missing.stderr!.on('data', (d) => (merr += d));
+    expect(await new Promise((r) => missing.once('exit', r))).toBe(1);
+    expect(merr).toMatch(/does not exist/);
+  });
+});

@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStudioServer, type StudioServer } from '../src/studio/index.js';
+import { allowedHosts } from '../src/studio/auth.js';
 import { tmpDir } from './helpers.js';
 import { get, makeProject, post, rawRequest, sha, snapshot } from './studio-helpers.js';
 
@@ -95,6 +96,18 @@ describe('access: token, cookie, Host, Origin', () => {
       const r = await rawRequest(`${s.url}/api/classes`, { headers: { host, authorization: `Bearer ${s.token}` } });
       expect(r.status, host).toBe(200);
     }
+  });
+});
+
+describe('which Host names the studio answers to', () => {
+  it('is the bound address and port (localhost too on loopback; every local address on a wildcard bind), never another name', () => {
+    expect([...allowedHosts('127.0.0.1', 8000)].sort()).toEqual(['127.0.0.1:8000', '[::1]:8000', 'localhost:8000']);
+    expect([...allowedHosts('::1', 8000)]).toContain('[::1]:8000');
+    const wild = allowedHosts('0.0.0.0', 9);
+    expect(wild.has('127.0.0.1:9')).toBe(true);
+    expect(wild.has('localhost:9')).toBe(true);
+    expect([...wild].some((h) => /[a-z]{3,}\./.test(h))).toBe(false);
+    expect(allowedHosts('192.168.1.5', 80)).toEqual(new Set(['192.168.1.5:80']));
   });
 });
 
@@ -232,13 +245,38 @@ describe('file actions, journal and undo', () => {
   });
 
   it('serves thumbnails (cached by content) and the project list', async () => {
-    const t = await fetch(`${s.url}/api/thumb?i=cats/img_0000.jpg&v=1`, { headers: { authorization: `Bearer ${s.token}` } });
+    const t = await fetch(`${s.url}/api/thumb?i=cats/img_0000.jpg`, { headers: { authorization: `Bearer ${s.token}` } });
     expect(t.status).toBe(200);
     expect(t.headers.get('content-type')).toBe('image/webp');
     expect((await t.arrayBuffer()).byteLength).toBeGreaterThan(50);
+    const etag = t.headers.get('etag')!;
+    expect(etag).toBe(`"${sha(await fs.readFile(path.join(root, 'cats', 'img_0000.jpg')))}"`);
+    const again = await fetch(`${s.url}/api/thumb?i=cats/img_0000.jpg`, { headers: { authorization: `Bearer ${s.token}`, 'if-none-match': etag } });
+    expect(again.status).toBe(304);
+    // the thumbnail is stored by content: a second copy of the image under another name reuses it
+    const stored = await fs.readdir(path.join(process.env.TLEARN_HOME!, 'studio', 'thumbs', etag.slice(1, 3)));
+    expect(stored).toContain(`${etag.slice(1, -1)}.webp`);
     const p = (await get(s.url, s.token, '/api/projects')).body;
     expect(p.current.root).toBe(await fs.realpath(root));
     expect(p.recent.map((x: any) => x.root)).toContain(await fs.realpath(root));
     expect((await get(s.url, s.token, '/api/try/model')).status).toBe(409); // no run yet: says train first
+  });
+
+  it('creates a new empty project folder, refuses a folder that already has files, and opens existing ones', async () => {
+    const where = tmpDir('tlearn-studio-new-');
+    const made = await post(s.url, s.token, '/api/projects/create', { name: 'plants', parent: where });
+    expect(made.status).toBe(200);
+    expect(made.body.current.root).toBe(path.join(await fs.realpath(where), 'plants'));
+    expect(await fs.readdir(path.join(where, 'plants'))).toEqual([]);
+    expect((await get(s.url, s.token, '/api/classes')).body.classes).toEqual([]);
+    const again = await post(s.url, s.token, '/api/projects/create', { name: 'project', parent: parent });
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toMatch(/open it as a project instead/);
+    expect((await post(s.url, s.token, '/api/projects/create', { name: '../up', parent: where })).status).toBe(400);
+    expect((await post(s.url, s.token, '/api/projects/create', { name: 'x', parent: 'relative/path' })).status).toBe(400);
+    expect((await post(s.url, s.token, '/api/projects/open', { folder: path.join(where, 'missing') })).status).toBe(404);
+    const back = await post(s.url, s.token, '/api/projects/open', { folder: root });
+    expect(back.status).toBe(200);
+    expect((await get(s.url, s.token, '/api/classes')).body.classes.map((c: any) => c.name)).toEqual(['cats', 'dogs']);
   });
 });

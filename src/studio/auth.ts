@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { keyMatches } from '../serve/auth.js';
 import { HttpError } from '../serve/errors.js';
@@ -28,17 +29,24 @@ function readCookie(header: string | undefined, name: string): string | undefine
   return undefined;
 }
 
-/** The Host header values that name this server: the bound address (and `localhost` for a loopback bind). */
+/**
+ * The Host header values that name this server: the bound address (and `localhost` for a loopback bind; every
+ * address of this machine for a wildcard bind such as 0.0.0.0). Never a domain name other than localhost: a page
+ * on attacker.example whose name is made to point at this machine (DNS rebinding) sends Host: attacker.example.
+ */
 export function allowedHosts(boundHost: string, port: number): Set<string> {
-  const h = boundHost.toLowerCase();
+  const h = boundHost.toLowerCase().replace(/^\[|\]$/g, '');
   const out = new Set<string>();
-  const add = (name: string) => out.add(`${name}:${port}`);
-  if (h.includes(':') && !h.startsWith('[')) add(`[${h}]`);
-  else add(h);
+  const add = (name: string) => out.add(`${name.includes(':') ? `[${name}]` : name}:${port}`);
+  add(h);
+  if (h === '0.0.0.0' || h === '::') {
+    for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) add(a.address.toLowerCase().replace(/%.*$/, ''));
+    add('localhost');
+  }
   if (h === '127.0.0.1' || h === 'localhost' || h === '::1') {
     add('127.0.0.1');
     add('localhost');
-    add('[::1]');
+    add('::1');
   }
   return out;
 }
@@ -60,6 +68,7 @@ export function installStudioAuth(app: FastifyInstance, token: string, boundHost
   const init = () => {
     if (hosts) return;
     const port = (app.server.address() as AddressInfo | null)?.port ?? 0;
+    if (!port) throw new HttpError(503, 'not ready', 'the studio is still starting');
     hosts = allowedHosts(boundHost, port);
     cookie = cookieName(port);
   };

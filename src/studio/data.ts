@@ -13,38 +13,18 @@ import type { StudioContext, StudioProject } from './context.js';
 import { classPath, imagePath, imageRef, isInside, listClasses, TRASH } from './project.js';
 import { ThumbCache } from './thumbs.js';
 
-export interface ImageEntry {
-  /** The file name (the image is "<class>/<name>"). */
-  name: string;
-  /** Changes when the file changes (cache key for its thumbnail URL). */
-  v: string;
-}
-
-export async function classImages(dir: string): Promise<ImageEntry[]> {
+/** The image files of a class folder, by name (one readdir, no stat: 10,000 names in milliseconds). */
+export async function classImages(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { withFileTypes: true });
-  const files = entries.filter((e) => !e.name.startsWith('.') && (e.isFile() || e.isSymbolicLink())).map((e) => e.name);
-  const out: ImageEntry[] = [];
-  // stat in chunks: 10,000 images take a few tens of milliseconds
-  for (let i = 0; i < files.length; i += 256) {
-    const chunk = files.slice(i, i + 256);
-    const stats = await Promise.all(chunk.map((f) => fs.stat(path.join(dir, f)).catch(() => undefined)));
-    chunk.forEach((f, k) => {
-      const st = stats[k];
-      if (st?.isFile()) out.push({ name: f, v: `${Math.round(st.mtimeMs).toString(36)}-${st.size.toString(36)}` });
-    });
-  }
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const names = entries.filter((e) => !e.name.startsWith('.') && (e.isFile() || e.isSymbolicLink())).map((e) => e.name);
+  return names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-async function countFiles(dir: string): Promise<number> {
-  const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => !e.name.startsWith('.') && (e.isFile() || e.isSymbolicLink())).length;
-}
-
-export async function projectSummary(p: StudioProject): Promise<{ name: string; root: string; classes: Array<{ name: string; count: number }> }> {
+/** The classes with their image counts, and with `withImages` their image names too (one request for the Data page). */
+export async function projectSummary(p: StudioProject, withImages = false): Promise<{ name: string; root: string; classes: Array<{ name: string; count: number; images?: string[] }> }> {
   const names = await listClasses(p);
-  const counts = await Promise.all(names.map((n) => countFiles(path.join(p.root, n))));
-  return { name: p.name, root: p.root, classes: names.map((name, i) => ({ name, count: counts[i]! })) };
+  const lists = await Promise.all(names.map((n) => classImages(path.join(p.root, n)).catch(() => [] as string[])));
+  return { name: p.name, root: p.root, classes: names.map((name, i) => ({ name, count: lists[i]!.length, ...(withImages ? { images: lists[i]! } : {}) })) };
 }
 
 const IMAGE_TYPES: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp', bmp: 'image/bmp', tiff: 'image/tiff', avif: 'image/avif', heif: 'image/heif', svg: 'image/svg+xml' };
@@ -84,7 +64,7 @@ export function studioFindings(p: StudioProject, c: Awaited<ReturnType<typeof ch
 export async function dataRoutes(app: FastifyInstance, ctx: StudioContext): Promise<void> {
   const thumbs = new ThumbCache(path.join(ctx.home, 'thumbs'));
 
-  app.get('/api/classes', async () => projectSummary(ctx.requireProject()));
+  app.get('/api/classes', async (req) => projectSummary(ctx.requireProject(), (req.query as any)?.images === '1'));
 
   app.get('/api/images', async (req) => {
     const p = ctx.requireProject();
@@ -98,8 +78,11 @@ export async function dataRoutes(app: FastifyInstance, ctx: StudioContext): Prom
     const p = ctx.requireProject();
     const q = req.query as any;
     const file = await imagePath(p, q?.i);
-    const body = await thumbs.get(file);
-    return reply.headers({ 'content-type': 'image/webp', 'cache-control': q?.v ? 'private, max-age=31536000, immutable' : 'no-cache', 'x-content-type-options': 'nosniff' }).send(body);
+    // the browser keeps thumbnails and asks again with the content hash (ETag): unchanged → 304, no bytes sent
+    const { hash, body } = await thumbs.get(file, String(req.headers['if-none-match'] ?? ''));
+    void reply.headers({ etag: `"${hash}"`, 'cache-control': 'private, no-cache', 'x-content-type-options': 'nosniff' });
+    if (!body) return reply.code(304).send();
+    return reply.type('image/webp').send(body);
   });
 
   app.get('/api/image', async (req, reply) => {

@@ -96,6 +96,8 @@ export class Journal {
 
   private async load(): Promise<void> {
     const text = await fs.readFile(this.file, 'utf8').catch((e) => (e.code === 'ENOENT' ? '' : Promise.reject(e)));
+    // a line cut short by a crash: end it, so the next record starts on a line of its own
+    if (text && !text.endsWith('\n')) await fs.appendFile(this.file, '\n');
     for (const line of text.split('\n')) {
       if (!line.trim()) continue;
       try {
@@ -187,13 +189,6 @@ export class Journal {
       return this.summary(b);
     };
     const p = this.queue.then(go, go);
-    this.queue = p.catch(() => undefined);
-    return p;
-  }
-
-  /** Runs `fn` alone (no action starts meanwhile): for planning that reads the folders. */
-  exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.queue.then(fn, fn);
     this.queue = p.catch(() => undefined);
     return p;
   }

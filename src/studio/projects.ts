@@ -23,9 +23,10 @@ function folderArg(v: unknown, what: string): string {
 }
 
 export async function projectRoutes(app: FastifyInstance, ctx: StudioContext): Promise<void> {
-  app.get('/api/projects', async () => ({
+  app.get('/api/projects', async (req) => ({
     current: ctx.project ? { name: ctx.project.name, root: ctx.project.root } : null,
-    recent: await recentProjects(ctx.home),
+    // ?recent=0: only the open project (the page's start)
+    recent: (req.query as any)?.recent === '0' ? [] : await recentProjects(ctx.home),
     defaultFolder: defaultProjectsFolder(),
   }));
 

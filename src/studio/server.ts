@@ -108,6 +108,7 @@ export async function createStudioServer(o: StudioOptions = {}): Promise<StudioS
   }
   // the address as the Host check expects it (listen may answer with another spelling)
   const port = Number(new URL(url).port);
-  url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  url = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
   return { app, url, token, openUrl: `${url}/?token=${token}`, ctx, routes, close: () => app.close() };
 }

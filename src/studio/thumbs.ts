@@ -30,8 +30,11 @@ export class ThumbCache {
     }
   }
 
-  /** The thumbnail (WebP bytes) of an image file; made and stored on the first request. */
-  async get(file: string): Promise<Buffer> {
+  /**
+   * The thumbnail (WebP bytes) of an image file and the image's content hash; made and stored on the first
+   * request. When `ifNoneMatch` names the current hash, no bytes are read (body undefined: answer 304).
+   */
+  async get(file: string, ifNoneMatch = ''): Promise<{ hash: string; body?: Buffer }> {
     const st = await fs.stat(file).catch(() => undefined);
     if (!st?.isFile()) throw new HttpError(404, 'no such image', 'the image is not there any more');
     const key = `${file}\0${st.size}\0${st.mtimeMs}`;
@@ -42,9 +45,10 @@ export class ThumbCache {
       hash = createHash('sha256').update(bytes).digest('hex');
       this.hashes.set(key, hash);
     }
+    if (ifNoneMatch === `"${hash}"`) return { hash };
     const cached = path.join(this.dir, hash.slice(0, 2), `${hash}.webp`);
     const hit = await fs.readFile(cached).catch(() => undefined);
-    if (hit) return hit;
+    if (hit) return { hash, body: hit };
     const src = bytes ?? (await fs.readFile(file));
     const thumb = await this.slot(() =>
       sharp(src, { limitInputPixels: 100_000_000, failOn: 'none' })
@@ -57,6 +61,6 @@ export class ThumbCache {
         }),
     );
     await writeFileAtomic(cached, thumb);
-    return thumb;
+    return { hash, body: thumb };
   }
 }

@@ -38,8 +38,8 @@ const studio = {
     await refreshUndo();
     current?.mod?.refresh?.();
   },
-  async loadProject() {
-    const r = await api('/api/projects');
+  async loadProject(withRecent = true) {
+    const r = await api(`/api/projects${withRecent ? '' : '?recent=0'}`);
     studio.project = r.current;
     $('project-name').textContent = r.current ? `· ${r.current.name}` : '';
     document.title = r.current ? `${r.current.name} · tlearn studio` : 'tlearn studio';
@@ -82,6 +82,53 @@ async function undo() {
   await studio.changed();
 }
 
+/** The history of file changes, newest first, each with its own Undo (any of them, not only the latest). */
+async function showHistory() {
+  if (!studio.project) return studio.say('open a project first', true);
+  let actions;
+  try {
+    ({ actions } = await api('/api/actions'));
+  } catch (e) {
+    return studio.fail(e);
+  }
+  const list = el('ol', { class: 'history', id: 'history-list' });
+  const fill = (items) =>
+    list.replaceChildren(
+      ...items.map((a) =>
+        el(
+          'li',
+          {},
+          el('span', { class: 'when muted', text: new Date(a.at).toLocaleString() }),
+          el('span', { class: 'what', text: a.title + (a.recovered ? ' (finished after a restart)' : '') + (a.failed ? ' (did not finish)' : '') }),
+          a.undoOf
+            ? el('span', { class: 'muted', text: '' })
+            : el('button', {
+                type: 'button',
+                class: 'small',
+                disabled: a.undone,
+                text: a.undone ? 'Undone' : 'Undo',
+                'aria-label': a.undone ? `${a.title}: undone` : `Undo: ${a.title}`,
+                onclick: async () => {
+                  try {
+                    await api('/api/actions/undo', { method: 'POST', json: { id: a.id } });
+                    studio.say(`Undone: ${a.title}`);
+                    await studio.changed();
+                    fill((await api('/api/actions')).actions);
+                  } catch (e) {
+                    studio.fail(e);
+                  }
+                },
+              }),
+        ),
+      ),
+    );
+  fill(actions);
+  const dlg = el('dialog', { class: 'ask history-dialog', 'aria-label': 'History' }, el('h2', { text: 'History' }), el('p', { class: 'muted', text: 'Every change the studio made to the files of this project. Undo puts the files back exactly as they were.' }), actions.length ? list : el('p', { text: 'No changes yet.' }), el('div', { class: 'row' }, el('button', { type: 'button', class: 'primary', text: 'Close', onclick: () => dlg.close() })));
+  dlg.addEventListener('close', () => dlg.remove());
+  document.body.append(dlg);
+  dlg.showModal();
+}
+
 function buildNav() {
   const nav = $('nav');
   nav.replaceChildren(...PAGES.map((p) => el('a', { href: `#${p.id}`, id: `nav-${p.id}`, text: p.title })));
@@ -111,14 +158,17 @@ async function route() {
 }
 
 async function start() {
+  // the Data page's list is asked for at once, alongside the project (it is the first page shown)
+  if (!location.hash || location.hash === '#data') studio.prefetched = api('/api/classes?images=1').catch(() => null);
   buildNav();
   $('undo').addEventListener('click', undo);
+  $('history').addEventListener('click', showHistory);
   try {
-    await studio.loadProject();
+    await studio.loadProject(false);
   } catch (e) {
     studio.fail(e);
   }
-  await refreshUndo();
+  refreshUndo();
   window.addEventListener('hashchange', route);
   await route();
 }

@@ -97,7 +97,9 @@ class DataPage {
   async load() {
     let r;
     try {
-      r = await api('/api/classes');
+      const early = this.studio.prefetched;
+      this.studio.prefetched = null;
+      r = (early && (await early)) || (await api('/api/classes?images=1'));
     } catch (e) {
       return this.studio.fail(e);
     }
@@ -130,22 +132,14 @@ class DataPage {
       prev = card;
       card.querySelector('.count').textContent = plural(c.count, 'image');
     }
-    await Promise.all(r.classes.map((c) => this.loadImages(c.name)));
+    for (const c of r.classes) {
+      const g = this.grids.get(c.name);
+      const keep = g.root.scrollTop;
+      g.setImages(c.images);
+      g.root.scrollTop = keep;
+    }
     this.webcam.fillClasses(this.webcam.target.value || this.lastClass);
     this.updateSelection();
-  }
-
-  async loadImages(name) {
-    const g = this.grids.get(name);
-    if (!g) return;
-    try {
-      const r = await api(`/api/images?${qs({ class: name })}`);
-      const keep = g.root.scrollTop;
-      g.setImages(r.images);
-      g.root.scrollTop = keep;
-    } catch (e) {
-      this.studio.fail(e);
-    }
   }
 
   makeCard(name) {

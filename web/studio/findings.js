@@ -41,7 +41,7 @@ export async function showFindings(box, studio, { remove, focusClass }) {
     if (!items.length) return;
     problems += items.length;
     const more = items.length > SHOWN ? el('p', { class: 'muted', text: `…and ${items.length - SHOWN} more like these (fix the ones above and check again).` }) : null;
-    out.push(el('section', { class: 'finding-group' }, el('h3', { text: `${title} (${items.length})` }), el('p', { class: 'muted', text: why }), ...items.slice(0, SHOWN), more));
+    out.push(el('section', { class: 'finding-group' }, el('h3', { text: `${title} (${items.length})` }), el('p', { class: 'muted', text: why }), el('div', { class: 'finding-list' }, ...items.slice(0, SHOWN)), more));
   };
   section(
     'The same picture in different classes',
@@ -51,7 +51,7 @@ export async function showFindings(box, studio, { remove, focusClass }) {
   section(
     'Very similar pictures in different classes or splits',
     'Nearly the same picture with two labels confuses training; nearly the same picture in training and in the test makes the test score look better than it is. Remove one of each pair if they are really the same shot.',
-    f.near.map((n) => el('div', { class: 'finding' }, el('div', { class: 'finding-images' }, n.images.map((r) => figure(r, null, removeButton([r])))), el('p', { class: 'muted', text: n.classes.length > 1 ? `classes: ${n.classes.join(', ')}` : `lands in: ${n.splits.join(' and ')}` }))),
+    [...f.near].sort((a, b) => b.classes.length - a.classes.length).map((n) => el('div', { class: 'finding' }, el('div', { class: 'finding-images' }, n.images.map((r) => figure(r, null, removeButton([r])))), el('p', { class: 'muted', text: n.classes.length > 1 ? `different classes: ${n.classes.join(' and ')}` : `same class, but one is used for ${n.splits.join(' and the other for ')}` }))),
   );
   section(
     'The same picture twice in one class',

@@ -8,7 +8,7 @@ const GAP = 4;
 
 export class ThumbGrid {
   /**
-   * @param {string} cls the class name
+   * @param {string} cls the class name (images are file names in it)
    * @param {{isSelected(ref): boolean, toggle(ref, on?): void, remove(refs): void, open(ref): void}} host
    */
   constructor(cls, host) {
@@ -20,14 +20,21 @@ export class ThumbGrid {
     this.root = el('div', { class: 'grid', role: 'group', 'aria-label': `Images of ${cls}`, tabindex: '-1' });
     this.inner = el('div', { class: 'grid-inner' });
     this.root.append(this.inner);
-    this.root.addEventListener('scroll', () => this.schedule(), { passive: true });
+    this.root.addEventListener(
+      'scroll',
+      () => {
+        this.scrolling = true;
+        this.schedule();
+      },
+      { passive: true },
+    );
     this.root.addEventListener('keydown', (e) => this.onKey(e));
     this.resize = new ResizeObserver(() => this.layout());
     this.resize.observe(this.root);
   }
 
   ref(i) {
-    return `${this.cls}/${this.images[i].name}`;
+    return `${this.cls}/${this.images[i]}`;
   }
 
   setImages(images) {
@@ -77,6 +84,7 @@ export class ThumbGrid {
     for (const [i, n] of this.nodes) {
       if (i < from || i >= to) {
         if (n.contains(document.activeElement)) continue; // keep the focused one
+        n.firstChild.removeAttribute('src'); // stops a download still under way
         n.remove();
         this.nodes.delete(i);
       }
@@ -84,14 +92,16 @@ export class ThumbGrid {
     const size = CELL - GAP;
     for (let i = from; i < to; i++) {
       if (this.nodes.has(i)) continue;
-      const img = this.images[i];
+      const name = this.images[i];
       const ref = this.ref(i);
-      const b = el('button', { type: 'button', class: 'thumb', 'aria-pressed': String(this.host.isSelected(ref)), 'aria-label': img.name, title: img.name, dataset: { index: String(i) } });
+      const b = el('button', { type: 'button', class: 'thumb', 'aria-pressed': String(this.host.isSelected(ref)), 'aria-label': name, title: name, dataset: { index: String(i) } });
       b.style.left = `${GAP + (i % this.cols) * CELL}px`;
       b.style.top = `${GAP + Math.floor(i / this.cols) * CELL}px`;
       b.style.width = b.style.height = `${size}px`;
       const im = el('img', { alt: '', decoding: 'async', draggable: false });
-      im.src = `/api/thumb?i=${encodeURIComponent(ref)}&v=${encodeURIComponent(img.v)}`;
+      // the picture is asked for once scrolling pauses: a fast scroll through thousands of rows asks for none of
+      // the rows it only passes
+      im.dataset.src = `/api/thumb?i=${encodeURIComponent(ref)}`;
       b.append(im);
       b.addEventListener('click', (e) => {
         this.host.toggle(ref);
@@ -100,6 +110,21 @@ export class ThumbGrid {
       });
       this.inner.append(b);
       this.nodes.set(i, b);
+    }
+    clearTimeout(this.loadTimer);
+    if (this.scrolling) this.loadTimer = setTimeout(() => this.loadVisible(), 80);
+    else this.loadVisible();
+  }
+
+  /** Sets the picture of every thumbnail in the page that has none yet. */
+  loadVisible() {
+    this.scrolling = false;
+    for (const n of this.nodes.values()) {
+      const im = n.firstChild;
+      if (im.dataset.src) {
+        im.src = im.dataset.src;
+        delete im.dataset.src;
+      }
     }
   }
 

@@ -92,6 +92,10 @@ export class WebcamPanel {
     this.hold.classList.add('recording');
     this.hold.textContent = 'Recording… let go to stop';
     this.count = 0;
+    // frames are named webcam-<date>-<time>-<n>.jpg (a clash with an existing name gets -2, -3…)
+    const d = new Date();
+    const two = (n) => String(n).padStart(2, '0');
+    this.stamp = `${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}-${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`;
     const every = 1000 / Number(this.rate.value);
     const snap = () => this.capture(cls);
     snap();
@@ -116,7 +120,7 @@ export class WebcamPanel {
     c.height = Math.round(v.videoHeight * scale);
     c.getContext('2d').drawImage(v, 0, 0, c.width, c.height);
     const n = ++this.count;
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const stamp = this.stamp;
     c.toBlob((blob) => {
       if (!blob) return;
       this.pending.push(new File([blob], `webcam-${stamp}-${n}.jpg`, { type: 'image/jpeg' }));
