@@ -328,6 +328,30 @@ describe('studio training jobs', () => {
     expect(a.text).toMatch(/an estimate/);
   });
 
+  it('offers the installed zoo backbones with their size and speed, the default even when not installed yet, and local folders first', async () => {
+    const { offeredBackbones } = await import('../src/studio/backbones.js');
+    const { modelsDir, RECORD_FILE } = await import('../src/backbones/model-cache.js');
+    const none = await offeredBackbones();
+    expect(none.default).toBe('mobilenet_v2_0.35');
+    expect(none.backbones).toEqual([expect.objectContaining({ id: 'mobilenet_v2_0.35', installed: false, speed: 'fastest' })]);
+    expect(none.backbones[0]!.description).toMatch(/not installed yet: downloaded when training starts \(needs the internet\)/);
+    // a cached zoo network (as `tlearn models import` leaves it)
+    const dir = path.join(modelsDir(), 'resnet50');
+    await fs.mkdir(dir, { recursive: true });
+    await fs.writeFile(path.join(dir, 'w.h5'), Buffer.alloc(3_000_000));
+    await fs.writeFile(path.join(dir, RECORD_FILE), JSON.stringify({ name: 'resnet50', url: 'x', origin: 'import', hashOrigin: 'import', files: { 'w.h5': 'x' }, createdAt: '' }));
+    try {
+      const some = await offeredBackbones();
+      expect(some.default).toBe('resnet50'); // the only installed one
+      expect(some.backbones.find((b) => b.id === 'resnet50')).toMatchObject({ installed: true, bytes: 3_000_000, speed: 'very slow' });
+      const local = await offeredBackbones([backbone]);
+      expect(local.default).toBe(backbone);
+      expect(local.backbones.map((b) => b.id)).toEqual([backbone, 'mobilenet_v2_0.35', 'resnet50']);
+    } finally {
+      await fs.rm(dir, { recursive: true });
+    }
+  });
+
   it('parses test-predictions.csv with quoted paths', () => {
     expect(parseCsv('path,true\n"a,""b"".jpg",x\nc.jpg,y\n')).toEqual([['path', 'true'], ['a,"b".jpg', 'x'], ['c.jpg', 'y']]);
   });
