@@ -108,7 +108,8 @@ export async function render(root, studio) {
   const augment = el('input', { id: 'train-augment', type: 'checkbox', 'aria-describedby': 'train-augment-hint' });
   const force = el('input', { id: 'train-force', type: 'checkbox' });
   const estimate = el('p', { id: 'train-estimate', class: 'estimate', 'aria-live': 'polite' });
-  const start = el('button', { id: 'train-start', type: 'submit', class: 'primary big', text: 'Start training' });
+  const start = el('button', { id: 'train-start', type: 'submit', class: 'primary big', text: 'Start training', 'aria-describedby': 'train-start-note' });
+  const startNote = el('span', { id: 'train-start-note', class: 'hint' });
   const mode = () => root.querySelector('input[name=mode]:checked')?.value || 'transfer';
   let epochsTouched = false;
   epochs.addEventListener('input', () => {
@@ -151,7 +152,7 @@ export async function render(root, studio) {
     el('div', { class: 'field check' }, augment, el('label', { for: 'train-augment', text: 'Photo variations ("augmentation")' }), el('p', { id: 'train-augment-hint', class: 'hint', text: 'Shows the model randomly cropped, flipped, slightly turned and recoloured copies of your photos, so it learns what matters rather than the exact picture. Thorough training only.' })),
     el('details', { class: 'more' }, el('summary', { text: 'More' }), el('div', { class: 'field check' }, force, el('label', { for: 'train-force', text: 'Train even if the data check finds the same photo in two classes' }))),
     estimate,
-    el('div', { class: 'row' }, start),
+    el('div', { class: 'row' }, start, startNote),
   );
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -165,7 +166,7 @@ export async function render(root, studio) {
     } catch (e) {
       studio.fail(e);
     } finally {
-      start.disabled = false;
+      start.disabled = shown?.status === 'running';
     }
   });
 
@@ -306,6 +307,8 @@ export async function render(root, studio) {
       ui.result.textContent = run.resumable ? 'Press Resume training to continue where it stopped.' : 'Start a new training to try again.';
     } else ui.result.textContent = '';
     ui.cancel.hidden = !running;
+    start.disabled = running;
+    startNote.textContent = running ? 'One training at a time: wait for this one to finish, or cancel it.' : '';
     ui.cancel.disabled = false;
     ui.resume.hidden = !run.resumable;
     ui.review.hidden = run.status !== 'done';
