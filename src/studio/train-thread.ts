@@ -45,13 +45,17 @@ export function trainInThread(request: RunRequest, emit: TrainingListener, signa
   return new Promise((resolve) => {
     let result: WorkerResult | undefined;
     let worker: Worker;
+    const stop = new SharedArrayBuffer(4);
     try {
-      worker = startWorker({ request: plain });
+      worker = startWorker({ request: plain, stop });
     } catch (e: any) {
       resolve({ outcome: 'failed', error: `the training could not start: ${e?.message ?? e}` });
       return;
     }
-    const onAbort = () => worker.postMessage({ type: 'abort' });
+    const onAbort = () => {
+      Atomics.store(new Int32Array(stop), 0, 1);
+      worker.postMessage({ type: 'abort' });
+    };
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
     worker.on('message', (m: any) => {

@@ -21,6 +21,12 @@ const controller = new AbortController();
 port.on('message', (m: { type: string }) => {
   if (m?.type === 'abort') controller.abort();
 });
+// The head's epochs run without giving the thread's event loop a turn, so the 'abort' message could wait until
+// the end: the main thread also raises a shared flag, read at every event.
+const flag: Int32Array | undefined = workerData.stop ? new Int32Array(workerData.stop) : undefined;
+const stopRequested = () => {
+  if (flag && Atomics.load(flag, 0) === 1 && !controller.signal.aborted) controller.abort();
+};
 if (workerData.task === 'label-issues') {
   // the label-issue finder (cross-validated heads on the backbone's features) for the Review page
   const { folder, options } = workerData;
@@ -31,7 +37,10 @@ if (workerData.task === 'label-issues') {
     port.postMessage({ type: 'label-issues', error: e?.message ?? String(e) });
   }
 } else {
-  const r = await trainWithEvents(workerData.request as RunRequest, (event) => port.postMessage({ type: 'event', event }), controller.signal);
+  const r = await trainWithEvents(workerData.request as RunRequest, (event) => {
+    port.postMessage({ type: 'event', event });
+    stopRequested();
+  }, controller.signal);
   const result: WorkerResult = { type: 'result', outcome: r.outcome, error: r.error, testAccuracy: r.result?.metrics.test.accuracy, valAccuracy: r.result?.metrics.val.accuracy };
   port.postMessage(result);
 }
