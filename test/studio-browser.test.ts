@@ -274,6 +274,17 @@ run('tlearn studio in chromium', () => {
     const base = entries[0]!.split('/')[0]!;
     expect(base).toMatch(/run-1-web$/);
     for (const f of ['index.html', 'model.onnx', 'metadata.json', 'classifier.js', 'preprocess.js', 'assets/page.js']) expect(entries, f).toContain(`${base}/${f}`);
+    // the other two formats, with the page's own cookie
+    for (const [format, file] of [['onnx', 'model.onnx'], ['tfjs', 'model.json']]) {
+      const r = await page.request.get(`${s.url}/api/export?run=run-1&format=${format}`);
+      expect(r.status(), format).toBe(200);
+      expect(r.headers()['content-disposition']).toMatch(new RegExp(`run-1-${format}\\.zip`));
+      const body = await r.body();
+      expect(body.subarray(0, 2).toString()).toBe('PK');
+      expect(body.includes(Buffer.from(file)), `${format} zip holds ${file}`).toBe(true);
+    }
+    expect((await page.request.get(`${s.url}/api/export?run=run-1&format=exe`)).status()).toBe(400);
+    expect((await page.request.get(`${s.url}/api/export?run=..%2F..&format=web`)).status()).toBe(400);
   });
 
   it('has placeholder Train and Review pages and no page errors', async () => {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStudioServer, type StudioServer } from '../src/studio/index.js';
 import { allowedHosts } from '../src/studio/auth.js';
+import { loadImageFolder } from '../src/data/discover.js';
 import { tmpDir } from './helpers.js';
 import { get, makeProject, post, rawRequest, sha, snapshot } from './studio-helpers.js';
 
@@ -278,5 +279,15 @@ describe('file actions, journal and undo', () => {
     const back = await post(s.url, s.token, '/api/projects/open', { folder: root });
     expect(back.status).toBe(200);
     expect((await get(s.url, s.token, '/api/classes')).body.classes.map((c: any) => c.name)).toEqual(['cats', 'dogs']);
+  });
+
+  it('keeps the trash out of training: the dataset loader skips .tlearn-trash', async () => {
+    const r = await post(s.url, s.token, '/api/images/remove', { images: ['dogs/img_0000.jpg'] });
+    expect(r.status).toBe(200);
+    const ds = await loadImageFolder(root);
+    expect(ds.classes).not.toContain('.tlearn-trash');
+    expect(ds.images.some((im) => im.path.includes('.tlearn-trash'))).toBe(false);
+    expect(ds.skipped.some((x) => x.path.endsWith('.tlearn-trash') && /hidden/.test(x.reason))).toBe(true);
+    expect((await post(s.url, s.token, '/api/actions/undo', { id: r.body.action.id })).status).toBe(200);
   });
 });
