@@ -4,15 +4,17 @@
  * AbortSignal stops each within one batch and leaves a run that `{ resume }` completes to the same model as a run
  * that was never stopped; a failure ends with one 'failed' event and a rejected promise.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { trainFromFolder, type TrainRunResult } from '../src/train/run.js';
+import { compareOnFolder } from '../src/train/compare.js';
 import type { TrainRunOptions } from '../src/train/types.js';
 import { InterruptedError } from '../src/util/interrupt.js';
 import { formatTrainingEvent, renderTrainingEvents, type TrainingEvent, type TrainingEventType } from '../src/index.js';
-import { makeDataset, makeTinyBackbone, tmpDir } from './helpers.js';
+import { makeDataset, makeTinyBackbone, ROOT, runCli, tmpDir } from './helpers.js';
 
 type Mode = 'transfer' | 'finetune' | 'scratch';
 const MODES: Mode[] = ['transfer', 'finetune', 'scratch'];
@@ -129,6 +131,20 @@ describe('the event stream of a run', () => {
     }
   });
 
+  it("compare's stream: one run-start and one done, the scratch side's events labelled 'scratch' and the transfer side's 'transfer'", async () => {
+    const events: TrainingEvent[] = [];
+    const r = await compareOnFolder({ data, backbone, inputSize: [48, 48], epochs: 2, batchSize: 16, seed: 2, out: path.join(tmpDir(), 'compare'), onEvent: (e) => events.push(e) });
+    expect(firstKinds(events)).toEqual(['run-start', 'stage', 'progress', 'epoch', 'calibration', 'evaluation', 'done']);
+    expect(events.filter((e) => e.type === 'run-start')).toMatchObject([{ mode: 'compare' }]);
+    expect(events.at(-1)).toMatchObject({ type: 'done', outDir: r.outDir, testAccuracy: r.transfer.test.accuracy });
+    expect([events[0]!.label, events.at(-1)!.label]).toEqual([undefined, undefined]);
+    const side = (label: string) => events.filter((e) => e.label === label).map((e) => (e.type === 'stage' ? `${e.stage} ${e.state}` : e.type));
+    const compact = (kinds: string[]) => kinds.filter((k, i) => k !== 'log' && k !== kinds[i - 1]);
+    expect(compact(side('scratch'))).toEqual(['network start', 'batch', 'epoch', 'checkpoint', 'batch', 'epoch', 'checkpoint', 'network end', 'calibration start', 'calibration', 'calibration end', 'report start', 'report end', 'evaluation']);
+    expect(compact(side('transfer'))).toEqual(['backbone start', 'backbone end', 'features start', 'extract', 'features end', 'head start', 'epoch', 'head end', 'features start', 'extract', 'features end', 'calibration start', 'calibration', 'calibration end', 'report start', 'report end', 'evaluation']);
+    expect((events.filter((e) => e.type === 'evaluation' && e.label === 'scratch') as any[]).map((e) => e.accuracy)).toEqual([r.runs.scratch.metrics.val.accuracy, r.scratch.test.accuracy]);
+  });
+
   it('the command line renderer draws the events as the CLI prints them: progress bars, epoch lines, checkpoints, calibration', () => {
     const lines: string[] = [];
     const bars: string[] = [];
@@ -235,10 +251,38 @@ describe('cancelling through an AbortSignal', () => {
     const events: TrainingEvent[] = [];
     const err = await trainFromFolder({ data, ...options.transfer, out, signal: AbortSignal.abort(), onEvent: (e) => events.push(e) }).catch((e) => e);
     expect(err).toBeInstanceOf(InterruptedError);
-    expect(events.at(-1)).toMatchObject({ type: 'cancelled', outDir: out, message: 'stopped before training; nothing was trained yet' });
+    expect(events.at(-1)).toMatchObject({ type: 'cancelled', outDir: out, message: 'stopped before training started; the run folder is ready to resume' });
     expect(events.some((e) => e.type === 'stage' && e.stage === 'backbone')).toBe(false);
     const r = await trainFromFolder({ resume: out });
     expect(r.metrics.test).toEqual(reference.transfer!.result.metrics.test);
+  });
+});
+
+describe('Ctrl-C on the command line', () => {
+  it('aborts the command\'s controller: a transfer run stops within a batch, exits 130, prints how to continue, and --resume completes it', async () => {
+    const out = path.join(tmpDir(), 'ctrl-c transfer');
+    // enough head epochs that the signal comes while the head trains
+    const args = ['train', data, '--backbone', backbone, '--epochs', '300', '--batch-size', '16', '--seed', '5', '--out', out];
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/tlearn.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (/^Epoch 2\/300 /m.test(stderr)) resolve();
+      });
+      exited.then(() => reject(new Error(`exited before the second epoch: ${stderr}`)));
+    });
+    child.kill('SIGINT');
+    expect(await exited, stderr).toBe(130);
+    expect(stderr).toMatch(/Ctrl-C: stopping after the current step/);
+    expect(stderr).toMatch(/tlearn: stopped while training the head \(epoch \d+\/300, batch \d\/6\)/);
+    expect(stderr).toContain(`to continue: tlearn train --resume '${out}'`);
+    expect(existsSync(path.join(out, 'metrics.json'))).toBe(false);
+    const resumed = await runCli(['train', '--resume', out, '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/^Epoch 300\/300 /m);
+    expect(JSON.parse(resumed.stdout).training.epochsRun).toBe(300);
   });
 });
 

@@ -84,7 +84,8 @@ export function renderTrainingEvents(logger: Logger, opts: RenderOptions = {}): 
         close();
         bar = { name, progress: logger.progress(name, e.total, e.type === 'progress' ? e.unit : 'img'), done: 0 };
       }
-      if (e.done > bar.done) bar.progress.tick(e.done - bar.done);
+      // an epoch's bar shows from its start (as before the events); the others from their first step
+      if (e.done > bar.done || (e.type === 'batch' && bar.done === 0 && e.done === 0)) bar.progress.tick(e.done - bar.done);
       bar.done = e.done;
       // an unknown total (0) ends with the step's last event, which gives the total
       if ((e.type !== 'progress' || e.total > 0 || e.done > 0) && e.done >= e.total) close();

@@ -165,6 +165,9 @@ export async function trainHead(train: LabelledFeatures, val: LabelledFeatures |
   };
 
   for (let epoch = 1; epoch <= epochs; epoch++) {
+    // the epochs on cached features only await promises that are already resolved: let timers, I/O and signal
+    // handlers (Ctrl-C, a caller's abort) run between them
+    await new Promise((resolve) => setImmediate(resolve));
     const t0 = performance.now();
     rng.shuffle(order);
     let lossAcc = tf.scalar(0);

@@ -28,7 +28,8 @@ function classesOf(o: ModelOutcome): number {
 /**
  * Fits T on `o.val`, folds 1/T into the model and rescales `o.val` and `o.test`. With `enabled: false`, too few
  * validation images, or a model without a final Dense + softmax, the model is left as it is and the summary
- * says why.
+ * says why. Reports the calibration stage and a 'calibration' event to `out` (a run's events, or a Logger the
+ * event is drawn on as a line).
  */
 export function calibrateOutcome<T extends ModelOutcome>(o: T, out: RunEvents | Logger, enabled = true): T {
   const ev = out instanceof RunEvents ? out : new RunEvents(renderTrainingEvents(out));

@@ -29,7 +29,8 @@ export function trainCommand(): Command {
         'Writes to --out: metrics.json, history.json, split.json and model/ (a TF.js layers model of backbone + head ' +
         'with metadata.json), usable with `tlearn predict`, and options.json (the options, for --resume and --from).\n\n' +
         'Before training, the data is checked as `tlearn check` does (without decoding): training stops on identical files with different labels and on symbolic link loops unless --force is given.\n\n' +
-        'Scratch and fine-tune training write a checkpoint at the end of every epoch; a run that was stopped (Ctrl-C writes a checkpoint too) or killed continues with `tlearn train --resume <run folder>`, with its recorded options and split, and ends with the same model as a run that was never stopped.',
+        'Scratch and fine-tune training write a checkpoint at the end of every epoch; a run that was stopped (Ctrl-C stops it within a batch and writes a checkpoint too) or killed continues with `tlearn train --resume <run folder>`, with its recorded options and split, and ends with the same model as a run that was never stopped. ' +
+        'A stopped transfer run continues the same way: the features it computed are in the cache, so only the rest are computed.',
     )
     .argument('[data]', 'dataset folder, or dataset name (tlearn datasets list); not needed with --resume or --from')
     .option('--exclude <classes>', 'comma-separated class folders to leave out; for a named dataset also a named list (caltech101: notebook)', list)
