@@ -286,7 +286,7 @@ export async function render(root, studio) {
       ui.bar.max = total;
       ui.bar.value = running ? lastEpoch.epoch : total;
       const b = v.batch && running ? ` · photos ${v.batch.done} of ${v.batch.total} in epoch ${v.batch.epoch}` : '';
-      ui.detail.textContent = `${lastEpoch.phase === 'network' ? 'Fine-tuning' : 'Learning'}: epoch ${lastEpoch.epoch} of ${total}${b}`;
+      ui.detail.textContent = running ? `${lastEpoch.phase === 'network' ? 'Fine-tuning' : 'Learning'}: epoch ${lastEpoch.epoch} of ${total}${b}` : `${v.epochs.length} epoch${v.epochs.length === 1 ? '' : 's'} trained`;
     } else if (x) {
       ui.bar.max = x.total || 1;
       ui.bar.value = x.done;
