@@ -251,7 +251,7 @@ describe('cancelling through an AbortSignal', () => {
     const events: TrainingEvent[] = [];
     const err = await trainFromFolder({ data, ...options.transfer, out, signal: AbortSignal.abort(), onEvent: (e) => events.push(e) }).catch((e) => e);
     expect(err).toBeInstanceOf(InterruptedError);
-    expect(events.at(-1)).toMatchObject({ type: 'cancelled', outDir: out, message: 'stopped before training; nothing was trained yet' });
+    expect(events.at(-1)).toMatchObject({ type: 'cancelled', outDir: out, message: 'stopped before training started; the run folder is ready to resume' });
     expect(events.some((e) => e.type === 'stage' && e.stage === 'backbone')).toBe(false);
     const r = await trainFromFolder({ resume: out });
     expect(r.metrics.test).toEqual(reference.transfer!.result.metrics.test);

@@ -17,11 +17,12 @@ import { pageRoutes } from './pages.js';
 import { listClasses } from './project.js';
 import { projectRoutes } from './projects.js';
 import { runRoutes } from './runs.js';
+import { trainPlugin } from './train-plugin.js';
 
 export type StudioPlugin = (app: FastifyInstance, ctx: StudioContext) => Promise<void>;
 
 /** The built-in plugins, in order. The training job manager adds its own (Train and Review routes) here. */
-export const STUDIO_PLUGINS: StudioPlugin[] = [async (app) => pageRoutes(app), projectRoutes, dataRoutes, fileRoutes, runRoutes];
+export const STUDIO_PLUGINS: StudioPlugin[] = [async (app) => pageRoutes(app), projectRoutes, dataRoutes, fileRoutes, runRoutes, trainPlugin];
 
 export interface StudioOptions {
   /** The project folder to open (a folder of class folders); none: the page lists recent projects. */

@@ -170,7 +170,7 @@ export async function withRun<T>(command: RunCommand, run: StartedRun, fn: () =>
   let ok = false;
   try {
     const r = await whileStoppable((sig) => run.events.stop?.(sig), async () => {
-      run.events.throwIfStopped('stopped before training; nothing was trained yet');
+      run.events.throwIfStopped('stopped before training started; the run folder is ready to resume');
       return fn();
     });
     ok = true;

@@ -135,7 +135,8 @@ function buildNav() {
 }
 
 async function route() {
-  const id = (location.hash || '').slice(1) || (studio.project ? 'data' : 'projects');
+  // '#review?run=<id>': the page, then its parameters (the page reads them from location.hash)
+  const id = (location.hash || '').slice(1).split('?')[0] || (studio.project ? 'data' : 'projects');
   const page = PAGES.find((p) => p.id === id) || PAGES[0];
   if (page.needsProject && !studio.project) return studio.go('projects');
   for (const a of $('nav').querySelectorAll('a')) {

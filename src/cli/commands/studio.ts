@@ -38,12 +38,13 @@ export function studioCommand(): Command {
     .argument('[project]', 'project folder (a folder of class folders), or a dataset name (tlearn datasets list); none: choose in the page')
     .option('--port <port>', 'port (0: any free port)', int('--port', 0), 0)
     .option('--host <host>', 'address to listen on (the token is always required)', '127.0.0.1')
+    .option('--backbone <folder>', 'also offer this TF.js layers model folder as a backbone on the Train page (and make it the default)')
     .option('--open', 'open the page in the system web browser')
     .option('-q, --quiet', 'no messages on stderr but the address')
     .action(async (project: string | undefined, o: any) => {
       const log = createLogger({ quiet: o.quiet });
       const folder = project ? (await resolveDataArg(project, { logger: log })).folder : undefined;
-      const s = await createStudioServer({ folder, host: o.host, port: o.port, logger: log });
+      const s = await createStudioServer({ folder, host: o.host, port: o.port, logger: log, jobs: o.backbone ? { backbones: [o.backbone] } : undefined });
       log.info(`tlearn studio${s.ctx.project ? ` for ${s.ctx.project.root}` : ''}: open this address in your browser (Ctrl-C stops):`);
       process.stdout.write(`${s.openUrl}\n`);
       if (o.open) openBrowser(s.openUrl);
