@@ -212,6 +212,14 @@ describe('labelIssuesFromFeatures', () => {
     expect(lowest.filter(([, i]) => moved.has(i)).length).toBeGreaterThanOrEqual(27);
     expect(r.temperatures).toHaveLength(4);
     expect(r.oofAccuracy).toBeGreaterThan(0.85);
+    // without neighbour agreement: plain confident learning, prune by noise rate
+    const plain = await labelIssuesFromFeatures(x, y, dim, k, { folds: 4, epochs: 10, seed: 1, neighbourAgreement: false });
+    const pp = precisionRecall(
+      plain.issues.map((i) => i.index),
+      moved,
+    );
+    expect(pp.precision).toBeGreaterThan(0.8);
+    expect(pp.recall).toBeGreaterThan(0.5);
     expect(() => labelIssuesFromFeatures(x.subarray(0, 3 * dim), y.subarray(0, 3), dim, k, { folds: 4 })).rejects.toThrow(/3 images cannot be split into 4 folds/);
   });
 });

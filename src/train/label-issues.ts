@@ -64,8 +64,14 @@ export interface LabelIssuesForFolderOptions {
   split?: [number, number, number];
   splitMode?: SplitMode;
   rankBy?: LabelQualityScore;
-  /** Weight of the nearest neighbours' votes beside the heads (0..1, default 0.3). */
+  /** Weight of the nearest neighbours' votes beside the heads (0..1, default 0: the heads alone). */
   neighbourWeight?: number;
+  /**
+   * Neighbour agreement (default true): an image one of whose 10 nearest neighbours shares its label is taken as
+   * correctly labelled. Much better on scattered noise; false suits dense swaps between two look-alike classes
+   * (plain confident learning, prune by noise rate; ACCURACY.md).
+   */
+  neighbourAgreement?: boolean;
   /** Look for outliers (default true). */
   outliers?: boolean;
   /** Fold the near-duplicates with different labels into the list (decodes every image small once; default true). */
@@ -188,6 +194,7 @@ export async function labelIssuesForFolder(folder: string, o: LabelIssuesForFold
     classNames: names,
     rankBy: o.rankBy,
     neighbourWeight: o.neighbourWeight,
+    neighbourAgreement: o.neighbourAgreement,
     outliers: o.outliers,
     signal: o.signal,
     onProgress: (stage, done, total) => o.onProgress?.({ stage, done, total }),

@@ -34,6 +34,7 @@ export function checkCommand(): Command {
     .option('--labels', 'also find the images most likely labelled wrong (confident learning on out-of-fold predictions), outliers and near-duplicates with different labels')
     .option('--folds <k>', '--labels: folds of the out-of-fold heads', int('--folds', 2), 5)
     .addOption(new Option('--rank-by <score>', '--labels: label-quality score that ranks the issues').choices(LABEL_QUALITY_SCORES).default('self_confidence'))
+    .option('--no-neighbour-agreement', '--labels: plain confident learning (prune by noise rate), without taking an image whose nearest neighbours share its label as correct: better when two look-alike classes are swapped wholesale, worse on scattered noise')
     .option('--csv <file>', '--labels: write the flagged images as CSV (file,given,suggested,score,kind), best-ranked first')
     .option('--scores <file>', '--labels: write every checked image\'s label-quality score as CSV (file,given,suggested,score), lowest first')
     .option('--top <n>', '--labels: how many flagged images to print', int('--top', 0), 30)
@@ -65,6 +66,7 @@ export function checkCommand(): Command {
           seed: o.seed,
           folds: o.folds,
           rankBy: o.rankBy,
+          neighbourAgreement: o.neighbourAgreement,
           backbone: o.backbone,
           cutAt: o.cutAt,
           preprocessing: o.preprocess,
