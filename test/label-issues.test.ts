@@ -220,6 +220,6 @@ describe('labelIssuesFromFeatures', () => {
     );
     expect(pp.precision).toBeGreaterThan(0.8);
     expect(pp.recall).toBeGreaterThan(0.5);
-    expect(() => labelIssuesFromFeatures(x.subarray(0, 3 * dim), y.subarray(0, 3), dim, k, { folds: 4 })).rejects.toThrow(/3 images cannot be split into 4 folds/);
+    await expect(labelIssuesFromFeatures(x.subarray(0, 3 * dim), y.subarray(0, 3), dim, k, { folds: 4 })).rejects.toThrow(/3 images cannot be split into 4 folds/);
   });
 });
