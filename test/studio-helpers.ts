@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import type { Page } from 'playwright-core';
 import sharp from 'sharp';
 
 /** Writes `n` small distinct JPEGs per class. */
@@ -72,3 +73,27 @@ export async function get(base: string, token: string, route: string): Promise<{
 export function sha(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
 }
+
+/** Files (not dot-files) in a folder; 0 when it does not exist. */
+export const countFiles = async (dir: string) => (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).length;
+
+/** Waits until `dir` holds at least `n` files (or `ms` pass); the count it saw last. */
+export async function waitForFiles(dir: string, n: number, ms = 30_000): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    const c = await countFiles(dir);
+    if (c >= n || Date.now() - t0 > ms) return c;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The Data page's "Add a class", typed and confirmed with Enter; waits for the class card. */
+export async function addClassOnPage(page: Page, name: string): Promise<void> {
+  await page.click('#add-class');
+  await page.fill('#ask-input', name);
+  await page.keyboard.press('Enter');
+  await page.locator('.class-card', { has: page.locator('h2', { hasText: name }) }).waitFor();
+}
+
+/** How many webcam frames the Data page says it recorded. */
+export const recordedOnPage = async (page: Page) => Number(((await page.textContent('#webcam-count')) ?? '').match(/^(\d+)/)?.[1] ?? 0);

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStudioServer, type StudioServer } from '../src/studio/index.js';
 import { hasChromium, launchChromium } from './browser.js';
 import { makeDataset, makeTinyBackbone, tmpDir } from './helpers.js';
+import { addClassOnPage, recordedOnPage, waitForFiles } from './studio-helpers.js';
 
 const SHOTS = '/tmp/tlearn-screenshots';
 const FAKE_CAMERA = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
@@ -37,25 +38,8 @@ async function shot(name: string, width: number): Promise<void> {
   await page.setViewportSize({ width: 1280, height: 900 });
 }
 
-const countFiles = async (dir: string) => (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).length;
-
-async function waitForFiles(dir: string, n: number, ms = 30_000): Promise<number> {
-  const t0 = Date.now();
-  for (;;) {
-    const c = await countFiles(dir);
-    if (c >= n || Date.now() - t0 > ms) return c;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function addClass(name: string): Promise<void> {
-  await page.click('#add-class');
-  await page.fill('#ask-input', name);
-  await page.keyboard.press('Enter');
-  await page.locator('.class-card', { has: page.locator('h2', { hasText: name }) }).waitFor();
-}
-
-const recorded = async () => Number(((await page.textContent('#webcam-count')) ?? '').match(/^(\d+)/)?.[1] ?? 0);
+const addClass = (name: string) => addClassOnPage(page, name);
+const recorded = () => recordedOnPage(page);
 const liveStatus = () => page.getAttribute('#live', 'data-status');
 
 run('the studio loop in chromium: collect, train, review, train again, try, export', () => {
