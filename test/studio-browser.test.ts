@@ -9,13 +9,12 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStudioServer, STATE_FILES, type StudioServer } from '../src/studio/index.js';
 import { trainFromFolder } from '../src/train/run.js';
 import { hasChromium, launchChromium } from './browser.js';
 import { makeDataset, makeTinyBackbone, tmpDir } from './helpers.js';
-import { addClassOnPage, countFiles, post, recordedOnPage, waitForFiles } from './studio-helpers.js';
+import { addClassOnPage, zipEntryNames, countFiles, post, recordedOnPage, waitForFiles } from './studio-helpers.js';
 
 const SHOTS = '/tmp/tlearn-screenshots';
 const FAKE_CAMERA = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
@@ -242,18 +241,7 @@ run('tlearn studio in chromium', () => {
     const [download] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), page.click('#export-web')]);
     const zipFile = path.join(tmpDir(), 'web.zip');
     await download.saveAs(zipFile);
-    const entries = await new Promise<string[]>((resolve, reject) =>
-      yauzl.open(zipFile, { lazyEntries: true }, (err, zip) => {
-        if (err) return reject(err);
-        const names: string[] = [];
-        zip.on('entry', (e) => {
-          names.push(e.fileName);
-          zip.readEntry();
-        });
-        zip.on('end', () => resolve(names));
-        zip.readEntry();
-      }),
-    );
+    const entries = await zipEntryNames(zipFile);
     const base = entries[0]!.split('/')[0]!;
     expect(base).toMatch(/run-1-web$/);
     for (const f of ['index.html', 'model.onnx', 'metadata.json', 'classifier.js', 'preprocess.js', 'assets/page.js']) expect(entries, f).toContain(`${base}/${f}`);

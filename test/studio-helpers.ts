@@ -5,6 +5,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import sharp from 'sharp';
+import yauzl from 'yauzl';
 
 /** Writes `n` small distinct JPEGs per class. */
 export async function makeProject(dir: string, classes: Record<string, number>, size = 40, seed = 0): Promise<string> {
@@ -97,3 +98,19 @@ export async function addClassOnPage(page: Page, name: string): Promise<void> {
 
 /** How many webcam frames the Data page says it recorded. */
 export const recordedOnPage = async (page: Page) => Number(((await page.textContent('#webcam-count')) ?? '').match(/^(\d+)/)?.[1] ?? 0);
+
+/** The entry names of a zip file, in order. */
+export function zipEntryNames(file: string): Promise<string[]> {
+  return new Promise((resolve, reject) =>
+    yauzl.open(file, { lazyEntries: true }, (err, zip) => {
+      if (err) return reject(err);
+      const names: string[] = [];
+      zip.on('entry', (e) => {
+        names.push(e.fileName);
+        zip.readEntry();
+      });
+      zip.on('end', () => resolve(names));
+      zip.readEntry();
+    }),
+  );
+}

@@ -10,12 +10,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStudioServer, type StudioServer } from '../src/studio/index.js';
 import { hasChromium, launchChromium } from './browser.js';
 import { makeDataset, makeTinyBackbone, tmpDir } from './helpers.js';
-import { addClassOnPage, recordedOnPage, waitForFiles } from './studio-helpers.js';
+import { addClassOnPage, zipEntryNames, recordedOnPage, waitForFiles } from './studio-helpers.js';
 
 const SHOTS = '/tmp/tlearn-screenshots';
 const FAKE_CAMERA = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
@@ -193,18 +192,7 @@ run('the studio loop in chromium: collect, train, review, train again, try, expo
     const [download] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), page.click('#export-web')]);
     const zipFile = path.join(tmpDir(), 'web.zip');
     await download.saveAs(zipFile);
-    const entries = await new Promise<string[]>((resolve, reject) =>
-      yauzl.open(zipFile, { lazyEntries: true }, (err, zip) => {
-        if (err) return reject(err);
-        const names: string[] = [];
-        zip.on('entry', (e) => {
-          names.push(e.fileName);
-          zip.readEntry();
-        });
-        zip.on('end', () => resolve(names));
-        zip.readEntry();
-      }),
-    );
+    const entries = await zipEntryNames(zipFile);
     const base = entries[0]!.split('/')[0]!;
     expect(base).toBe(`loop-${runs[0].id}-web`);
     for (const f of ['index.html', 'model.onnx', 'metadata.json', 'classifier.js', 'preprocess.js', 'assets/page.js']) expect(entries, f).toContain(`${base}/${f}`);
