@@ -10,7 +10,7 @@ import path from 'node:path';
 import { backboneLayers, loadBackbone } from '../src/backbones/load.js';
 import { composeClassifier } from '../src/classifier/compose.js';
 import { augmentFunction, decodeAugmentedFunction, DEFAULT_AUGMENT } from '../src/image/augment.js';
-import { batchWorkers } from '../src/engine/batch-pool.js';
+import { batchPool, batchWorkerNice, batchWorkers } from '../src/engine/batch-pool.js';
 import type { LabelledImage } from '../src/data/discover.js';
 import { buildArchitecture, modelArtifacts } from '../src/engine/architectures.js';
 import { buildHead, headSpec } from '../src/engine/head.js';
@@ -64,10 +64,10 @@ interface EpochTimes {
 
 /**
  * Seconds of one epoch (training + validation) on a Caltech subset: the first epoch (which decodes every image),
- * and the second (the decoded-image cache filled by the first, as in every epoch after the first). `workers`:
- * TLEARN_BATCH_WORKERS for the run (undefined: the default pool).
+ * and the second (the decoded-image cache filled by the first, as in every epoch after the first). `env`:
+ * TLEARN_BATCH_WORKERS / TLEARN_BATCH_NICE for the run (none: the default pool).
  */
-async function epochSeconds(label: string, model: () => Promise<LayersModelArtifacts>, train: LabelledImage[], val: LabelledImage[], o: Omit<NetworkTrainOptions, 'epochs'>, augmented: boolean, workers?: string): Promise<EpochTimes> {
+async function epochSeconds(label: string, model: () => Promise<LayersModelArtifacts>, train: LabelledImage[], val: LabelledImage[], o: Omit<NetworkTrainOptions, 'epochs'>, augmented: boolean, env: Variant = {}): Promise<EpochTimes> {
   const src = (l: LabelledImage[]) => ({ paths: l.map((i) => i.path), labels: l.map((i) => i.label) });
   const decodeOpts = { width: o.inputSize[1], height: o.inputSize[0], resize: o.resize };
   const aug = {
@@ -90,36 +90,61 @@ async function epochSeconds(label: string, model: () => Promise<LayersModelArtif
     await net.close();
     return { seconds: net.epochSeconds, cpu };
   };
-  const saved = process.env.TLEARN_BATCH_WORKERS;
-  if (workers !== undefined) process.env.TLEARN_BATCH_WORKERS = workers;
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
   const load = os.loadavg()[0]!;
+  const pool = batchPool();
+  const [items, byCaller] = [pool?.items ?? 0, pool?.madeByCaller ?? 0];
   try {
     const both = await run(2);
+    const made = pool ? pool.items - items : 0;
+    const caller = made ? `; the main thread made ${pool!.madeByCaller - byCaller} of the pool's ${made} images` : '';
     const r = { before: both.seconds[0]!, after: both.seconds[1]!, beforeCpu: both.cpu[0]!, afterCpu: both.cpu[1]!, load };
-    log(`${label}: first epoch ${r.before.toFixed(1)} s, ${r.beforeCpu.toFixed(1)} CPU s; second ${r.after.toFixed(1)} s, ${r.afterCpu.toFixed(1)} CPU s; load average ${load.toFixed(1)} at the start`);
+    log(`${label}: first epoch ${r.before.toFixed(1)} s, ${r.beforeCpu.toFixed(1)} CPU s; second ${r.after.toFixed(1)} s, ${r.afterCpu.toFixed(1)} CPU s; load average ${load.toFixed(1)} at the start${caller}`);
     return r;
   } finally {
-    if (saved === undefined) delete process.env.TLEARN_BATCH_WORKERS;
-    else process.env.TLEARN_BATCH_WORKERS = saved;
+    for (const k of Object.keys(env) as (keyof Variant)[]) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
   }
 }
+
+/** The batch pool's settings for one run. */
+interface Variant {
+  TLEARN_BATCH_WORKERS?: string;
+  TLEARN_BATCH_NICE?: string;
+}
+
+/** How a run's pool differs from the default, for its log line. */
+const variant = (env?: Variant) => (env && Object.keys(env).length ? ` (${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')})` : '');
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /**
  * Plain and augmented epochs of one mode, interleaved so that a change in the machine's load hits both alike:
  * plain, augmented, augmented with every input made on the main thread (TLEARN_BATCH_WORKERS=0, as before the
- * batch pool), augmented, plain. The plain and augmented numbers are the means of their two runs.
+ * batch pool), augmented with twice the pool, augmented with the workers at the main thread's priority
+ * (TLEARN_BATCH_NICE=0), augmented, plain. The plain and augmented numbers are the means of their two runs.
  */
-async function modeEpochs(label: string, run: (augmented: boolean, workers?: string) => Promise<EpochTimes>, otherWorkers: number): Promise<{ plain: EpochTimes[]; aug: EpochTimes[]; mainThread: EpochTimes; other: EpochTimes }> {
+async function modeEpochs(label: string, run: (augmented: boolean, env?: Variant) => Promise<EpochTimes>, otherWorkers: number): Promise<ModeEpochs> {
   const p1 = await run(false);
   const a1 = await run(true);
-  const m = await run(true, '0');
-  const other = await run(true, String(otherWorkers));
+  const mainThread = await run(true, { TLEARN_BATCH_WORKERS: '0' });
+  const other = await run(true, { TLEARN_BATCH_WORKERS: String(otherWorkers) });
+  const samePriority = await run(true, { TLEARN_BATCH_NICE: '0' });
   const a2 = await run(true);
   const p2 = await run(false);
   log(`${label}: augmented / plain epoch after the first = ${(mean([a1.after, a2.after]) / mean([p1.after, p2.after])).toFixed(3)}`);
-  return { plain: [p1, p2], aug: [a1, a2], mainThread: m, other };
+  return { plain: [p1, p2], aug: [a1, a2], mainThread, other, samePriority };
+}
+
+interface ModeEpochs {
+  plain: EpochTimes[];
+  aug: EpochTimes[];
+  mainThread: EpochTimes;
+  other: EpochTimes;
+  samePriority: EpochTimes;
 }
 
 /** `images`: training images of the measured subset (default 1,024; 256 with --quick). */
@@ -135,16 +160,16 @@ export async function benchEpochs(images: LabelledImage[], quick: boolean, nImag
   // the pool size beside the default that is measured once: twice the default (on 2 cores, 2 workers against 1)
   const other = Math.max(2, 2 * workers);
   const scratchOpts = { ...common, preprocessing: 'unit' as const, trainable: () => true, batchSize: 128, microBatch: 8 };
-  const scratch = await modeEpochs('scratch', (augmented, w) => epochSeconds(`scratch${augmented ? ` --augment${w === undefined ? '' : ` (TLEARN_BATCH_WORKERS=${w})`}` : ''}`, async () => (await buildArchitecture('notebook-cnn', [224, 224], 97, 1)).artifacts, train, val, scratchOpts, augmented, w), other);
+  const scratch = await modeEpochs('scratch', (augmented, env) => epochSeconds(`scratch${augmented ? ` --augment${variant(env)}` : ''}`, async () => (await buildArchitecture('notebook-cnn', [224, 224], 97, 1)).artifacts, train, val, scratchOpts, augmented, env), other);
   const backbone = await loadBackbone(MOBILENET);
   const tf = await getTf();
   const unfrozen = new Set(groupsToUnfreeze(backboneLayers(backbone, 'the training benchmark').modelTopology, 8).flatMap((g) => g.layers));
   const finetuneOpts = { ...common, preprocessing: 'tf' as const, trainable: (w: string) => !/\/(gamma|beta|moving_mean|moving_variance)$/.test(w) && (w.startsWith('head_') || unfrozen.has(w.split('/')[0]!)), batchSize: 32, microBatch: 32, lr: 1e-4 };
   const finetuneModel = async () => composeClassifier(backboneLayers(backbone, 'the training benchmark'), await modelArtifacts(tf, buildHead(tf, headSpec(1280, 97), 'softmax')));
-  const finetune = await modeEpochs('fine-tune', (augmented, w) => epochSeconds(`fine-tune${augmented ? ` --augment${w === undefined ? '' : ` (TLEARN_BATCH_WORKERS=${w})`}` : ''}`, finetuneModel, train, val, finetuneOpts, augmented, w), other);
-  const pool = `batch pool of ${workers} worker thread${workers === 1 ? '' : 's'}`;
+  const finetune = await modeEpochs('fine-tune', (augmented, env) => epochSeconds(`fine-tune${augmented ? ` --augment${variant(env)}` : ''}`, finetuneModel, train, val, finetuneOpts, augmented, env), other);
+  const pool = `batch pool of ${workers} worker thread${workers === 1 ? '' : 's'} at nice ${batchWorkerNice()}`;
   const fmt = (t: EpochTimes[], what: 'after' | 'before') => t.map((r) => `${r[what].toFixed(1)} s (${r[what === 'after' ? 'afterCpu' : 'beforeCpu'].toFixed(1)} CPU s, load ${r.load.toFixed(1)})`).join(' and ');
-  const rowsOf = (what: string, r: { plain: EpochTimes[]; aug: EpochTimes[]; mainThread: EpochTimes; other: EpochTimes }) => {
+  const rowsOf = (what: string, r: ModeEpochs) => {
     const plain = mean(r.plain.map((t) => t.after));
     const aug = mean(r.aug.map((t) => t.after));
     return [
@@ -153,6 +178,7 @@ export async function benchEpochs(images: LabelledImage[], quick: boolean, nImag
       { what: `${what}: one epoch after the first, --augment, ${pool}`, value: `${(aug * scale).toFixed(0)} s`, note: `**${(aug / plain).toFixed(2)}x the plain epoch** (goal ≤ 1.15x); ${fmt(r.aug, 'after')}, interleaved with the plain runs; first epoch ${(mean(r.aug.map((t) => t.before)) * scale).toFixed(0)} s` },
       { what: `${what}: one epoch after the first, --augment, every input made on the main thread (TLEARN_BATCH_WORKERS=0)`, value: `${(r.mainThread.after * scale).toFixed(0)} s`, note: `${(r.mainThread.after / plain).toFixed(2)}x the plain epoch; ${fmt([r.mainThread], 'after')}, run between the two augmented runs above` },
       { what: `${what}: one epoch after the first, --augment, batch pool of ${other} worker threads (TLEARN_BATCH_WORKERS=${other})`, value: `${(r.other.after * scale).toFixed(0)} s`, note: `${(r.other.after / plain).toFixed(2)}x the plain epoch; ${fmt([r.other], 'after')}, run between the two augmented runs above` },
+      { what: `${what}: one epoch after the first, --augment, the pool's workers at the main thread's priority (TLEARN_BATCH_NICE=0)`, value: `${(r.samePriority.after * scale).toFixed(0)} s`, note: `${(r.samePriority.after / plain).toFixed(2)}x the plain epoch; ${fmt([r.samePriority], 'after')}, run between the two augmented runs above` },
     ];
   };
   rows.push(...rowsOf('scratch CNN (notebook, 1,233,473 params) at 224x224, batch 128, micro-batch 8', scratch), ...rowsOf('fine-tuning MobileNetV2-0.35 (top 8 blocks + head) at 224x224, batch 32', finetune));
@@ -168,12 +194,15 @@ export async function benchEpochs(images: LabelledImage[], quick: boolean, nImag
     finetuneAugmentMainThreadEpochSeconds: sec([finetune.mainThread]),
     scratchAugmentOtherWorkersEpochSeconds: sec([scratch.other]),
     finetuneAugmentOtherWorkersEpochSeconds: sec([finetune.other]),
+    scratchAugmentSamePriorityEpochSeconds: sec([scratch.samePriority]),
+    finetuneAugmentSamePriorityEpochSeconds: sec([finetune.samePriority]),
+    batchWorkerNice: batchWorkerNice(),
     otherBatchWorkers: other,
     scratchFirstEpochSeconds: sec(scratch.plain, 'before'),
     finetuneFirstEpochSeconds: sec(finetune.aug, 'before'),
     batchWorkers: workers,
     epochsScaledFrom: `${nTrain}+${nVal} images`,
-    epochsLoadAverage: [...scratch.plain, ...scratch.aug, scratch.mainThread, scratch.other, ...finetune.plain, ...finetune.aug, finetune.mainThread, finetune.other].map((t) => t.load.toFixed(1)).join(' '),
+    epochsLoadAverage: [...scratch.plain, ...scratch.aug, scratch.mainThread, scratch.other, scratch.samePriority, ...finetune.plain, ...finetune.aug, finetune.mainThread, finetune.other, finetune.samePriority].map((t) => t.load.toFixed(1)).join(' '),
   });
 }
 

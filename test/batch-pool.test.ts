@@ -11,15 +11,18 @@ import { augmentFunction, augmentRgb, augmentRng, decodeAugmentedFunction, DEFAU
 import { DecodedImageCache } from '../src/image/decoded-cache.js';
 import { loadImageFolder } from '../src/data/discover.js';
 import { imageBatches, type BatchOptions, type BatchSource } from '../src/engine/image-batches.js';
-import { batchPool, batchWorkers, BatchWorkersError, defaultBatchWorkers } from '../src/engine/batch-pool.js';
+import { batchPool, batchWorkerNice, batchWorkers, BatchWorkersError, defaultBatchWorkers } from '../src/engine/batch-pool.js';
+import { lowerThisThreadsPriority } from '../src/engine/thread-priority.js';
 import { transformRgb, transformRgbReference } from '../src/image/transform-rgb.js';
 import { Rng } from '../src/util/rng.js';
 import { makeDataset, tmpDir } from './helpers.js';
 
-const saved = process.env.TLEARN_BATCH_WORKERS;
+const saved = { workers: process.env.TLEARN_BATCH_WORKERS, nice: process.env.TLEARN_BATCH_NICE };
 afterEach(() => {
-  if (saved === undefined) delete process.env.TLEARN_BATCH_WORKERS;
-  else process.env.TLEARN_BATCH_WORKERS = saved;
+  if (saved.workers === undefined) delete process.env.TLEARN_BATCH_WORKERS;
+  else process.env.TLEARN_BATCH_WORKERS = saved.workers;
+  if (saved.nice === undefined) delete process.env.TLEARN_BATCH_NICE;
+  else process.env.TLEARN_BATCH_NICE = saved.nice;
 });
 
 async function dataset(): Promise<BatchSource> {
@@ -34,10 +37,13 @@ async function dataset(): Promise<BatchSource> {
   return { paths: [...paths.slice(0, 7), broken, ...paths.slice(7)], labels: [...labels.slice(0, 7), 1, ...labels.slice(7)] };
 }
 
-/** Every batch's network input (bytes of the floats), labels, indices and failures, copied. */
-async function epoch(src: BatchSource, order: number[], o: BatchOptions) {
+/** Every batch's network input (bytes of the floats), labels, indices and failures, copied; `pause` ms after each, as a training step would take. */
+async function epoch(src: BatchSource, order: number[], o: BatchOptions, pause = 0) {
   const out = [];
-  for await (const b of imageBatches(src, order, o)) out.push({ x: Buffer.from(b.x.buffer, b.x.byteOffset, b.x.byteLength).toString('base64'), labels: Array.from(b.labels), indices: b.indices, failed: b.failed });
+  for await (const b of imageBatches(src, order, o)) {
+    out.push({ x: Buffer.from(b.x.buffer, b.x.byteOffset, b.x.byteLength).toString('base64'), labels: Array.from(b.labels), indices: b.indices, failed: b.failed });
+    if (pause) await new Promise((r) => setTimeout(r, pause));
+  }
   return out;
 }
 
@@ -91,6 +97,73 @@ describe('batch pool: the per-image work of a batch in worker threads', () => {
     expect(one.stats[1]).toMatchObject({ images: n - 1, hits: n - 1 });
     expect(one.stats).toEqual(main.stats);
   }, 60_000);
+
+  it('when the workers are busy elsewhere, the main thread makes every image of the batch it needs, the same bit for bit', async () => {
+    const src = await dataset();
+    const n = src.paths.length;
+    const order = [...Array(n).keys()];
+    // the workers at the main thread's priority, so that they surely get the pauses (a training step's time)
+    process.env.TLEARN_BATCH_NICE = '0';
+    const run = async (workers: string) => {
+      process.env.TLEARN_BATCH_WORKERS = workers;
+      const cache = await DecodedImageCache.create({ dir: tmpDir() });
+      const out = [
+        await epoch(src, order, { ...opts, cache, augment: augmentFunction(decode, DEFAULT_AUGMENT, 5, 1) }, 100),
+        await epoch(src, order, { ...opts, cache, augment: augmentFunction(decode, DEFAULT_AUGMENT, 5, 2) }, 100),
+      ];
+      await cache.close();
+      return out;
+    };
+    const main = await run('0');
+    const pool = (process.env.TLEARN_BATCH_WORKERS = '2', batchPool()!);
+    await pool.close();
+    const release = pool.hold();
+    const before = { items: pool.items, byCaller: pool.madeByCaller };
+    try {
+      expect(await run('2')).toEqual(main);
+    } finally {
+      release();
+    }
+    // every image handed to the pool was made by the main thread: both workers were held
+    expect(pool.items - before.items).toBe(2 * n);
+    expect(pool.madeByCaller - before.byCaller).toBe(2 * n);
+    // released, the workers make the next batches while the consumer pauses, and the batches stay the same
+    expect(await run('2')).toEqual(main);
+    expect(pool.madeByCaller - before.byCaller).toBeLessThan(3 * n);
+  }, 60_000);
+
+  it('runs its workers at a low priority on Linux without touching the main thread, and refuses a bad TLEARN_BATCH_NICE', async () => {
+    expect(batchWorkerNice()).toBe(saved.nice === undefined ? 19 : Number(saved.nice));
+    process.env.TLEARN_BATCH_NICE = '0';
+    expect(batchWorkerNice()).toBe(0);
+    for (const bad of ['-1', '20', '2.5', 'low']) {
+      process.env.TLEARN_BATCH_NICE = bad;
+      expect(() => batchWorkerNice()).toThrow(/TLEARN_BATCH_NICE must be a whole number of nice steps in 0\.\.19 below the main thread/);
+    }
+    expect(lowerThisThreadsPriority(0)).toBeUndefined();
+    if (process.platform !== 'linux') return;
+    const os = await import('node:os');
+    const mainNice = os.getPriority();
+    // the nice value of each of this process's threads (field 19 of /proc/self/task/<tid>/stat)
+    const niceOfThreads = async () => {
+      const tids = await fs.readdir('/proc/self/task');
+      const stats = await Promise.all(tids.map((t) => fs.readFile(`/proc/self/task/${t}/stat`, 'utf8').catch(() => '')));
+      return stats.filter(Boolean).map((st) => Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[16]));
+    };
+    const before = (await niceOfThreads()).filter((n) => n === 19).length;
+    delete process.env.TLEARN_BATCH_NICE;
+    process.env.TLEARN_BATCH_WORKERS = '2';
+    await batchPool()!.close();
+    const src = await dataset();
+    await epoch(src, [0, 1, 2, 3, 4, 5], { ...opts, augment: undefined, decode: decodeAugmentedFunction(decode, DEFAULT_AUGMENT, 1, 1) });
+    // two more threads at the lowest priority once the workers have loaded: the pool's workers
+    const lowered = async () => (await niceOfThreads()).filter((n) => n === 19).length - before;
+    const want = mainNice === 19 ? 0 : 2;
+    for (let t = 0; t < 200 && (await lowered()) !== want; t++) await new Promise((r) => setTimeout(r, 100));
+    expect(await lowered()).toBe(want);
+    expect(os.getPriority()).toBe(mainNice);
+    await batchPool()!.close();
+  });
 
   it('an augmented input is what augmentRgb makes from the decoded image with the per-image generator', async () => {
     process.env.TLEARN_BATCH_WORKERS = '1';

@@ -59,7 +59,7 @@ function readCached(fd: number | undefined, c: BatchItem['cached']): RgbImage | 
 }
 
 /** The network input of one item, preprocessed into `out` at item.k * px. */
-async function makeItem(task: BatchTask, item: BatchItem, out: Float32Array, px: number, fd: number | undefined): Promise<ItemResult> {
+export async function makeItem(task: BatchTask, item: BatchItem, out: Float32Array, px: number, fd: number | undefined): Promise<ItemResult> {
   try {
     let img = readCached(fd, item.cached);
     let keep: RgbImage | undefined;
@@ -79,9 +79,24 @@ async function makeItem(task: BatchTask, item: BatchItem, out: Float32Array, px:
 }
 
 /**
- * Makes every item's input: the decodes start together (libjpeg-turbo and sharp work on libuv's threads), the
- * augmentation and preprocessing of each runs as its pixels arrive.
+ * Makes the inputs of the items this thread claims from `claims` (shared by every thread working on the batch:
+ * Int32 0 counts the items taken, each Atomics.add takes the next one), until none is left. A worker also counts
+ * the items it has taken at Int32 `worker` (raised before it tries, lowered when the try finds none left), so the
+ * main thread, once it has taken the last item, knows which workers still have items to answer for. `lanes`
+ * items are under way at a time, so that decodes (on libuv's threads) overlap; images read back from the
+ * decoded-image cache are made one after another, so a thread never holds more than a few items it has not started.
  */
-export function makeItems(task: BatchTask, items: BatchItem[], out: Float32Array, px: number, fd: number | undefined): Promise<ItemResult[]> {
-  return Promise.all(items.map((item) => makeItem(task, item, out, px, fd)));
+export async function makeClaimed(task: BatchTask, items: BatchItem[], claims: Int32Array, out: Float32Array, px: number, fd: number | undefined, worker?: number, lanes = 4): Promise<ItemResult[]> {
+  const results: ItemResult[] = [];
+  const take = (): number => {
+    if (worker !== undefined) Atomics.add(claims, worker, 1);
+    const i = Atomics.add(claims, 0, 1);
+    if (i >= items.length && worker !== undefined) Atomics.sub(claims, worker, 1);
+    return i;
+  };
+  const lane = async () => {
+    for (let i = take(); i < items.length; i = take()) results.push(await makeItem(task, items[i]!, out, px, fd));
+  };
+  await Promise.all(Array.from({ length: lanes }, lane));
+  return results;
 }

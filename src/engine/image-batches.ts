@@ -129,10 +129,11 @@ interface PooledBatch {
 
 /**
  * One batch made by the pool into `out`: each image's cache entry is looked up (or reserved) here, the workers
- * read, decode, augment and preprocess, and the decoded pixels they send back are kept. Images that failed are
- * left out and the ones after them moved up, as on the main thread.
+ * read, decode, augment and preprocess, and the decoded pixels they send back are kept. Once `wanted` resolves
+ * (the caller needs the batch), this thread makes the images no worker has started. Images that failed are left
+ * out and the ones after them moved up, as on the main thread.
  */
-async function pooledBatch(src: BatchSource, idx: number[], o: BatchOptions, task: BatchTask, pool: BatchPool, out: SharedArrayBuffer, px: number): Promise<PooledBatch> {
+async function pooledBatch(src: BatchSource, idx: number[], o: BatchOptions, task: BatchTask, pool: BatchPool, out: SharedArrayBuffer, px: number, wanted: Promise<void>): Promise<PooledBatch> {
   const cache = o.cache;
   const keepers = new Map<number, (img: RgbImage | undefined) => void>();
   const items: BatchItem[] = await Promise.all(
@@ -150,7 +151,9 @@ async function pooledBatch(src: BatchSource, idx: number[], o: BatchOptions, tas
       return { k, path, index: i, keep: true };
     }),
   );
-  const results = await pool.run(task, items, out, px, cache?.fd).catch((e: unknown) => {
+  const run = pool.start(task, items, out, px, cache?.fd);
+  await wanted;
+  const results = await run.finish().catch((e: unknown) => {
     // no reserved key stays waiting
     for (const give of keepers.values()) give(undefined);
     throw e;
@@ -175,17 +178,23 @@ async function pooledBatch(src: BatchSource, idx: number[], o: BatchOptions, tas
 /**
  * imageBatches through the pool: the workers make the next batch into a tensor shared with them while the caller
  * works on the current one, which is a copy in an ordinary buffer (onnxruntime-node refuses tensors on shared
- * memory; copying a scratch batch of 128 images, 77 MB, measured 6 ms of CPU, beside seconds of training).
+ * memory; copying a scratch batch of 128 images, 77 MB, measured 6 ms of CPU, beside seconds of training). When
+ * the caller asks for the next batch, this thread helps make what is left of it.
  */
 async function* pooledBatches(src: BatchSource, order: number[], o: BatchOptions, task: BatchTask, pool: BatchPool): AsyncGenerator<ImageBatch> {
   const px = o.inputSize[0] * o.inputSize[1] * 3;
   const shared = new SharedArrayBuffer(Math.min(o.batchSize, order.length) * px * 4);
   const buffer = new Float32Array(shared.byteLength / 4);
-  const load = (start: number) => pooledBatch(src, order.slice(start, start + o.batchSize), o, task, pool, shared, px);
-  let next: Promise<PooledBatch> | undefined = load(0);
+  const load = (start: number) => {
+    let want = () => {};
+    const wanted = new Promise<void>((resolve) => (want = resolve));
+    return { batch: pooledBatch(src, order.slice(start, start + o.batchSize), o, task, pool, shared, px, wanted), want };
+  };
+  let next: { batch: Promise<PooledBatch>; want: () => void } | undefined = load(0);
   try {
     for (let start = 0; next; start += o.batchSize) {
-      const current = await next;
+      next.want();
+      const current = await next.batch;
       const x = buffer.subarray(0, current.n * px);
       x.set(new Float32Array(shared, 0, current.n * px));
       next = start + o.batchSize < order.length ? load(start + o.batchSize) : undefined;
@@ -193,6 +202,7 @@ async function* pooledBatches(src: BatchSource, order: number[], o: BatchOptions
     }
   } finally {
     // a stopped consumer: the workers may still be reading the cache file, which the caller closes next
-    await next?.catch(() => undefined);
+    next?.want();
+    await next?.batch.catch(() => undefined);
   }
 }
