@@ -6,7 +6,7 @@ import { loadClassifier, ClassifierLoadError } from '../src/classifier/load.js';
 import { predictImages } from '../src/classifier/predict.js';
 import { getTf } from '../src/runtime/tfjs.js';
 import { trainFromFolder, type TrainRunResult } from '../src/train/run.js';
-import { makeDataset, makeTinyBackbone, tmpDir } from './helpers.js';
+import { makeDataset, makeTinyBackbone, runCli, tmpDir } from './helpers.js';
 
 let data: string;
 let backbone: string;
@@ -95,6 +95,28 @@ describe('trainFromFolder', () => {
     expect(again.metrics.test.accuracy).toBe(run.metrics.test.accuracy);
     expect(again.history.map((h) => h.loss)).toEqual(run.history.map((h) => h.loss));
   });
+
+  it('a run that fails before training leaves no folder it made behind, and keeps one that was there', async () => {
+    const missing = path.join(tmpDir(), 'no-such-model');
+    // a named --out that did not exist: made, then removed with the error
+    const out = path.join(tmpDir(), 'never');
+    await expect(trainFromFolder({ data, backbone: missing, out })).rejects.toThrow(/unknown backbone/);
+    await expect(fs.stat(out)).rejects.toThrow(/ENOENT/);
+    // a folder that was there stays, with what was in it
+    const kept = tmpDir();
+    await fs.writeFile(path.join(kept, 'notes.txt'), 'mine');
+    await expect(trainFromFolder({ data, backbone: missing, out: kept })).rejects.toThrow(/unknown backbone/);
+    expect(await fs.readFile(path.join(kept, 'notes.txt'), 'utf8')).toBe('mine');
+    // the CLI's default runs/<time> in a fresh working folder: neither it nor runs/ is left; an existing runs/ stays
+    const cwd = tmpDir();
+    const r = await runCli(['train', data, '--backbone', missing], {}, cwd);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/unknown backbone/);
+    expect(await fs.readdir(cwd)).toEqual([]);
+    await fs.mkdir(path.join(cwd, 'runs'));
+    expect((await runCli(['train', data, '--backbone', missing], {}, cwd)).code).toBe(1);
+    expect(await fs.readdir(path.join(cwd, 'runs'))).toEqual([]);
+  }, 60_000);
 
   it('rejects a dataset too small to split', async () => {
     const tiny = await makeDataset(tmpDir(), { classes: { a: 1, b: 1 } });

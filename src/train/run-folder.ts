@@ -117,12 +117,39 @@ async function unfinishedWork(dir: string): Promise<string | undefined> {
 export interface RunFolderLock {
   outDir: string;
   release(): Promise<void>;
+  /**
+   * Releases the folder and, when this run made it, removes it again as long as it holds only what a run writes
+   * before training (split.json, options.json): a run that failed on its data leaves no empty run folder behind.
+   */
+  abandon(): Promise<void>;
+}
+
+/** What a run writes before it trains; a folder holding nothing else is not worth keeping when the run fails. */
+const BEFORE_TRAINING = ['split.json', OPTIONS_FILE];
+
+async function removeIfUnused(dir: string, parent: string | undefined): Promise<void> {
+  try {
+    const left = await fs.readdir(dir);
+    if (left.some((f) => !BEFORE_TRAINING.includes(f))) return;
+    for (const f of left) await fs.rm(path.join(dir, f), { force: true });
+    await fs.rmdir(dir);
+    // runs/ itself, when this run made it and nothing else is in it
+    if (parent) await fs.rmdir(parent).catch(() => {});
+  } catch {
+    // kept: removing is a courtesy, never a reason to hide the run's own error
+  }
 }
 
 /** Creates (or, resuming, reopens) and locks the run folder, and sweeps leftovers of killed processes. */
 export async function openRunFolder(command: RunCommand, o: TrainRunOptions, resume: boolean, log: Logger): Promise<RunFolderLock> {
+  const runsExisted = o.out ? true : await exists(path.resolve('runs'));
+  const made = o.out ? !(await exists(path.resolve(o.out))) : true;
   const outDir = o.out ? path.resolve(o.out) : await freshRunFolder(command === 'compare' ? 'compare-' : '');
   const release = await lockFolder(outDir, `tlearn ${command}`);
+  const abandon = async () => {
+    await release();
+    if (made && !resume) await removeIfUnused(outDir, runsExisted ? undefined : path.resolve('runs'));
+  };
   try {
     if (!resume) {
       const work = await unfinishedWork(outDir);
@@ -132,10 +159,10 @@ export async function openRunFolder(command: RunCommand, o: TrainRunOptions, res
     const swept = [...(await sweepTempFiles(tlearnHome())), ...(await sweepTempFiles(outDir, 3))];
     if (swept.length) log.info(`removed ${swept.length} temporary file${swept.length > 1 ? 's' : ''} left by stopped processes (${(swept.reduce((a, t) => a + t.bytes, 0) / 1e6).toFixed(1)} MB)`);
   } catch (e) {
-    await release();
+    await abandon();
     throw e;
   }
-  return { outDir, release };
+  return { outDir, release, abandon };
 }
 
 export async function writeRecordedRun(outDir: string, command: RunCommand, o: TrainRunOptions): Promise<void> {

@@ -115,8 +115,11 @@ export interface StartedRun extends PreparedData {
   resume: boolean;
   /** The run's events, with its signal. */
   events: RunEvents;
-  /** Ends the run: removes its resumable state when it finished, releases the folder. */
-  finish(ok: boolean): Promise<void>;
+  /**
+   * Ends the run: removes its resumable state when it finished, releases the folder; `failed` (an error, not a
+   * stop): a folder this run made and nothing was trained into goes again (RunFolderLock.abandon).
+   */
+  finish(ok: boolean, failed?: boolean): Promise<void>;
 }
 
 /** Resolves the options (--resume, --from), checks them, opens and locks the run folder, prepares the data and records the run. */
@@ -145,7 +148,7 @@ export async function startRun(command: RunCommand, request: RunRequest, ev: Run
       o,
       resume,
       events: ev,
-      finish: async (ok) => {
+      finish: async (ok, failed) => {
         setResumeCommand(undefined);
         if (ok) {
           for (const f of [STATE_FILE, path.join('scratch', STATE_FILE)]) {
@@ -153,11 +156,12 @@ export async function startRun(command: RunCommand, request: RunRequest, ev: Run
             await fs.rmdir(path.dirname(path.join(folder.outDir, f))).catch(() => {}); // when empty
           }
         }
-        await folder.release();
+        await (failed ? folder.abandon() : folder.release());
       },
     };
   } catch (e) {
-    await folder.release();
+    // failed before training (the data check, --from's folder, a stop): a folder this run made goes again
+    await folder.abandon();
     throw e;
   }
 }
@@ -168,6 +172,7 @@ export async function startRun(command: RunCommand, request: RunRequest, ev: Run
  */
 export async function withRun<T>(command: RunCommand, run: StartedRun, fn: () => Promise<T>): Promise<T> {
   let ok = false;
+  let failed = false;
   try {
     const r = await whileStoppable((sig) => run.events.stop?.(sig), async () => {
       run.events.throwIfStopped('stopped before training started; the run folder is ready to resume');
@@ -179,10 +184,10 @@ export async function withRun<T>(command: RunCommand, run: StartedRun, fn: () =>
     if (e instanceof InterruptedError) {
       e.resumeCommand = `tlearn ${command} --resume ${shellQuote(run.outDir)}`;
       e.outDir = run.outDir;
-    }
+    } else failed = true;
     throw e;
   } finally {
-    await run.finish(ok);
+    await run.finish(ok, failed);
   }
 }
 
