@@ -7,7 +7,9 @@
  *
  *   npm run bench:backbones                       everything available
  *   npm run bench:backbones -- --only v1,v2       rows whose name contains one of these
- *   npm run bench:backbones -- --no-accuracy      speed and size only (minutes instead of tens of minutes)
+ *   npm run bench:backbones -- --no-accuracy      speed and size only (minutes instead of tens of minutes), written
+ *                                                 to its own section (bench-backbones-speed), the table with the
+ *                                                 accuracies kept as it was
  *   npm run bench:backbones -- --speed-images 300 images per extraction-speed measurement (default 621)
  *   npm run bench:backbones -- --profile          onnxruntime's profiler instead: time per operator type, float vs
  *                                                 int8 (depthwise convolutions apart), bench-backbones-profile section
@@ -257,19 +259,23 @@ async function main(): Promise<void> {
   const lines = [
     `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}, with \`npm run bench:backbones${args.length ? ` -- ${args.join(' ')}` : ''}\` (${((performance.now() - t0) / 1000).toFixed(0)} s). 1-minute load average ${load0.toFixed(1)} at the start, ${load1.toFixed(1)} at the end.`,
     '',
-    'Extraction: tlearn\'s feature pipeline without the cache on ' + `${speedImages.length} Caltech-97 JPEGs (every 10th), float and int8 alternately, median of 3. Transfer: \`tlearn train\` defaults (linear head, 40 epochs), seed 42; Caltech-97 with \`--exclude notebook\`, ants/bees with its own val/ as the test split; int8 rows calibrate on 300 images of the training split. Model size: the ONNX file tlearn runs.`,
+    'Extraction: tlearn\'s feature pipeline without the cache on ' +
+      `${speedImages.length} Caltech-97 JPEGs (every 10th), float and int8 alternately, median of 3.` +
+      (ACCURACY ? ' Transfer: `tlearn train` defaults (linear head, 40 epochs), seed 42; Caltech-97 with `--exclude notebook`, ants/bees with its own val/ as the test split; int8 rows calibrate on 300 images of the training split.' : ' Speed and size only (`--no-accuracy`): the accuracies are in the table above.') +
+      ' Model size: the ONNX file tlearn runs.',
     '',
-    '| backbone | variant | params | features | model size | extraction img/s | int8 speed-up | Caltech-97 val / test | ants/bees val / test | flags |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    ACCURACY ? '| backbone | variant | params | features | model size | extraction img/s | int8 speed-up | Caltech-97 val / test | ants/bees val / test | flags |' : '| backbone | variant | params | features | model size | extraction img/s | int8 speed-up | flags |',
+    ACCURACY ? '|---|---|---|---|---|---|---|---|---|---|' : '|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const float = rows.find((x) => x.name === r.name && x.variant === 'float')!;
     const speedup = r.variant === 'int8' ? `${(median(r.imgPerSec) / median(float.imgPerSec)).toFixed(2)}x` : '';
+    const accuracy = ACCURACY ? ` ${r.caltech ? `${pct(r.caltech.val)} / **${pct(r.caltech.test)}**` : 'not run'} | ${r.antsbees ? `${pct(r.antsbees.val)} / ${pct(r.antsbees.test)}` : 'not run'} |` : '';
     lines.push(
-      `| ${r.name} | ${r.variant} | ${r.params.toLocaleString('en-US')} | ${r.dim} | ${(r.modelBytes / 1e6).toFixed(2)} MB | ${median(r.imgPerSec).toFixed(1)} (${r.imgPerSec.map((x) => x.toFixed(0)).join(', ')}) | ${speedup} | ${r.caltech ? `${pct(r.caltech.val)} / **${pct(r.caltech.test)}**` : 'not run'} | ${r.antsbees ? `${pct(r.antsbees.val)} / ${pct(r.antsbees.test)}` : 'not run'} | \`${r.flags.map((x) => (x.startsWith('/') ? path.relative(process.cwd(), x) : x)).join(' ')}\` |`,
+      `| ${r.name} | ${r.variant} | ${r.params.toLocaleString('en-US')} | ${r.dim} | ${(r.modelBytes / 1e6).toFixed(2)} MB | ${median(r.imgPerSec).toFixed(1)} (${r.imgPerSec.map((x) => x.toFixed(0)).join(', ')}) | ${speedup} |${accuracy} \`${r.flags.map((x) => (x.startsWith('/') ? path.relative(process.cwd(), x) : x)).join(' ')}\` |`,
     );
   }
-  await writeBenchSection('bench-backbones', lines.join('\n'));
+  await writeBenchSection(ACCURACY ? 'bench-backbones' : 'bench-backbones-speed', lines.join('\n'));
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
