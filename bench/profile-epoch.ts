@@ -5,18 +5,13 @@
  * blocks + a new head (batch 32, as the epochs benchmark), with the default augmentation (or none with --plain),
  * and prints each epoch's seconds and this process's CPU seconds.
  */
-import { backboneLayers, loadBackbone } from '../src/backbones/load.js';
-import { composeClassifier } from '../src/classifier/compose.js';
 import { loadImageFolder } from '../src/data/discover.js';
-import { buildHead, headSpec } from '../src/engine/head.js';
-import { groupsToUnfreeze } from '../src/engine/layer-groups.js';
-import { getTf } from '../src/runtime/tfjs.js';
-import { buildArchitecture, modelArtifacts } from '../src/engine/architectures.js';
 import { trainNetwork } from '../src/engine/network.js';
 import { augmentFunction, DEFAULT_AUGMENT } from '../src/image/augment.js';
 import { Rng } from '../src/util/rng.js';
 import type { Logger } from '../src/util/log.js';
-import { CALTECH, EXCLUDE, MOBILENET } from './common.js';
+import { CALTECH, EXCLUDE } from './common.js';
+import { epochSetups } from './training.js';
 
 const argv = process.argv.slice(2);
 const flag = (n: string, d: number) => (argv.includes(n) ? Number(argv[argv.indexOf(n) + 1]) : d);
@@ -41,22 +36,13 @@ const logger: Logger = {
   warn: () => {},
   progress: () => ({ tick: () => {}, done: () => {} }),
 };
-const common = { classes: 97, inputSize: [224, 224] as [number, number], resize: 'squash' as const, seed: 1, epochs, logger };
-let run: Parameters<typeof trainNetwork>;
-if (finetune) {
-  const backbone = await loadBackbone(MOBILENET);
-  const layers = backboneLayers(backbone, 'the profile');
-  const unfrozen = new Set(groupsToUnfreeze(layers.modelTopology, 8).flatMap((g) => g.layers));
-  const tf = await getTf();
-  const m = composeClassifier(layers, await modelArtifacts(tf, buildHead(tf, headSpec(1280, 97), 'softmax')));
-  run = [m, src(train), src(val), { ...common, preprocessing: 'tf', trainable: (w: string) => !/\/(gamma|beta|moving_mean|moving_variance)$/.test(w) && (w.startsWith('head_') || unfrozen.has(w.split('/')[0]!)), batchSize: 32, microBatch: 32, lr: 1e-4 }];
-} else {
-  const m = (await buildArchitecture('notebook-cnn', [224, 224], 97, 1)).artifacts;
-  run = [m, src(train), src(val), { ...common, preprocessing: 'unit', trainable: () => true, batchSize: 128, microBatch: 8 }];
-}
+const setup = (await epochSetups())[finetune ? 'finetune' : 'scratch'];
+const m = await setup.model();
 last = process.cpuUsage();
-const net = await trainNetwork(run[0], run[1], run[2], {
-  ...run[3],
+const net = await trainNetwork(m, src(train), src(val), {
+  ...setup.opts,
+  epochs,
+  logger,
   trainAugment: plain ? undefined : (e, [height, width]) => augmentFunction({ ...decode, width, height }, DEFAULT_AUGMENT, 1, e),
 });
 await net.close();

@@ -90,7 +90,7 @@ async function epochSeconds(label: string, model: () => Promise<LayersModelArtif
     await net.close();
     return { seconds: net.epochSeconds, cpu };
   };
-  const saved = { ...process.env };
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
   const load = os.loadavg()[0]!;
   const pool = batchPool();
@@ -103,9 +103,9 @@ async function epochSeconds(label: string, model: () => Promise<LayersModelArtif
     log(`${label}: first epoch ${r.before.toFixed(1)} s, ${r.beforeCpu.toFixed(1)} CPU s; second ${r.after.toFixed(1)} s, ${r.afterCpu.toFixed(1)} CPU s; load average ${load.toFixed(1)} at the start${caller}`);
     return r;
   } finally {
-    for (const k of Object.keys(env) as (keyof Variant)[]) {
-      if (saved[k] === undefined) delete process.env[k];
-      else process.env[k] = saved[k];
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
     }
   }
 }
@@ -147,6 +147,34 @@ interface ModeEpochs {
   samePriority: EpochTimes;
 }
 
+/** A training the epochs benchmark times: a fresh model for each run, and the trainer's options. */
+export interface EpochSetup {
+  model: () => Promise<LayersModelArtifacts>;
+  opts: Omit<NetworkTrainOptions, 'epochs'>;
+}
+
+/**
+ * The two trainings whose epochs are timed (here and in bench/profile-epoch.ts): the notebook's CNN from scratch
+ * at 224x224 (batch 128, micro-batch 8), and fine-tuning MobileNetV2-0.35's top 8 blocks + a new 97-way head
+ * (batch 32, lr 1e-4, BatchNormalization frozen).
+ */
+export async function epochSetups(): Promise<{ scratch: EpochSetup; finetune: EpochSetup }> {
+  const common = { classes: 97, inputSize: [224, 224] as [number, number], resize: 'squash' as const, seed: 1 };
+  const backbone = await loadBackbone(MOBILENET);
+  const tf = await getTf();
+  const unfrozen = new Set(groupsToUnfreeze(backboneLayers(backbone, 'the training benchmark').modelTopology, 8).flatMap((g) => g.layers));
+  return {
+    scratch: {
+      model: async () => (await buildArchitecture('notebook-cnn', [224, 224], 97, 1)).artifacts,
+      opts: { ...common, preprocessing: 'unit', trainable: () => true, batchSize: 128, microBatch: 8 },
+    },
+    finetune: {
+      model: async () => composeClassifier(backboneLayers(backbone, 'the training benchmark'), await modelArtifacts(tf, buildHead(tf, headSpec(1280, 97), 'softmax'))),
+      opts: { ...common, preprocessing: 'tf', trainable: (w: string) => !/\/(gamma|beta|moving_mean|moving_variance)$/.test(w) && (w.startsWith('head_') || unfrozen.has(w.split('/')[0]!)), batchSize: 32, microBatch: 32, lr: 1e-4 },
+    },
+  };
+}
+
 /** `images`: training images of the measured subset (default 1,024; 256 with --quick). */
 export async function benchEpochs(images: LabelledImage[], quick: boolean, nImages?: number): Promise<void> {
   const nTrain = nImages ?? (quick ? 256 : 1024);
@@ -155,18 +183,12 @@ export async function benchEpochs(images: LabelledImage[], quick: boolean, nImag
   const val = images.slice(nTrain, nTrain + nVal);
   const scale = FULL_EPOCH / (nTrain + nVal);
   const subset = `${nTrain} train + ${nVal} validation images, scaled to Caltech-97's 4,348 + 931`;
-  const common = { classes: 97, inputSize: [224, 224] as [number, number], resize: 'squash' as const, seed: 1 };
+  const setups = await epochSetups();
   const workers = batchWorkers();
   // the pool size beside the default that is measured once: twice the default (on 2 cores, 2 workers against 1)
   const other = Math.max(2, 2 * workers);
-  const scratchOpts = { ...common, preprocessing: 'unit' as const, trainable: () => true, batchSize: 128, microBatch: 8 };
-  const scratch = await modeEpochs('scratch', (augmented, env) => epochSeconds(`scratch${augmented ? ` --augment${variant(env)}` : ''}`, async () => (await buildArchitecture('notebook-cnn', [224, 224], 97, 1)).artifacts, train, val, scratchOpts, augmented, env), other);
-  const backbone = await loadBackbone(MOBILENET);
-  const tf = await getTf();
-  const unfrozen = new Set(groupsToUnfreeze(backboneLayers(backbone, 'the training benchmark').modelTopology, 8).flatMap((g) => g.layers));
-  const finetuneOpts = { ...common, preprocessing: 'tf' as const, trainable: (w: string) => !/\/(gamma|beta|moving_mean|moving_variance)$/.test(w) && (w.startsWith('head_') || unfrozen.has(w.split('/')[0]!)), batchSize: 32, microBatch: 32, lr: 1e-4 };
-  const finetuneModel = async () => composeClassifier(backboneLayers(backbone, 'the training benchmark'), await modelArtifacts(tf, buildHead(tf, headSpec(1280, 97), 'softmax')));
-  const finetune = await modeEpochs('fine-tune', (augmented, env) => epochSeconds(`fine-tune${augmented ? ` --augment${variant(env)}` : ''}`, finetuneModel, train, val, finetuneOpts, augmented, env), other);
+  const scratch = await modeEpochs('scratch', (augmented, env) => epochSeconds(`scratch${augmented ? ` --augment${variant(env)}` : ''}`, setups.scratch.model, train, val, setups.scratch.opts, augmented, env), other);
+  const finetune = await modeEpochs('fine-tune', (augmented, env) => epochSeconds(`fine-tune${augmented ? ` --augment${variant(env)}` : ''}`, setups.finetune.model, train, val, setups.finetune.opts, augmented, env), other);
   const pool = `batch pool of ${workers} worker thread${workers === 1 ? '' : 's'} at nice ${batchWorkerNice()}`;
   const fmt = (t: EpochTimes[], what: 'after' | 'before') => t.map((r) => `${r[what].toFixed(1)} s (${r[what === 'after' ? 'afterCpu' : 'beforeCpu'].toFixed(1)} CPU s, load ${r.load.toFixed(1)})`).join(' and ');
   const rowsOf = (what: string, r: ModeEpochs) => {
