@@ -5,9 +5,10 @@
  * come back (transferred, not copied) only for the decoded-image cache to keep.
  *
  * Every worker of the pool takes images of a batch from one shared counter, at a low scheduling priority
- * (TLEARN_BATCH_NICE steps below the main thread, default 19, the lowest: they use the cycles onnxruntime's threads leave idle rather than slow those
- * threads down, measured in BENCHMARKS.md); when the caller needs the batch, the main thread makes the images no
- * worker has started yet (PoolRun.finish), so a slow or starved worker costs at most the images it is making.
+ * (TLEARN_BATCH_NICE steps below the main thread, default 19, the lowest: they use the cycles onnxruntime's
+ * threads leave idle rather than slow those threads down, measured in BENCHMARKS.md); when the caller needs the
+ * batch, the main thread makes the images no worker has started yet (PoolRun.finish), so a slow or starved worker
+ * costs at most the images it is making.
  *
  * The pool is made on first use and kept for the process (workers keep their WebAssembly resampler and its
  * filter plans warm); idle workers do not keep the process alive. Its size: TLEARN_BATCH_WORKERS (0 = make

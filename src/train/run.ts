@@ -116,10 +116,10 @@ export interface StartedRun extends PreparedData {
   /** The run's events, with its signal. */
   events: RunEvents;
   /**
-   * Ends the run: removes its resumable state when it finished, releases the folder; `failed` (an error, not a
-   * stop): a folder this run made and nothing was trained into goes again (RunFolderLock.abandon).
+   * Ends the run: 'done' removes its resumable state; 'stopped' keeps it to resume; 'failed' (an error) removes a
+   * folder this run made and nothing was trained into (RunFolderLock.abandon); each releases the folder.
    */
-  finish(ok: boolean, failed?: boolean): Promise<void>;
+  finish(outcome: 'done' | 'stopped' | 'failed'): Promise<void>;
 }
 
 /** Resolves the options (--resume, --from), checks them, opens and locks the run folder, prepares the data and records the run. */
@@ -148,15 +148,15 @@ export async function startRun(command: RunCommand, request: RunRequest, ev: Run
       o,
       resume,
       events: ev,
-      finish: async (ok, failed) => {
+      finish: async (outcome) => {
         setResumeCommand(undefined);
-        if (ok) {
+        if (outcome === 'done') {
           for (const f of [STATE_FILE, path.join('scratch', STATE_FILE)]) {
             await fs.rm(path.join(folder.outDir, f), { force: true });
             await fs.rmdir(path.dirname(path.join(folder.outDir, f))).catch(() => {}); // when empty
           }
         }
-        await (failed ? folder.abandon() : folder.release());
+        await (outcome === 'failed' ? folder.abandon() : folder.release());
       },
     };
   } catch (e) {
@@ -171,23 +171,23 @@ export async function startRun(command: RunCommand, request: RunRequest, ev: Run
  * signal, and a stop carries the run folder and the command that continues the run.
  */
 export async function withRun<T>(command: RunCommand, run: StartedRun, fn: () => Promise<T>): Promise<T> {
-  let ok = false;
-  let failed = false;
+  let outcome: 'done' | 'stopped' | 'failed' = 'failed';
   try {
     const r = await whileStoppable((sig) => run.events.stop?.(sig), async () => {
       run.events.throwIfStopped('stopped before training started; the run folder is ready to resume');
       return fn();
     });
-    ok = true;
+    outcome = 'done';
     return r;
   } catch (e) {
     if (e instanceof InterruptedError) {
       e.resumeCommand = `tlearn ${command} --resume ${shellQuote(run.outDir)}`;
       e.outDir = run.outDir;
-    } else failed = true;
+      outcome = 'stopped';
+    }
     throw e;
   } finally {
-    await run.finish(ok, failed);
+    await run.finish(outcome);
   }
 }
 
