@@ -7,8 +7,8 @@ import * as ort from 'onnxruntime-node';
 import { readTfliteFile, type TfliteForm } from '../src/backbones/tflite/load.js';
 import { tfliteToOnnx } from '../src/onnx/tflite/convert.js';
 
-/** A form; 'qlinear-symmetric' is 'qlinear' with weights that have a zero point requantized to symmetric int8 per channel. */
-export type TimedForm = TfliteForm | 'qlinear-symmetric';
+/** A form; 'qlinear-exact' is 'qlinear' with weights that have a zero point kept exactly (--exact-weights) instead of requantized. */
+export type TimedForm = TfliteForm | 'qlinear-exact';
 
 export interface FormTiming {
   form: TimedForm;
@@ -28,13 +28,13 @@ export async function timeTfliteForms(
   file: string,
   o: { forms?: TimedForm[]; output?: 'model' | 'features'; batch?: number; threads?: number; rounds?: number } = {},
 ): Promise<FormTiming[]> {
-  const forms = o.forms ?? ['qlinear', 'qlinear-symmetric', 'qdq', 'float'];
+  const forms = o.forms ?? ['qlinear', 'qlinear-exact', 'qdq', 'float'];
   const batch = o.batch ?? 32;
   const rounds = o.rounds ?? 7;
   const m = (await readTfliteFile(file)).model;
   const sessions = [];
   for (const form of forms) {
-    const c = tfliteToOnnx(m, { form: form === 'qlinear-symmetric' ? 'qlinear' : form, symmetricWeights: form === 'qlinear-symmetric', output: o.output ?? 'features' });
+    const c = tfliteToOnnx(m, { form: form === 'qlinear-exact' ? 'qlinear' : form, exactWeights: form === 'qlinear-exact', output: o.output ?? 'features' });
     const s = await ort.InferenceSession.create(c.bytes, {
       intraOpNumThreads: o.threads ?? 0,
       interOpNumThreads: 1,

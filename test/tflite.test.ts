@@ -14,6 +14,7 @@ import { loadClassifier } from '../src/classifier/load.js';
 import { predictImages } from '../src/classifier/predict.js';
 import { backboneRunner } from '../src/features/extract.js';
 import { tfliteToOnnx, type TfliteOnnxForm } from '../src/onnx/tflite/convert.js';
+import { symmetricChannels } from '../src/onnx/tflite/requantize.js';
 import { exportClassifier } from '../src/export/export.js';
 import { createServer } from '../src/serve/server.js';
 import { trainFromFolder } from '../src/train/run.js';
@@ -70,20 +71,49 @@ describe('TFLite reader and converter on tiny models built here', () => {
         if (form === 'float') expect(r.opTypes.some((t) => t.includes('QLinear') || t === 'QuantizeLinear')).toBe(false);
         results[form] = await runOnnx(r.bytes, imgs.pixels, 8, 8);
       }
-      // weights with zero points requantized to symmetric int8 per channel (the faster, not bit-exact option)
-      results.symmetric = await runOnnx(tfliteToOnnx(m, { form: 'qlinear', symmetricWeights: true }).bytes, imgs.pixels, 8, 8);
+      // the file's weights exactly, zero points and all (--exact-weights; the default requantizes them to symmetric int8)
+      results.exact = await runOnnx(tfliteToOnnx(m, { form: 'qlinear', exactWeights: true }).bytes, imgs.pixels, 8, 8);
       let agree = 0;
       for (let i = 0; i < imgs.pixels.length; i++) {
         const ref = tinyForward(imgs.real[i]!, W).probs;
         // 8-bit activations: probabilities within a few hundredths of the float network's
         for (const form of ['qlinear', 'qdq', 'float']) expect(maxDiff(results[form]![i]!, ref)).toBeLessThan(0.06);
         expect(maxDiff(results.qlinear![i]!, results.qdq![i]!)).toBeLessThan(0.03);
-        expect(maxDiff(results.symmetric![i]!, ref)).toBeLessThan(0.06);
+        expect(maxDiff(results.exact![i]!, ref)).toBeLessThan(0.06);
         if (argmax(results.qlinear![i]!) === argmax(results.float![i]!)) agree++;
       }
       expect(agree).toBeGreaterThanOrEqual(imgs.pixels.length - 1);
     });
   }
+
+  it('uint8 weights with a zero point: requantized to symmetric int8 by default, close to the exact graph (--exact-weights)', async () => {
+    const m = readTflite(tinyTflite('uint8', W, imgs.real), 'tiny-uint8.tflite');
+    const fast = tfliteToOnnx(m, { form: 'qlinear' });
+    const exact = tfliteToOnnx(m, { form: 'qlinear', exactWeights: true });
+    // the tiny model's weights are wide: 3 of its 11 channels hold a value out of int8's range and are rescaled
+    expect(fast.requantized).toEqual({ channels: 11, rescaled: 3 });
+    expect(fast.opTypes).toEqual(exact.opTypes);
+    expect(exact.requantized).toBeUndefined();
+    // the int8 per-channel model's weights have zero point 0: nothing to requantize
+    expect(tfliteToOnnx(readTflite(tinyTflite('int8', W, imgs.real), 'tiny-int8.tflite'), { form: 'qlinear' }).requantized).toBeUndefined();
+    const [a, b] = [await runOnnx(fast.bytes, imgs.pixels, 8, 8), await runOnnx(exact.bytes, imgs.pixels, 8, 8)];
+    for (let i = 0; i < a.length; i++) expect(maxDiff(a[i]!, b[i]!)).toBeLessThan(0.03);
+  });
+
+  it('symmetricChannels: channels that fit int8 keep their scale and integers exactly; a channel out of range is rescaled', () => {
+    // 3 output channels (axis 0) of 4 values, zero point 100, per-tensor scale 0.5
+    const raw = Uint8Array.from([100, 0, 227, 150, /* fits: -100..127 */ 100, 101, 99, 100, /* fits */ 0, 255, 100, 228 /* 255 - 100 = 155: out of range */]);
+    const r = symmetricChannels(raw, 100, [0.5], [3, 4], 0);
+    expect(Array.from(r.data.slice(0, 8))).toEqual([0, -100, 127, 50, 0, 1, -1, 0]);
+    expect(Array.from(r.scales.slice(0, 2))).toEqual([0.5, 0.5]);
+    expect(r.rescaled).toBe(1);
+    expect(r.factor[2]).toBeCloseTo(155 / 127, 12);
+    expect(r.scales[2]).toBeCloseTo((0.5 * 155) / 127, 6);
+    // the rescaled channel's real values are within half its new step of the originals; its extremes are ±127
+    const real = [0, 255, 100, 228].map((q) => 0.5 * (q - 100));
+    Array.from(r.data.slice(8)).forEach((q, i) => expect(Math.abs(q * r.scales[2]! - real[i]!)).toBeLessThanOrEqual(r.scales[2]! / 2 + 1e-6));
+    expect(r.data[9]).toBe(127);
+  });
 
   it('features: found at the global pooling, or cut elsewhere (pooled)', () => {
     const m = readTflite(tinyTflite('uint8', W, imgs.real), 'tiny.tflite');
@@ -221,11 +251,16 @@ describe.skipIf(!shared)('the shared TFLite MobileNetV2-1.0 models', () => {
       const images = [...coral, ...antsBees.filter((f) => hasShared(f, 'ants/bees images'))];
       const q = await loadClassifier(file);
       const f = await loadClassifier(file, { form: 'float' });
+      const e = await loadClassifier(file, { exactWeights: true });
       expect(q.metadata.labels.length).toBe(1001);
       const pq = await predictImages(q, images, { top: 3, threads: 2 });
       const pf = await predictImages(f, images, { top: 3, threads: 2 });
+      const pe = await predictImages(e, images, { top: 3, threads: 2 });
       expect(pq.failed).toEqual([]);
+      // the default integer graph (uint8 weights requantized) and the exact one (--exact-weights) both agree with float
       expect(pq.predictions.map((p) => p.top[0]!.label)).toEqual(pf.predictions.map((p) => p.top[0]!.label));
+      expect(pe.predictions.map((p) => p.top[0]!.label)).toEqual(pf.predictions.map((p) => p.top[0]!.label));
+      if (name.includes('_quant')) expect(q.metadata.backbone.note).toMatch(/weights requantized to symmetric int8/);
       for (const p of pq.predictions) {
         const want = expected[path.basename(p.path)];
         if (want) expect(p.top[0]!.label).toMatch(want);

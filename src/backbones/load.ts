@@ -45,6 +45,8 @@ export interface LoadBackboneOptions {
   cutAt?: string;
   /** A .tflite backbone: how to run it (default 'qlinear' for quantized models; 'float' dequantizes). */
   tfliteForm?: TfliteForm;
+  /** A quantized .tflite backbone: keep weights that have a zero point exactly (slower; default: requantized to symmetric int8 per channel). */
+  tfliteExactWeights?: boolean;
   logger?: Logger;
 }
 
@@ -122,7 +124,7 @@ export async function zooArtifacts(entry: ZooEntry, opts: LoadBackboneOptions = 
 
 /** Loads a backbone by zoo name (downloading on first use), from a local TF.js layers model folder or a .tflite file. */
 export async function loadBackbone(spec: string = DEFAULT_BACKBONE, opts: LoadBackboneOptions = {}): Promise<Backbone> {
-  if (isTflitePath(spec)) return loadTfliteBackbone(spec, { cutAt: opts.cutAt, preprocessing: opts.preprocessing, form: opts.tfliteForm });
+  if (isTflitePath(spec)) return loadTfliteBackbone(spec, { cutAt: opts.cutAt, preprocessing: opts.preprocessing, form: opts.tfliteForm, exactWeights: opts.tfliteExactWeights });
   const st = await fs.stat(spec).catch(() => undefined);
   if (st) return loadLocal(spec, opts);
   const entry = findZooEntry(spec);

@@ -18,6 +18,8 @@ export interface TfliteClassifierOptions {
   labels?: string;
   /** Default 'qlinear' for quantized models; 'float' dequantizes (--dequantize). */
   form?: TfliteForm;
+  /** Keep weights that have a zero point exactly (--exact-weights; default: requantized to symmetric int8 per channel, exact in all but a few channels). */
+  exactWeights?: boolean;
   preprocessing?: PreprocessMode;
 }
 
@@ -52,7 +54,8 @@ export async function loadTfliteClassifier(p: string, opts: TfliteClassifierOpti
   const f = await readTfliteFile(p);
   const m = f.model;
   const inputSize = tfliteImageInput(m);
-  const conv = tfliteToOnnx(m, { form: opts.form, output: 'model', probabilities: true });
+  const conv = tfliteToOnnx(m, { form: opts.form, output: 'model', probabilities: true, exactWeights: opts.exactWeights });
+  const run = conv.requantized ? `${conv.form}, weights requantized to symmetric int8 per channel` : conv.form;
   let labelsFile = opts.labels;
   if (!labelsFile) {
     const found = await findLabelsFile(f.file);
@@ -64,7 +67,7 @@ export async function loadTfliteClassifier(p: string, opts: TfliteClassifierOpti
     throw new TfliteLabelsError(`labels file ${labelsFile} has ${labels.length} labels, but ${p} outputs ${conv.outputDim} classes`);
   }
   const preprocessing = tflitePreprocessing(m, opts.preprocessing);
-  const id = sha256(`${f.hash}|${conv.form}`).slice(0, 16);
+  const id = sha256(`${f.hash}|${conv.form}${conv.requantized ? '|requantized-weights' : ''}`).slice(0, 16);
   const metadata: ClassifierMetadata = {
     format: 'tlearn-classifier',
     tlearnVersion: `tflite import (${conv.form})`,
@@ -79,7 +82,7 @@ export async function loadTfliteClassifier(p: string, opts: TfliteClassifierOpti
     resize: 'squash',
     kernel: 'linear',
     output: 'probabilities',
-    backbone: { name: path.basename(f.file), source: f.file, id, params: countTfliteParams(m), note: `TFLite model (${conv.quantized ? 'quantized' : 'float'}; run as ${conv.form}); labels from ${labelsFile}` },
+    backbone: { name: path.basename(f.file), source: f.file, id, params: countTfliteParams(m), note: `TFLite model (${conv.quantized ? 'quantized' : 'float'}; run as ${run}); labels from ${labelsFile}` },
     imageSize: inputSize[0],
   };
   return { source: f.file, metadata, onnx: conv.bytes, id };

@@ -31,8 +31,8 @@ export interface ExtractProgress {
 /** The backbone's forward pass: a layers model on onnxruntime (tfjs as fallback), or a .tflite model converted to ONNX. */
 export async function backboneRunner(backbone: Backbone, opts: { threads?: number; logger?: Logger } = {}): Promise<InferenceRunner> {
   if (backbone.tflite) {
-    const { model, form, cutAt, symmetricWeights } = backbone.tflite;
-    const onnx = tfliteToOnnx(model, { form, output: 'features', cutAt, symmetricWeights });
+    const { model, form, cutAt, exactWeights } = backbone.tflite;
+    const onnx = tfliteToOnnx(model, { form, output: 'features', cutAt, exactWeights });
     return onnxRunner(onnx.bytes, { inputSize: backbone.inputSize, threads: opts.threads });
   }
   if (!backbone.artifacts) throw new Error(`internal error: backbone ${backbone.source} has no model`);

@@ -87,6 +87,8 @@ export interface TrainRunOptions {
   cutAt?: string;
   /** A quantized .tflite backbone: run it dequantized to float (default: integer kernels). */
   dequantize?: boolean;
+  /** A uint8 .tflite backbone: keep its weights exactly, zero points and all (slower; default: requantized to symmetric int8 per channel, exact in all but a few channels). */
+  exactWeights?: boolean;
   /**
    * Transfer learning: extract features with an int8 version of the backbone (static quantization calibrated
    * on this many training images, or 300 when true). Its features, and their cache entries, are its own.

@@ -69,7 +69,8 @@ export interface TfliteBackboneSpec {
   model: TfliteModel;
   form: TfliteForm;
   cutAt?: string;
-  symmetricWeights?: boolean;
+  /** Weights with a zero point kept as they are (see tfliteToOnnx's exactWeights). */
+  exactWeights?: boolean;
 }
 
 export interface TfliteBackboneOptions {
@@ -77,8 +78,8 @@ export interface TfliteBackboneOptions {
   preprocessing?: PreprocessMode;
   /** Default: 'qlinear' for a quantized model, 'float' otherwise. */
   form?: TfliteForm;
-  /** 'qlinear': requantize weights that have a zero point to symmetric int8 per channel (faster, not bit-exact; see tfliteToOnnx). */
-  symmetricWeights?: boolean;
+  /** 'qlinear': keep weights that have a zero point exactly (slower; default: requantized to symmetric int8 per channel, exact in all but a few channels; see tfliteToOnnx). */
+  exactWeights?: boolean;
 }
 
 /** The fields of a Backbone (backbones/load.ts) for a .tflite file. */
@@ -109,7 +110,7 @@ export async function loadTfliteBackbone(file: string, opts: TfliteBackboneOptio
     where = found.note;
   }
   const kind = quantized ? `${m.tensors[m.inputs[0]!]!.typeName.toLowerCase()} quantized TFLite` : 'float TFLite';
-  const requantized = form === 'qlinear' && !!opts.symmetricWeights && hasWeightZeroPoints(m);
+  const requantized = form === 'qlinear' && !opts.exactWeights && hasWeightZeroPoints(m);
   const run = form === 'qlinear' ? `integer operators${requantized ? ', weights requantized to symmetric int8 per channel' : ''}` : form === 'qdq' ? 'QDQ operators' : quantized ? 'dequantized to float' : 'float';
   return {
     name: path.basename(f.file).replace(/\.tflite$/i, ''),
@@ -117,10 +118,10 @@ export async function loadTfliteBackbone(file: string, opts: TfliteBackboneOptio
     inputSize,
     preprocessing: tflitePreprocessing(m, opts.preprocessing),
     resize: 'squash',
-    id: sha256(`${f.hash}|${form}|${opts.cutAt ?? ''}${requantized ? '|symmetric-int8-weights' : ''}`).slice(0, 16),
+    id: sha256(`${f.hash}|${form}|${opts.cutAt ?? ''}${requantized ? '|requantized-weights' : ''}`).slice(0, 16),
     params: countTfliteParams(m),
     note: `${kind} (${run} on onnxruntime), features from ${where}`,
-    tflite: { model: m, form, cutAt: opts.cutAt, symmetricWeights: requantized },
+    tflite: { model: m, form, cutAt: opts.cutAt, exactWeights: !requantized },
   };
 }
 

@@ -11,7 +11,7 @@ export function serveCommand(): Command {
     .summary('an HTTP API and a try-it web page for trained classifiers')
     .description(
       'Serve one or more classifiers (run folders, model folders, exported .onnx files, Teachable Machine exports or ' +
-        '.tflite classifiers with their labels; --labels and --dequantize apply to every .tflite model given), ' +
+        '.tflite classifiers with their labels; --labels, --dequantize and --exact-weights apply to every .tflite model given), ' +
         'each under a name: its folder or file name, or name=path. Images are decoded and preprocessed exactly as in\n' +
         'training; concurrent requests are batched into one forward pass.\n\n' +
         '  GET  /                            the try-it page (drop, paste or choose images, or use the webcam)\n' +

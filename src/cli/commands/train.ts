@@ -13,6 +13,7 @@ import { ARCHITECTURES, DEFAULT_ARCH } from '../../engine/architectures.js';
 import { size } from '../options.js';
 import { createLogger } from '../../util/log.js';
 import { calibrationLines, confusedLines, metricsTable } from '../format.js';
+import { EXACT_WEIGHTS_HELP } from '../tflite-options.js';
 import { givenOptions, int, list, num, oneOf, positive, sizes, withSignals } from '../options.js';
 
 export function trainCommand(): Command {
@@ -68,6 +69,7 @@ export function trainCommand(): Command {
     .addOption(new Option('--resize <mode>', 'squash stretches to the input size (Keras load_img); center-crop keeps the aspect ratio and crops the middle').argParser(oneOf('--resize', RESIZE_MODES)))
     .option('--cut-at <layer>', 'for a local backbone: take features from this layer (global average pooled); for a .tflite backbone a tensor name, a unique part of one, or an operator number')
     .option('--dequantize', 'a quantized .tflite backbone: run it dequantized to float instead of with integer kernels (slower; to compare; its features are cached apart)')
+    .option('--exact-weights', `${EXACT_WEIGHTS_HELP} (features cached apart)`)
     .option('--int8 [images]', 'transfer: extract features with an int8 version of the backbone (static post-training quantization, int8 weights per channel, calibrated on this many training images, default 300); faster on CPUs with integer kernels, features cached separately', int('--int8'))
     .addOption(new Option('--head <kind>', 'linear: one softmax Dense layer (the notebook\'s); mlp: Dense(--hidden, relu) + Dropout + softmax').argParser(oneOf('--head', HEADS)).default('linear'))
     .option('--hidden <units>', 'hidden units of the mlp head', int('--hidden'), 256)
@@ -127,6 +129,7 @@ export function trainCommand(): Command {
         resize: o.resize,
         cutAt: o.cutAt,
         dequantize: o.dequantize,
+        exactWeights: o.exactWeights,
         int8: o.int8,
         head: o.head,
         hidden: o.hidden,

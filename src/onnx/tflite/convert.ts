@@ -17,6 +17,7 @@ import { Activation, ACTIVATION_NAMES, Padding, TensorType } from '../../backbon
 import { DataType } from '../proto.js';
 import { ImportGraph, MS_DOMAIN } from './builder.js';
 import { floatValues, permute4, QRANGE, qtypeOf, rawValues, type QType } from './tensors.js';
+import { symmetricChannels } from './requantize.js';
 
 import type { TfliteForm } from '../../backbones/tflite/load.js';
 
@@ -32,12 +33,13 @@ export interface TfliteToOnnxOptions {
   /** For features: the tensor to cut at (its name, a unique part of it, or an operator's number). */
   cutAt?: string;
   /**
-   * 'qlinear': requantize weights that have a zero point (uint8 per-tensor models) to symmetric int8 per channel
-   * (default false: the file's weights exactly. Measured about 1.4x faster than keeping the zero point, but not
-   * bit-exact with TFLite: Caltech-97 transfer with the uint8 MobileNetV2 0.900 against 0.909 exact; see
-   * BENCHMARKS.md). int8 per-channel weights (zero point 0) are used as they are either way.
+   * 'qlinear': keep weights that have a zero point (uint8 per-tensor models) exactly as the file has them, zero point
+   * and all. Default false: they are requantized to symmetric int8 per output channel (`symmetricChannels`: exact
+   * in every channel whose values fit int8, 61 of 17,056 channels rescaled in the shared uint8 MobileNetV2), which
+   * onnxruntime's fast integer kernels need: about 1.5-1.9x faster (BENCHMARKS.md). int8 per-channel weights (zero
+   * point 0) are used as they are either way.
    */
-  symmetricWeights?: boolean;
+  exactWeights?: boolean;
   /** For 'model': end in probabilities, adding a softmax when the model ends in logits. */
   probabilities?: boolean;
 }
@@ -56,6 +58,8 @@ export interface TfliteOnnx {
   /** True when the model's weights are quantized. */
   quantized: boolean;
   opTypes: string[];
+  /** When weights with a zero point were requantized (not exactWeights): output channels requantized, and how many of them were rescaled (the rest are exact). */
+  requantized?: { channels: number; rescaled: number };
 }
 
 export const CONVERTED_OPS = [
@@ -121,6 +125,8 @@ class Converter {
   private readonly float: boolean;
   private readonly qdq: boolean;
   symmetricWeights = false;
+  /** Output channels requantized (weights with a zero point), and of those how many rescaled (not exact). */
+  requantized = { channels: 0, rescaled: 0 };
 
   constructor(
     private readonly m: TfliteModel,
@@ -163,27 +169,22 @@ class Converter {
   /**
    * QLinearConv's weight inputs (int8 weights, scale, zero point) and bias. Exact by default; with
    * `symmetricWeights`, weights with a non-zero zero point (uint8 per-tensor models) are requantized to symmetric
-   * int8 per output channel (axis `outAxis` of the TFLite tensor) and the bias rescaled to match: onnxruntime's
-   * kernels are about twice as fast without a weight zero point, at the cost of a rounding unlike TFLite's.
+   * int8 per output channel (axis `outAxis` of the TFLite tensor; `symmetricChannels`): exact in every channel whose
+   * values fit int8, rescaled with its bias in the few that do not. onnxruntime's kernels are about twice as fast
+   * without a weight zero point.
    */
-  private qweights(op: TfliteOperator, w: TfliteTensor, dims: number[], perm: number[] | undefined, outAxis: number, bi: number | undefined, xScale: number): { w: string; scale: string; zp: string; bias: string[] } {
+  private qweights(op: TfliteOperator, w: TfliteTensor, dims: number[], perm: number[] | undefined, outAxis: number, bi: number | undefined): { w: string; scale: string; zp: string; bias: string[] } {
     const q = w.quantization!;
     if (q.zeroPoint.some((z) => z !== q.zeroPoint[0])) this.fail(op, 'per-channel weight zero points that differ are not supported');
     const b = bi !== undefined && bi >= 0 ? this.t(bi) : undefined;
     if (b && (b.type !== TensorType.INT32 || !b.data)) this.fail(op, `bias of type ${b.typeName}; int32 was expected in a quantized model`);
     if (this.symmetricWeights && (q.zeroPoint[0] ?? 0) !== 0) {
-      const f = floatValues(w);
-      const n = w.shape[outAxis]!;
-      const inner = w.shape.slice(outAxis + 1).reduce((a, c) => a * c, 1);
-      const maxAbs = new Float64Array(n);
-      f.forEach((v, i) => {
-        const c = Math.floor(i / inner) % n;
-        maxAbs[c] = Math.max(maxAbs[c]!, Math.abs(v));
-      });
-      const scales = Float32Array.from(maxAbs, (m) => (m > 0 ? m / 127 : 1));
-      const s8 = Int8Array.from(f, (v, i) => Math.max(-127, Math.min(127, Math.round(v / scales[Math.floor(i / inner) % n]!))));
-      const bias = b ? [this.g.tensor('b', Int32Array.from(floatValues(b), (v, c) => Math.round(v / (xScale * scales[c]!))), [n])] : [];
-      return { w: this.g.tensor('w', perm ? permute4(s8, w.shape, perm) : s8, dims), scale: this.g.constant(scales), zp: this.zp(0, 'i8'), bias };
+      const sym = symmetricChannels(rawValues(w) as Uint8Array | Int8Array, q.zeroPoint[0]!, q.scale, w.shape, outAxis);
+      const n = sym.scales.length;
+      const bias = b ? [this.g.tensor('b', Int32Array.from(rawValues(b) as Int32Array, (v, c) => (sym.factor[c] === 1 ? v : Math.round(v / sym.factor[c]!))), [n])] : [];
+      this.requantized.channels += n;
+      this.requantized.rescaled += sym.rescaled;
+      return { w: this.g.tensor('w', perm ? permute4(sym.data, w.shape, perm) : sym.data, dims), scale: this.g.constant(sym.scales), zp: this.zp(0, 'i8'), bias };
     }
     const wi = this.int8Weights(w, w.shape, perm);
     const scale = q.scale.length === 1 ? this.scale(q.scale[0]!) : this.g.constant(Float32Array.from(q.scale));
@@ -311,7 +312,7 @@ class Converter {
     const yq = this.qparams(this.t(out));
     const wq = qtypeOf(w);
     if (this.form === 'qlinear' && x.q && yq && wq && w.quantization && out !== this.finalOutput) {
-      const qw = this.qweights(op, w, perm.map((p) => w.shape[p]!), perm, depthwise ? 3 : 0, bi, x.q.scale);
+      const qw = this.qweights(op, w, perm.map((p) => w.shape[p]!), perm, depthwise ? 3 : 0, bi);
       const inputs = [x.name, this.scale(x.q.scale), this.zp(x.q.zp, x.q.type), qw.w, qw.scale, qw.zp, this.scale(yq.scale), this.zp(yq.zp, yq.type), ...qw.bias];
       const y = this.g.node('QLinearConv', inputs, attrs, depthwise ? 'qdwconv' : 'qconv');
       return this.setQuant(out, this.qactivation(op, y, yq, act), yq);
@@ -340,7 +341,7 @@ class Converter {
     const act = op.options.fused_activation_function as number;
     if (this.form === 'qlinear' && x.q && yq && wq && w.quantization && out !== this.finalOutput) {
       const x4 = this.g.node('Reshape', [flat(x.name), this.g.int64([0, k, 1, 1])], {}, 'as_map');
-      const qw = this.qweights(op, w, [units, k, 1, 1], undefined, 0, bi, x.q.scale);
+      const qw = this.qweights(op, w, [units, k, 1, 1], undefined, 0, bi);
       const inputs = [x4, this.scale(x.q.scale), this.zp(x.q.zp, x.q.type), qw.w, qw.scale, qw.zp, this.scale(yq.scale), this.zp(yq.zp, yq.type), ...qw.bias];
       const y4 = this.g.node('QLinearConv', inputs, {}, 'qdense');
       const y = this.g.node('Reshape', [y4, this.g.int64(this.t(out).shape.length === 4 ? [0, units, 1, 1] : [0, units])], {}, 'dense_out');
@@ -596,7 +597,7 @@ export function tfliteToOnnx(m: TfliteModel, opts: TfliteToOnnxOptions = {}): Tf
     note = 'the model with its own output';
   }
   const c = new Converter(m, form, target);
-  c.symmetricWeights = !!opts.symmetricWeights;
+  c.symmetricWeights = !opts.exactWeights;
   c.input(inT, m.inputs[0]!);
   const ops = needed(m, target);
   if (!ops.length && target !== m.inputs[0]) throw new TfliteConvertError(`${file}: nothing computes tensor ${m.tensors[target]!.name}`);
@@ -614,5 +615,6 @@ export function tfliteToOnnx(m: TfliteModel, opts: TfliteToOnnxOptions = {}): Tf
     note,
     quantized,
     opTypes: c.g.opTypes,
+    ...(c.symmetricWeights && c.requantized.channels ? { requantized: { ...c.requantized } } : {}),
   };
 }

@@ -38,7 +38,7 @@ function slice(f: FeatureSet, from: number, to: number): FeatureSet {
 }
 
 export async function loadRunBackbone(o: TrainRunOptions, ev: RunEvents): Promise<Backbone> {
-  const backbone = await loadBackbone(o.backbone, { preprocessing: o.preprocessing, cutAt: o.cutAt, weights: o.weights, tfliteForm: o.dequantize ? 'float' : undefined, logger: ev.logger() });
+  const backbone = await loadBackbone(o.backbone, { preprocessing: o.preprocessing, cutAt: o.cutAt, weights: o.weights, tfliteForm: o.dequantize ? 'float' : undefined, tfliteExactWeights: o.exactWeights, logger: ev.logger() });
   if (o.resize) backbone.resize = o.resize;
   return backbone;
 }
@@ -138,7 +138,7 @@ export async function runTransfer(split: DatasetSplit, classes: number, o: Train
   return {
     mode: 'transfer',
     model: backbone.artifacts ? composeClassifier(backbone.artifacts, head) : head,
-    ...(backbone.tflite ? { featureOnnx: tfliteToOnnx(backbone.tflite.model, { form: backbone.tflite.form, output: 'features', cutAt: backbone.tflite.cutAt, symmetricWeights: backbone.tflite.symmetricWeights }).bytes } : {}),
+    ...(backbone.tflite ? { featureOnnx: tfliteToOnnx(backbone.tflite.model, { form: backbone.tflite.form, output: 'features', cutAt: backbone.tflite.cutAt, exactWeights: backbone.tflite.exactWeights }).bytes } : {}),
     headModel: head,
     backboneObj: backbone,
     inputSize: backbone.inputSize,
