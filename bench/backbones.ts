@@ -26,8 +26,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { backboneLayers, loadBackbone, type Backbone } from '../src/backbones/load.js';
 import { importModel, zooStatus } from '../src/backbones/model-cache.js';
-import { createFeatureExtractor } from '../src/features/extract.js';
-import { cachedOnnx } from '../src/runtime/inference.js';
+import { backboneRunner, createFeatureExtractor, type FeatureExtractor } from '../src/features/extract.js';
+import { tfliteToOnnx } from '../src/onnx/tflite/convert.js';
+import { cachedOnnx, onnxRunner, type InferenceRunner } from '../src/runtime/inference.js';
 import { trainFromFolder } from '../src/train/run.js';
 import { tlearnHome } from '../src/util/home.js';
 import { silentLogger } from '../src/util/log.js';
@@ -43,8 +44,13 @@ const ACCURACY = !args.includes('--no-accuracy');
 const SPEED_IMAGES = Number(argValue('--speed-images') ?? 621);
 const HYMENOPTERA = path.join(SHARED, 'datasets/hymenoptera_data');
 const V1_SHARED = path.join(SHARED, 'models/mobilenet_v1_0.75_224_imagenet');
+const TFLITE_SHARED = path.join(SHARED, 'models/tflite');
 
-/** A backbone the bench can measure. Other model formats (e.g. TFLite) plug in by adding a source to SOURCES. */
+/**
+ * A backbone the bench can measure, as two rows: float and integer. For tlearn's float backbones the integer row
+ * is our int8 quantization (`--int8`); for a quantized .tflite model it is the file's own integer graph, and the
+ * float row the same model dequantized (`--dequantize`).
+ */
 export interface RowSource {
   /** Short name for the table. */
   name: string;
@@ -55,6 +61,8 @@ export interface RowSource {
   load(): Promise<Backbone>;
   /** Whether an int8 row is measured too (our quantizer applies to float backbones). */
   int8: boolean;
+  /** A quantized .tflite model: `load()` gives its integer graph, this its dequantized float graph. */
+  tfliteFloat?: () => Promise<Backbone>;
 }
 
 async function sharedSources(): Promise<RowSource[]> {
@@ -75,15 +83,23 @@ async function zooSources(taken: Set<string>): Promise<RowSource[]> {
     .map((s) => ({ name: s.entry.name, origin: `zoo (${s.record?.origin ?? 'cached'})`, flags: ['--backbone', s.entry.name], load: () => loadBackbone(s.entry.name), int8: true }));
 }
 
-/**
- * Row sources beyond tlearn's own float backbones. The TFLite import (branch `tflite`) adds its models here:
- * e.g. `{ name: 'MobileNetV2-1.0 (TFLite uint8)', load: () => loadBackbone('.../mobilenet_v2_1.0_224_quant.tflite'), int8: false }`.
- */
-const EXTRA_SOURCES: Array<() => Promise<RowSource[]>> = [];
+/** The shared quantized .tflite models: their integer graph (as tlearn runs them) against the same model dequantized. */
+async function tfliteSources(): Promise<RowSource[]> {
+  const files = [['MobileNetV2-1.0 TFLite uint8', 'mobilenet_v2_1.0_224_quant.tflite'], ['MobileNetV2-1.0 TFLite int8', 'tf2_mobilenet_v2_1.0_224_ptq.tflite']];
+  return files
+    .map(([name, f]) => [name!, path.join(TFLITE_SHARED, f!)] as const)
+    .filter(([, file]) => existsSync(file))
+    .map(([name, file]) => ({ name, origin: '../shared TFLite file', flags: ['--backbone', file], load: () => loadBackbone(file), int8: false, tfliteFloat: () => loadBackbone(file, { tfliteForm: 'float' }) }));
+}
+
+/** Row sources beyond tlearn's own float backbones. */
+const EXTRA_SOURCES: Array<() => Promise<RowSource[]>> = [tfliteSources];
 
 interface Measured {
   name: string;
   variant: 'float' | 'int8';
+  /** Forward passes only (no reading or decoding): images/s on a synthetic batch of 32, median of 5. */
+  forwardPerSec: number;
   origin: string;
   flags: string[];
   params: number;
@@ -102,11 +118,46 @@ function caltechImages(): string[] {
   return all;
 }
 
-/** Calibration images for the speed rows: Caltech-97 images not in the speed sample (accuracy rows calibrate on their own training split). */
-async function speed(bb: Backbone, images: string[], calib: string[], runs: number): Promise<{ float: number[]; int8: number[]; floatBytes: number; int8Bytes: number; dim: number }> {
-  const fl = await createFeatureExtractor(bb, { cache: false });
+/** The float and integer extractors of a row source, with their ONNX sizes. */
+async function extractorPair(src: RowSource, bb: Backbone, calib: string[]): Promise<{ fl: FeatureExtractor; q: FeatureExtractor; floatBytes: number; int8Bytes: number }> {
+  if (src.tfliteFloat) {
+    const fb = await src.tfliteFloat();
+    const size = (b: Backbone) => tfliteToOnnx(b.tflite!.model, { form: b.tflite!.form, output: 'features', cutAt: b.tflite!.cutAt, exactWeights: b.tflite!.exactWeights }).bytes.length;
+    return { fl: await createFeatureExtractor(fb, { cache: false }), q: await createFeatureExtractor(bb, { cache: false }), floatBytes: size(fb), int8Bytes: size(bb) };
+  }
   const q = await createFeatureExtractor(bb, { cache: false, int8: { calibration: calib } });
-  const out = { float: [] as number[], int8: [] as number[], floatBytes: (await cachedOnnx(backboneLayers(bb, "int8"), bb.id)).length, int8Bytes: q.int8!.bytes.length, dim: fl.dim };
+  return { fl: await createFeatureExtractor(bb, { cache: false }), q, floatBytes: (await cachedOnnx(backboneLayers(bb, 'int8'), bb.id)).length, int8Bytes: q.int8!.bytes.length };
+}
+
+/** Forward passes alone, float and integer alternately: images/s on a synthetic batch of 32, median of 5. */
+async function forwardSpeed(src: RowSource, bb: Backbone, int8Bytes: Uint8Array | undefined): Promise<{ float: number; int8: number }> {
+  const fr = await backboneRunner(src.tfliteFloat ? await src.tfliteFloat() : bb);
+  const qr = int8Bytes ? await onnxRunner(int8Bytes, { inputSize: bb.inputSize }) : await backboneRunner(bb);
+  const B = 32;
+  const [h, w] = bb.inputSize;
+  const x = Float32Array.from({ length: B * h * w * 3 }, (_, i) => ((i * 7919) % 255) / 127.5 - 1);
+  const t: Record<'float' | 'int8', number[]> = { float: [], int8: [] };
+  try {
+    await fr.run(x, B);
+    await qr.run(x, B);
+    for (let r = 0; r < 5; r++) {
+      for (const [k, runner] of (r % 2 ? [['int8', qr], ['float', fr]] : [['float', fr], ['int8', qr]]) as Array<['float' | 'int8', InferenceRunner]>) {
+        const t0 = performance.now();
+        await runner.run(x, B);
+        t[k].push(B / ((performance.now() - t0) / 1000));
+      }
+    }
+  } finally {
+    await fr.close();
+    await qr.close();
+  }
+  return { float: median(t.float), int8: median(t.int8) };
+}
+
+/** Calibration images for the speed rows: Caltech-97 images not in the speed sample (accuracy rows calibrate on their own training split). */
+async function speed(src: RowSource, bb: Backbone, images: string[], calib: string[], runs: number): Promise<{ float: number[]; int8: number[]; floatBytes: number; int8Bytes: number; dim: number; forward: { float: number; int8: number } }> {
+  const { fl, q, floatBytes, int8Bytes } = await extractorPair(src, bb, calib);
+  const out = { float: [] as number[], int8: [] as number[], floatBytes, int8Bytes, dim: fl.dim, forward: { float: 0, int8: 0 } };
   try {
     await fl.extract(images.slice(0, 32));
     await q.extract(images.slice(0, 32));
@@ -121,17 +172,22 @@ async function speed(bb: Backbone, images: string[], calib: string[], runs: numb
     await fl.close();
     await q.close();
   }
+  out.forward = await forwardSpeed(src, bb, q.int8?.bytes);
+  log(`  ${bb.name} forward passes alone: float ${out.forward.float.toFixed(0)} img/s, ${src.tfliteFloat ? 'integer' : 'int8'} ${out.forward.int8.toFixed(0)} img/s`);
   return out;
 }
 
 async function transfer(src: RowSource, int8: boolean, data: 'caltech97' | 'antsbees'): Promise<{ val: number; test: number; seconds: number }> {
+  // a .tflite source: the integer row is the file as tlearn runs it, the float row --dequantize
+  const tflite = !!src.tfliteFloat;
   const t = performance.now();
   const out = mkdtempSync(path.join(os.tmpdir(), 'tlearn-bench-bb-'));
   const r = await trainFromFolder({
     data: data === 'caltech97' ? CALTECH : HYMENOPTERA,
     exclude: data === 'caltech97' ? EXCLUDE.split(',') : undefined,
     backbone: src.flags[1],
-    int8: int8 || undefined,
+    int8: (!tflite && int8) || undefined,
+    dequantize: (tflite && !int8) || undefined,
     seed: 42,
     out,
     logger: silentLogger,
@@ -238,10 +294,10 @@ async function main(): Promise<void> {
   for (const src of sources) {
     const bb = await src.load();
     log(`${src.name}: ${bb.params} params, measuring extraction speed on ${speedImages.length} images`);
-    const s = await speed(bb, speedImages, calib, 3);
+    const s = await speed(src, bb, speedImages, calib, 3);
     const dim = s.dim;
-    const f: Measured = { name: src.name, variant: 'float', origin: src.origin, flags: src.flags, params: bb.params, dim, modelBytes: s.floatBytes, imgPerSec: s.float };
-    const q: Measured = { name: src.name, variant: 'int8', origin: src.origin, flags: [...src.flags, '--int8'], params: bb.params, dim, modelBytes: s.int8Bytes, imgPerSec: s.int8 };
+    const f: Measured = { name: src.name, variant: 'float', origin: src.origin, flags: src.tfliteFloat ? [...src.flags, '--dequantize'] : src.flags, params: bb.params, dim, modelBytes: s.floatBytes, imgPerSec: s.float, forwardPerSec: s.forward.float };
+    const q: Measured = { name: src.name, variant: 'int8', origin: src.origin, flags: src.tfliteFloat ? src.flags : [...src.flags, '--int8'], params: bb.params, dim, modelBytes: s.int8Bytes, imgPerSec: s.int8, forwardPerSec: s.forward.int8 };
     if (ACCURACY) {
       for (const m of [f, q]) {
         log(`${src.name} ${m.variant}: transfer on Caltech-97`);
@@ -260,19 +316,24 @@ async function main(): Promise<void> {
     `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}, with \`npm run bench:backbones${args.length ? ` -- ${args.join(' ')}` : ''}\` (${((performance.now() - t0) / 1000).toFixed(0)} s). 1-minute load average ${load0.toFixed(1)} at the start, ${load1.toFixed(1)} at the end.`,
     '',
     'Extraction: tlearn\'s feature pipeline without the cache on ' +
-      `${speedImages.length} Caltech-97 JPEGs (every 10th), float and int8 alternately, median of 3.` +
+      `${speedImages.length} Caltech-97 JPEGs (every 10th: read, hash, decode, resize, forward pass), float and integer alternately, median of 3. ` +
+      'Forward passes: the model alone on a synthetic batch of 32 (no reading or decoding), alternately, median of 5; the difference between the two columns is the decoding both variants share. ' +
+      'For tlearn\'s own backbones the integer row is `--int8` (static post-training quantization, the stem of at most 16 channels kept float); for a quantized .tflite model it is the file\'s integer graph as tlearn runs it, and its float row the same model `--dequantize`d.' +
       (ACCURACY ? ' Transfer: `tlearn train` defaults (linear head, 40 epochs), seed 42; Caltech-97 with `--exclude notebook`, ants/bees with its own val/ as the test split; int8 rows calibrate on 300 images of the training split.' : ' Speed and size only (`--no-accuracy`): the accuracies are in the table above.') +
       ' Model size: the ONNX file tlearn runs.',
     '',
-    ACCURACY ? '| backbone | variant | params | features | model size | extraction img/s | int8 speed-up | Caltech-97 val / test | ants/bees val / test | flags |' : '| backbone | variant | params | features | model size | extraction img/s | int8 speed-up | flags |',
-    ACCURACY ? '|---|---|---|---|---|---|---|---|---|---|' : '|---|---|---|---|---|---|---|---|',
+    ACCURACY ? '| backbone | variant | params | features | model size | extraction img/s | integer speed-up | forward passes img/s (speed-up) | Caltech-97 val / test | ants/bees val / test | flags |' : '| backbone | variant | params | features | model size | extraction img/s | integer speed-up | forward passes img/s (speed-up) | flags |',
+    ACCURACY ? '|---|---|---|---|---|---|---|---|---|---|---|' : '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const float = rows.find((x) => x.name === r.name && x.variant === 'float')!;
-    const speedup = r.variant === 'int8' ? `${(median(r.imgPerSec) / median(float.imgPerSec)).toFixed(2)}x` : '';
+    const speedup = r.variant === 'int8' ? `**${(median(r.imgPerSec) / median(float.imgPerSec)).toFixed(2)}x**` : '';
+    const forward = `${r.forwardPerSec.toFixed(0)}${r.variant === 'int8' ? ` (${(r.forwardPerSec / float.forwardPerSec).toFixed(2)}x)` : ''}`;
+    const tflite = r.flags.some((f) => f.endsWith('.tflite'));
+    const variant = tflite ? (r.variant === 'int8' ? 'integer (the file)' : 'dequantized') : r.variant;
     const accuracy = ACCURACY ? ` ${r.caltech ? `${pct(r.caltech.val)} / **${pct(r.caltech.test)}**` : 'not run'} | ${r.antsbees ? `${pct(r.antsbees.val)} / ${pct(r.antsbees.test)}` : 'not run'} |` : '';
     lines.push(
-      `| ${r.name} | ${r.variant} | ${r.params.toLocaleString('en-US')} | ${r.dim} | ${(r.modelBytes / 1e6).toFixed(2)} MB | ${median(r.imgPerSec).toFixed(1)} (${r.imgPerSec.map((x) => x.toFixed(0)).join(', ')}) | ${speedup} |${accuracy} \`${r.flags.map((x) => (x.startsWith('/') ? path.relative(process.cwd(), x) : x)).join(' ')}\` |`,
+      `| ${r.name} | ${variant} | ${r.params.toLocaleString('en-US')} | ${r.dim} | ${(r.modelBytes / 1e6).toFixed(2)} MB | ${median(r.imgPerSec).toFixed(1)} (${r.imgPerSec.map((x) => x.toFixed(0)).join(', ')}) | ${speedup} | ${forward} |${accuracy} \`${r.flags.map((x) => (x.startsWith('/') ? path.relative(process.cwd(), x) : x)).join(' ')}\` |`,
     );
   }
   await writeBenchSection(ACCURACY ? 'bench-backbones' : 'bench-backbones-speed', lines.join('\n'));

@@ -24,20 +24,20 @@ import { trainFromFolder } from '../src/train/run.js';
 import { Rng } from '../src/util/rng.js';
 import { HYMENOPTERA, MOBILENET, hasShared, makeDataset, runCli, saveArtifacts, tmpDir } from './helpers.js';
 
-/** A small MobileNet-like backbone with random weights (seeded), 32x32 input, 16-d pooled output. */
+/** A small MobileNet-like backbone with random weights (seeded), 32x32 input, 24-d pooled output (wider than the float stem's 16 channels: every convolution is quantized by default). */
 async function makeMobileLike(dir: string): Promise<string> {
   const tf = await getTf();
   const rng = new Rng(7);
   const input = tf.input({ shape: [32, 32, 3], name: 'input_1' });
   const A = (l: TF.layers.Layer, x: TF.SymbolicTensor | TF.SymbolicTensor[]) => l.apply(x) as TF.SymbolicTensor;
   let x = A(tf.layers.zeroPadding2d({ padding: [[0, 1], [0, 1]], name: 'conv1_pad' }), input);
-  x = A(tf.layers.conv2d({ filters: 16, kernelSize: 3, strides: 2, useBias: false, name: 'conv1' }), x);
+  x = A(tf.layers.conv2d({ filters: 24, kernelSize: 3, strides: 2, useBias: false, name: 'conv1' }), x);
   x = A(tf.layers.batchNormalization({ name: 'conv1_bn' }), x);
   const x0 = A(tf.layers.reLU({ maxValue: 6, name: 'conv1_relu' }), x);
   let y = A(tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false, name: 'dw' }), x0);
   y = A(tf.layers.batchNormalization({ name: 'dw_bn' }), y);
   y = A(tf.layers.reLU({ maxValue: 6, name: 'dw_relu' }), y);
-  y = A(tf.layers.conv2d({ filters: 16, kernelSize: 1, useBias: false, name: 'pw' }), y);
+  y = A(tf.layers.conv2d({ filters: 24, kernelSize: 1, useBias: false, name: 'pw' }), y);
   y = A(tf.layers.batchNormalization({ name: 'pw_bn' }), y);
   const z = A(tf.layers.add({ name: 'add' }), [x0, y]);
   const out = A(tf.layers.globalAveragePooling2d({ name: 'pool' }), z);
@@ -124,7 +124,7 @@ describe('the QDQ quantizer', () => {
     for (const p of points) {
       const d = outs[p.tensor]!;
       expect(d, p.tensor).toBeDefined();
-      ranges.set(p.tensor, { min: Math.min(...d), max: Math.max(...d) });
+      ranges.set(p.tensor, { min: d.reduce((a, v) => Math.min(a, v), Infinity), max: d.reduce((a, v) => Math.max(a, v), -Infinity) });
     }
     const q = quantizeModel(floatBytes, ranges);
     expect(q.report).toEqual({ convs: 3, depthwise: 1, adds: 1, floatConvs: 0, foldedPads: 1, activationTensors: 5 });
@@ -149,6 +149,28 @@ describe('the QDQ quantizer', () => {
     expect(optOps.filter((o: string) => o === 'QLinearConv')).toHaveLength(3);
     expect(optOps).toContain('QLinearAdd');
     expect(optOps).not.toContain('Conv');
+  });
+
+  it('keeps a narrow stem float: the leading convolutions of at most floatStem channels, with their activations, but never every convolution', () => {
+    const ranges = (o: { floatStem?: number }) => new Map(quantizationPoints(floatBytes, o).map((p) => [p.tensor, { min: -1, max: 6 }]));
+    // this model is 24 channels wide throughout: a stem of up to 24 channels would be all of it, so all is quantized
+    expect(quantizeModel(floatBytes, ranges({ floatStem: 24 }), { floatStem: 24 }).report).toMatchObject({ convs: 3, floatConvs: 0 });
+    expect(quantizeModel(floatBytes, ranges({ floatStem: 0 }), { floatStem: 0 }).report).toMatchObject({ convs: 3, floatConvs: 0 });
+  });
+
+  it.skipIf(!hasShared(MOBILENET, 'the float-stem test on MobileNetV2-0.35'))('MobileNetV2-0.35: its first three convolutions (16, 16 and 8 channels at 112x112) stay float, onnxruntime runs them as Conv', async () => {
+    const bytes = layersModelToOnnx((await loadBackbone(MOBILENET)).artifacts!).bytes;
+    const points = quantizationPoints(bytes);
+    const q = quantizeModel(bytes, new Map(points.map((p) => [p.tensor, { min: -1, max: 6 }])));
+    expect(q.report).toMatchObject({ convs: 49, floatConvs: 3 });
+    expect(quantizeModel(bytes, new Map(quantizationPoints(bytes, { floatStem: 0 }).map((p) => [p.tensor, { min: -1, max: 6 }])), { floatStem: 0 }).report).toMatchObject({ convs: 52, floatConvs: 0 });
+    const opt = path.join(tmpDir(), 'opt.onnx');
+    const ort = await import('onnxruntime-node');
+    const s = await ort.InferenceSession.create(q.bytes, { graphOptimizationLevel: 'all', intraOpNumThreads: 1, optimizedModelFilePath: opt });
+    await s.release();
+    const ops = decodeModel(new Uint8Array(await fs.readFile(opt))).graph.node.map((x: any) => x.op_type);
+    expect(ops.filter((o: string) => o === 'QLinearConv')).toHaveLength(49);
+    expect(ops.filter((o: string) => o === 'Conv' || o === 'FusedConv')).toHaveLength(3);
   });
 
   it('refuses to quantize without a range for every point', () => {

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ResizeKernel, ResizeMode } from '../image/decode.js';
 import type { PreprocessMode } from '../backbones/preprocess.js';
-import { calibrationModel, quantizationPoints, quantizeModel, type QuantizeOptions, type QuantizeReport, type TensorRange } from '../onnx/quantize.js';
+import { calibrationModel, DEFAULT_FLOAT_STEM, quantizationPoints, quantizeModel, type QuantizeOptions, type QuantizeReport, type TensorRange } from '../onnx/quantize.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { sha256 } from '../util/hash.js';
 import type { Logger } from '../util/log.js';
@@ -17,7 +17,7 @@ import { streamImages } from './image-stream.js';
 import { defaultThreads, onnxCacheDir, type InferenceRunner } from './inference.js';
 
 /** Bumped whenever the quantizer's output for the same inputs changes (it is part of the cache key). */
-export const QUANTIZER_VERSION = 1;
+export const QUANTIZER_VERSION = 2;
 export const DEFAULT_CALIBRATION_IMAGES = 300;
 
 /**
@@ -152,7 +152,7 @@ export async function int8Model(floatBytes: Uint8Array, floatKey: string, feed: 
   if (!sample.length) throw new Int8Error('int8 needs calibration images (none given)');
   const method = o.rangeMethod ?? ((process.env.TLEARN_INT8_RANGE as RangeMethod | undefined) || 'minmax');
   if (!RANGE_METHODS.includes(method)) throw new Int8Error(`unknown calibration range method '${method}' (${RANGE_METHODS.join(', ')})`);
-  const qopts: QuantizeOptions = { skipDepthwise: !!o.skipDepthwise, keepFloat: o.keepFloat ?? [], quantizeAdd: o.quantizeAdd !== false, reduceRange: o.reduceRange ?? !(await hasVnni()) };
+  const qopts: QuantizeOptions = { skipDepthwise: !!o.skipDepthwise, keepFloat: o.keepFloat ?? [], floatStem: o.floatStem ?? DEFAULT_FLOAT_STEM, quantizeAdd: o.quantizeAdd !== false, reduceRange: o.reduceRange ?? !(await hasVnni()) };
   const hashes: string[] = [];
   for (const p of sample) hashes.push(await fs.readFile(p).then((b) => sha256(b), () => `missing:${p}`));
   const id = sha256(JSON.stringify([QUANTIZER_VERSION, floatKey, feed, qopts, method, hashes.sort()])).slice(0, 16);
