@@ -318,7 +318,7 @@ async function main(): Promise<void> {
     'Extraction: tlearn\'s feature pipeline without the cache on ' +
       `${speedImages.length} Caltech-97 JPEGs (every 10th: read, hash, decode, resize, forward pass), float and integer alternately, median of 3. ` +
       'Forward passes: the model alone on a synthetic batch of 32 (no reading or decoding), alternately, median of 5; the difference between the two columns is the decoding both variants share. ' +
-      'For tlearn\'s own backbones the integer row is `--int8` (static post-training quantization, the stem of at most 16 channels kept float); for a quantized .tflite model it is the file\'s integer graph as tlearn runs it, and its float row the same model `--dequantize`d.' +
+      'For tlearn\'s own backbones the integer row is `--int8` (static post-training quantization, the stem of at most 16 channels kept float); for a quantized .tflite model it is the file\'s integer graph as tlearn runs it (a uint8 model\'s weights requantized to symmetric int8 per channel, exact in all but a few channels), and its float row the same model `--dequantize`d.' +
       (ACCURACY ? ' Transfer: `tlearn train` defaults (linear head, 40 epochs), seed 42; Caltech-97 with `--exclude notebook`, ants/bees with its own val/ as the test split; int8 rows calibrate on 300 images of the training split.' : ' Speed and size only (`--no-accuracy`): the accuracies are in the table above.') +
       ' Model size: the ONNX file tlearn runs.',
     '',
@@ -330,7 +330,7 @@ async function main(): Promise<void> {
     const speedup = r.variant === 'int8' ? `**${(median(r.imgPerSec) / median(float.imgPerSec)).toFixed(2)}x**` : '';
     const forward = `${r.forwardPerSec.toFixed(0)}${r.variant === 'int8' ? ` (${(r.forwardPerSec / float.forwardPerSec).toFixed(2)}x)` : ''}`;
     const tflite = r.flags.some((f) => f.endsWith('.tflite'));
-    const variant = tflite ? (r.variant === 'int8' ? 'integer (the file)' : 'dequantized') : r.variant;
+    const variant = tflite ? (r.variant === 'int8' ? 'integer' : 'dequantized') : r.variant;
     const accuracy = ACCURACY ? ` ${r.caltech ? `${pct(r.caltech.val)} / **${pct(r.caltech.test)}**` : 'not run'} | ${r.antsbees ? `${pct(r.antsbees.val)} / ${pct(r.antsbees.test)}` : 'not run'} |` : '';
     lines.push(
       `| ${r.name} | ${variant} | ${r.params.toLocaleString('en-US')} | ${r.dim} | ${(r.modelBytes / 1e6).toFixed(2)} MB | ${median(r.imgPerSec).toFixed(1)} (${r.imgPerSec.map((x) => x.toFixed(0)).join(', ')}) | ${speedup} | ${forward} |${accuracy} \`${r.flags.map((x) => (x.startsWith('/') ? path.relative(process.cwd(), x) : x)).join(' ')}\` |`,

@@ -344,7 +344,7 @@ describe.runIf(hasShared(MOBILENET, 'int8 MobileNetV2-0.35') && hasShared(HYMENO
         minCos = Math.min(minCos, dot / Math.sqrt(na * nb));
       }
       console.log(`int8 vs float MobileNetV2-0.35 features on 20 ants/bees val images: min cosine ${minCos.toFixed(4)}`);
-      expect(minCos).toBeGreaterThan(0.93); // measured 0.9381 (calibration 'minmax')
+      expect(minCos).toBeGreaterThan(0.95); // measured 0.9721 (calibration 'batch-average', the stem float; 0.9381 with 'minmax', all quantized)
     } finally {
       await fl.close();
       await q.close();
