@@ -122,6 +122,7 @@ run('tlearn studio in chromium', () => {
     await page.setInputFiles('.class-card[data-class="uploaded"] input[type=file]:not([webkitdirectory])', [...list, path.join(files, 'notes.txt')]);
     expect(await waitForFiles(path.join(projectRoot, 'uploaded'), 12)).toBe(12);
     await page.waitForFunction(() => document.querySelector('#toast')?.textContent?.includes('Not added: notes.txt'));
+    await page.waitForFunction(() => document.querySelector('.class-card[data-class="uploaded"] .count')?.textContent === '12 images', null, { timeout: 10_000 });
     const counts = await page.$$eval('.class-card', (cards) => cards.map((c) => `${c.querySelector('h2')!.textContent}: ${c.querySelector('.count')!.textContent}`));
     expect(counts).toEqual([`blue things: ${n2} images`, `red things: ${n1} images`, 'uploaded: 12 images']);
     await page.waitForFunction(() => [...document.querySelectorAll('.class-card .thumb img')].filter((i) => (i as HTMLImageElement).naturalWidth > 0).length >= 12, null, { timeout: 30_000 });

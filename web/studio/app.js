@@ -36,7 +36,7 @@ const studio = {
   /** Called after any file action: refreshes Undo and tells the open page. */
   async changed() {
     await refreshUndo();
-    current?.mod?.refresh?.();
+    await current?.mod?.refresh?.();
   },
   async loadProject(withRecent = true) {
     const r = await api(`/api/projects${withRecent ? '' : '?recent=0'}`);

@@ -303,8 +303,9 @@ class DataPage {
       this.studio.fail(e);
     }
     const msg = `Added ${plural(added, 'picture')} to ${cls}.` + (refused.length ? ` Not added: ${refused.slice(0, 3).map((r) => `${r.name} (${r.reason})`).join('; ')}${refused.length > 3 ? ` and ${refused.length - 3} more` : ''}.` : '');
-    this.studio.say(msg, refused.length > 0 && added === 0);
+    // the cards show the new counts before the message says they were added
     await this.studio.changed();
+    this.studio.say(msg, refused.length > 0 && added === 0);
   }
 
   async paste(e) {
