@@ -26,8 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { backboneLayers, loadBackbone, type Backbone } from '../src/backbones/load.js';
 import { importModel, zooStatus } from '../src/backbones/model-cache.js';
-import { backboneRunner, createFeatureExtractor, type FeatureExtractor } from '../src/features/extract.js';
-import { tfliteToOnnx } from '../src/onnx/tflite/convert.js';
+import { backboneRunner, createFeatureExtractor, tfliteFeatureOnnx, type FeatureExtractor } from '../src/features/extract.js';
 import { cachedOnnx, onnxRunner, type InferenceRunner } from '../src/runtime/inference.js';
 import { trainFromFolder } from '../src/train/run.js';
 import { tlearnHome } from '../src/util/home.js';
@@ -118,20 +117,20 @@ function caltechImages(): string[] {
   return all;
 }
 
-/** The float and integer extractors of a row source, with their ONNX sizes. */
-async function extractorPair(src: RowSource, bb: Backbone, calib: string[]): Promise<{ fl: FeatureExtractor; q: FeatureExtractor; floatBytes: number; int8Bytes: number }> {
+/** The float and integer extractors of a row source, with their ONNX sizes, and the backbone of the float row. */
+async function extractorPair(src: RowSource, bb: Backbone, calib: string[]): Promise<{ fl: FeatureExtractor; q: FeatureExtractor; floatBytes: number; int8Bytes: number; floatBackbone: Backbone }> {
   if (src.tfliteFloat) {
     const fb = await src.tfliteFloat();
-    const size = (b: Backbone) => tfliteToOnnx(b.tflite!.model, { form: b.tflite!.form, output: 'features', cutAt: b.tflite!.cutAt, exactWeights: b.tflite!.exactWeights }).bytes.length;
-    return { fl: await createFeatureExtractor(fb, { cache: false }), q: await createFeatureExtractor(bb, { cache: false }), floatBytes: size(fb), int8Bytes: size(bb) };
+    const size = (b: Backbone) => tfliteFeatureOnnx(b.tflite!).length;
+    return { fl: await createFeatureExtractor(fb, { cache: false }), q: await createFeatureExtractor(bb, { cache: false }), floatBytes: size(fb), int8Bytes: size(bb), floatBackbone: fb };
   }
   const q = await createFeatureExtractor(bb, { cache: false, int8: { calibration: calib } });
-  return { fl: await createFeatureExtractor(bb, { cache: false }), q, floatBytes: (await cachedOnnx(backboneLayers(bb, 'int8'), bb.id)).length, int8Bytes: q.int8!.bytes.length };
+  return { fl: await createFeatureExtractor(bb, { cache: false }), q, floatBytes: (await cachedOnnx(backboneLayers(bb, 'int8'), bb.id)).length, int8Bytes: q.int8!.bytes.length, floatBackbone: bb };
 }
 
 /** Forward passes alone, float and integer alternately: images/s on a synthetic batch of 32, median of 5. */
-async function forwardSpeed(src: RowSource, bb: Backbone, int8Bytes: Uint8Array | undefined): Promise<{ float: number; int8: number }> {
-  const fr = await backboneRunner(src.tfliteFloat ? await src.tfliteFloat() : bb);
+async function forwardSpeed(floatBackbone: Backbone, bb: Backbone, int8Bytes: Uint8Array | undefined): Promise<{ float: number; int8: number }> {
+  const fr = await backboneRunner(floatBackbone);
   const qr = int8Bytes ? await onnxRunner(int8Bytes, { inputSize: bb.inputSize }) : await backboneRunner(bb);
   const B = 32;
   const [h, w] = bb.inputSize;
@@ -156,7 +155,7 @@ async function forwardSpeed(src: RowSource, bb: Backbone, int8Bytes: Uint8Array 
 
 /** Calibration images for the speed rows: Caltech-97 images not in the speed sample (accuracy rows calibrate on their own training split). */
 async function speed(src: RowSource, bb: Backbone, images: string[], calib: string[], runs: number): Promise<{ float: number[]; int8: number[]; floatBytes: number; int8Bytes: number; dim: number; forward: { float: number; int8: number } }> {
-  const { fl, q, floatBytes, int8Bytes } = await extractorPair(src, bb, calib);
+  const { fl, q, floatBytes, int8Bytes, floatBackbone } = await extractorPair(src, bb, calib);
   const out = { float: [] as number[], int8: [] as number[], floatBytes, int8Bytes, dim: fl.dim, forward: { float: 0, int8: 0 } };
   try {
     await fl.extract(images.slice(0, 32));
@@ -172,7 +171,7 @@ async function speed(src: RowSource, bb: Backbone, images: string[], calib: stri
     await fl.close();
     await q.close();
   }
-  out.forward = await forwardSpeed(src, bb, q.int8?.bytes);
+  out.forward = await forwardSpeed(floatBackbone, bb, q.int8?.bytes);
   log(`  ${bb.name} forward passes alone: float ${out.forward.float.toFixed(0)} img/s, ${src.tfliteFloat ? 'integer' : 'int8'} ${out.forward.int8.toFixed(0)} img/s`);
   return out;
 }

@@ -3,6 +3,7 @@
  * A second run over the same images with the same backbone reads the cache and does not run the backbone.
  */
 import type { Backbone } from '../backbones/load.js';
+import type { TfliteBackboneSpec } from '../backbones/tflite/load.js';
 import type { ResizeKernel } from '../image/decode.js';
 import type { SkippedFile } from '../data/discover.js';
 import { cachedOnnx, createRunner, onnxRunner, type InferenceRunner } from '../runtime/inference.js';
@@ -28,13 +29,15 @@ export interface ExtractProgress {
   etaSeconds: number | null;
 }
 
+/** A .tflite backbone's feature extractor as ONNX bytes, run as loaded (form, cut, weights). */
+export function tfliteFeatureOnnx(spec: TfliteBackboneSpec): Uint8Array {
+  const { model, form, cutAt, exactWeights } = spec;
+  return tfliteToOnnx(model, { form, output: 'features', cutAt, exactWeights }).bytes;
+}
+
 /** The backbone's forward pass: a layers model on onnxruntime (tfjs as fallback), or a .tflite model converted to ONNX. */
 export async function backboneRunner(backbone: Backbone, opts: { threads?: number; logger?: Logger } = {}): Promise<InferenceRunner> {
-  if (backbone.tflite) {
-    const { model, form, cutAt, exactWeights } = backbone.tflite;
-    const onnx = tfliteToOnnx(model, { form, output: 'features', cutAt, exactWeights });
-    return onnxRunner(onnx.bytes, { inputSize: backbone.inputSize, threads: opts.threads });
-  }
+  if (backbone.tflite) return onnxRunner(tfliteFeatureOnnx(backbone.tflite), { inputSize: backbone.inputSize, threads: opts.threads });
   if (!backbone.artifacts) throw new Error(`internal error: backbone ${backbone.source} has no model`);
   return createRunner(backbone.artifacts, { inputSize: backbone.inputSize, cacheKey: backbone.id, threads: opts.threads, logger: opts.logger });
 }

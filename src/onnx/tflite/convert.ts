@@ -167,8 +167,8 @@ class Converter {
   }
 
   /**
-   * QLinearConv's weight inputs (int8 weights, scale, zero point) and bias. Exact by default; with
-   * `symmetricWeights`, weights with a non-zero zero point (uint8 per-tensor models) are requantized to symmetric
+   * QLinearConv's weight inputs (int8 weights, scale, zero point) and bias. With `symmetricWeights` (the default,
+   * off with the exactWeights option), weights with a non-zero zero point (uint8 per-tensor models) are requantized to symmetric
    * int8 per output channel (axis `outAxis` of the TFLite tensor; `symmetricChannels`): exact in every channel whose
    * values fit int8, rescaled with its bias in the few that do not. onnxruntime's kernels are about twice as fast
    * without a weight zero point.

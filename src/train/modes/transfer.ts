@@ -5,10 +5,9 @@ import type { LayersModelArtifacts } from '../../backbones/layers-model.js';
 import { composeClassifier } from '../../classifier/compose.js';
 import type { LabelledImage } from '../../data/discover.js';
 import type { DatasetSplit } from '../../data/split.js';
-import { createFeatureExtractor, type FeatureSet } from '../../features/extract.js';
+import { createFeatureExtractor, tfliteFeatureOnnx, type FeatureSet } from '../../features/extract.js';
 import { getTf } from '../../runtime/tfjs.js';
 import type { RunEvents } from '../../engine/events.js';
-import { tfliteToOnnx } from '../../onnx/tflite/convert.js';
 import { modelArtifacts } from '../../engine/architectures.js';
 import { predictHead, trainHead, type LabelledFeatures } from '../../engine/fit.js';
 import type { ModelOutcome, SplitPredictions, TrainRunOptions } from '../types.js';
@@ -138,7 +137,7 @@ export async function runTransfer(split: DatasetSplit, classes: number, o: Train
   return {
     mode: 'transfer',
     model: backbone.artifacts ? composeClassifier(backbone.artifacts, head) : head,
-    ...(backbone.tflite ? { featureOnnx: tfliteToOnnx(backbone.tflite.model, { form: backbone.tflite.form, output: 'features', cutAt: backbone.tflite.cutAt, exactWeights: backbone.tflite.exactWeights }).bytes } : {}),
+    ...(backbone.tflite ? { featureOnnx: tfliteFeatureOnnx(backbone.tflite) } : {}),
     headModel: head,
     backboneObj: backbone,
     inputSize: backbone.inputSize,
