@@ -115,23 +115,14 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
     }
   };
 
-  // Two input buffers: while one batch is in the forward pass (onnxruntime runs it off the main thread), each
-  // image decoded meanwhile is resized and preprocessed straight into the other, so that work overlaps the
-  // model instead of waiting between batches. Only one forward pass runs at a time.
-  const bufferSize = Math.min(B, n * V) * px;
-  const buffers = [new Float32Array(bufferSize), new Float32Array(bufferSize)];
-  let staging = 0;
-  let staged: Array<{ index: number; hash: string }> = [];
-  const stage = () => {
-    while (staged.length < B && ready.length > 0) {
-      const d = ready.shift()!;
-      preprocessTargetInto(d, dopts, opts.preprocessing, buffers[staging]!, staged.length * px);
-      staged.push({ index: d.index, hash: d.hash });
-    }
-  };
-  const runBatch = async (items: Array<{ index: number; hash: string }>, input: Float32Array): Promise<void> => {
+  // one input buffer, reused: the forward pass is awaited before the next batch is assembled
+  let batchBuffer: Float32Array | undefined;
+  const runBatch = async (items: Decoded[]): Promise<void> => {
+    batchBuffer ??= new Float32Array(Math.min(B, n * V) * px);
+    const input = batchBuffer.subarray(0, items.length * px);
+    items.forEach((d, k) => preprocessTargetInto(d, dopts, opts.preprocessing, input, k * px));
     const t0 = performance.now();
-    const out = await runner.run(input.subarray(0, items.length * px), items.length);
+    const out = await runner.run(input, items.length);
     modelSeconds += (performance.now() - t0) / 1000;
     let finished = 0;
     items.forEach((d, k) => {
@@ -155,52 +146,32 @@ export async function streamImages(paths: string[], runner: InferenceRunner, opt
   let cursor = 0;
   const fill = () => {
     while (cursor < n && inflight.size + ready.length < maxPending) {
-      const p: Promise<void> = processOne(cursor++)
-        .then(stage)
-        .finally(() => inflight.delete(p));
+      const p: Promise<void> = processOne(cursor++).finally(() => inflight.delete(p));
       inflight.add(p);
     }
   };
 
-  let running: Promise<void> | undefined;
-  // a failed forward pass is kept here and thrown by the loop (the promise itself never rejects)
-  let runError: unknown;
   fill();
-  while (cursor < n || inflight.size > 0 || ready.length > 0 || staged.length > 0 || running) {
-    if (runError) throw runError;
+  while (cursor < n || inflight.size > 0 || ready.length > 0) {
     if (opts.signal?.aborted) {
       cursor = n;
       await Promise.allSettled(inflight);
-      if (running) await running;
       await Promise.all(writes);
       throw new InterruptedError(`stopped after ${done} of ${n} images`, stopSignalName(opts.signal));
     }
-    stage();
-    const drained = cursor >= n && inflight.size === 0 && ready.length === 0;
-    if (staged.length >= B || (drained && staged.length > 0)) {
-      if (running) await running;
-      const items = staged;
-      const input = buffers[staging]!;
-      staged = [];
-      staging = 1 - staging;
-      const r: Promise<void> = runBatch(items, input)
-        .catch((e) => {
-          runError ??= e;
-        })
-        .finally(() => {
-          if (running === r) running = undefined;
-        });
-      running = r;
-      stage();
+    const drained = cursor >= n && inflight.size === 0;
+    if (ready.length >= B || (drained && ready.length > 0)) {
+      const batch = ready.splice(0, B);
       fill();
-    } else if (inflight.size > 0 || running) {
-      await Promise.race(running ? [...inflight, running] : inflight);
+      await runBatch(batch);
+      fill();
+    } else if (inflight.size > 0) {
+      await Promise.race(inflight);
       fill();
     } else {
       fill();
     }
   }
-  if (runError) throw runError;
   await Promise.all(writes);
   const failed = failedAt.sort((a, b) => a.index - b.index).map(({ path, reason }) => ({ path, reason }));
   return { outputs, dim, ok, failed, fromCache, computed, modelSeconds };
