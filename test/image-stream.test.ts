@@ -3,9 +3,8 @@ import { loadImageFolder } from '../src/data/discover.js';
 import { decodeForTarget } from '../src/image/decode.js';
 import { preprocessTargetInto } from '../src/backbones/preprocess.js';
 import type { InferenceRunner } from '../src/runtime/inference.js';
-import { makeDataset, tmpDir } from './helpers.js';
-
 import { streamImages } from '../src/runtime/image-stream.js';
+import { makeDataset, tmpDir } from './helpers.js';
 
 const SIZE: [number, number] = [32, 32];
 const PX = SIZE[0] * SIZE[1] * 3;
