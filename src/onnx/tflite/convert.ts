@@ -124,7 +124,6 @@ class Converter {
   private readonly vals = new Map<number, Val>();
   private readonly float: boolean;
   private readonly qdq: boolean;
-  symmetricWeights = false;
   /** Output channels requantized (weights with a zero point), and of those how many rescaled (not exact). */
   requantized = { channels: 0, rescaled: 0 };
 
@@ -132,6 +131,8 @@ class Converter {
     private readonly m: TfliteModel,
     readonly form: TfliteOnnxForm,
     private readonly finalOutput: number,
+    /** Keep weights that have a zero point exactly (the exactWeights option) instead of requantizing them. */
+    private readonly exactWeights = false,
   ) {
     this.float = form === 'float';
     this.qdq = form === 'qdq';
@@ -167,8 +168,8 @@ class Converter {
   }
 
   /**
-   * QLinearConv's weight inputs (int8 weights, scale, zero point) and bias. With `symmetricWeights` (the default,
-   * off with the exactWeights option), weights with a non-zero zero point (uint8 per-tensor models) are requantized to symmetric
+   * QLinearConv's weight inputs (int8 weights, scale, zero point) and bias. Unless `exactWeights` (the default
+   * requantizes), weights with a non-zero zero point (uint8 per-tensor models) are requantized to symmetric
    * int8 per output channel (axis `outAxis` of the TFLite tensor; `symmetricChannels`): exact in every channel whose
    * values fit int8, rescaled with its bias in the few that do not. onnxruntime's kernels are about twice as fast
    * without a weight zero point.
@@ -178,7 +179,7 @@ class Converter {
     if (q.zeroPoint.some((z) => z !== q.zeroPoint[0])) this.fail(op, 'per-channel weight zero points that differ are not supported');
     const b = bi !== undefined && bi >= 0 ? this.t(bi) : undefined;
     if (b && (b.type !== TensorType.INT32 || !b.data)) this.fail(op, `bias of type ${b.typeName}; int32 was expected in a quantized model`);
-    if (this.symmetricWeights && (q.zeroPoint[0] ?? 0) !== 0) {
+    if (!this.exactWeights && (q.zeroPoint[0] ?? 0) !== 0) {
       const sym = symmetricChannels(rawValues(w) as Uint8Array | Int8Array, q.zeroPoint[0]!, q.scale, w.shape, outAxis);
       const n = sym.scales.length;
       const bias = b ? [this.g.tensor('b', Int32Array.from(rawValues(b) as Int32Array, (v, c) => (sym.factor[c] === 1 ? v : Math.round(v / sym.factor[c]!))), [n])] : [];
@@ -596,8 +597,7 @@ export function tfliteToOnnx(m: TfliteModel, opts: TfliteToOnnxOptions = {}): Tf
     target = m.outputs[0]!;
     note = 'the model with its own output';
   }
-  const c = new Converter(m, form, target);
-  c.symmetricWeights = !opts.exactWeights;
+  const c = new Converter(m, form, target, !!opts.exactWeights);
   c.input(inT, m.inputs[0]!);
   const ops = needed(m, target);
   if (!ops.length && target !== m.inputs[0]) throw new TfliteConvertError(`${file}: nothing computes tensor ${m.tensors[target]!.name}`);
@@ -615,6 +615,6 @@ export function tfliteToOnnx(m: TfliteModel, opts: TfliteToOnnxOptions = {}): Tf
     note,
     quantized,
     opTypes: c.g.opTypes,
-    ...(c.symmetricWeights && c.requantized.channels ? { requantized: { ...c.requantized } } : {}),
+    ...(c.requantized.channels ? { requantized: { ...c.requantized } } : {}),
   };
 }
